@@ -1,0 +1,74 @@
+// ChainSpec: what the CHAINALLOC_* variables mean, as plain data (DESIGN.md §3).
+//
+// Produced by config/parse.hpp, consumed by the preload. Fixed-size arrays only: the parser runs
+// inside the first malloc of a process and must not allocate. Every field has a value (unused
+// ones are zero), so two specs compare equal exactly when they describe the same chain.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace chainalloc::config {
+
+inline constexpr unsigned kMaxLayers = 8;
+inline constexpr unsigned kMaxClasses = 64;
+inline constexpr unsigned kMaxPath = 256;        // proxy log path, including the NUL
+inline constexpr unsigned kMaxDiagnostic = 512;  // one error line, including the NUL
+inline constexpr unsigned kMaxChainText = 8192;  // enough for format_chain of any ChainSpec
+
+inline constexpr std::uint32_t kClassAlign = 16;
+inline constexpr std::uint64_t kMaxClassSize = std::uint64_t{256} << 20;
+inline constexpr std::uint32_t kMaxCache = 65536;
+
+enum class LayerKind : std::uint8_t { freelist, proxy, system, jemalloc, null };
+enum class Events : std::uint8_t { all, summary };
+
+struct FreeListSpec {
+    std::uint32_t class_count = 0;
+    std::uint32_t classes[kMaxClasses] = {};  // ascending, distinct, multiples of 16
+    std::uint64_t max_bytes = 0;              // 0 = no cap
+    std::uint32_t cache = 0;                  // blocks per thread per class; 0 = no thread cache
+
+    friend bool operator==(const FreeListSpec&, const FreeListSpec&) = default;
+};
+
+struct ProxySpec {
+    char log[kMaxPath] = {};  // "" = default path chainalloc.%e.%p.log; "-" or "stderr" allowed
+    Events events = Events::all;
+    std::uint32_t sample = 0;  // 1 = every event
+
+    friend bool operator==(const ProxySpec&, const ProxySpec&) = default;
+};
+
+/// One layer. Only the member matching `kind` is meaningful; the other stays zeroed.
+struct LayerSpec {
+    LayerKind kind = LayerKind::freelist;
+    FreeListSpec freelist;
+    ProxySpec proxy;
+
+    friend bool operator==(const LayerSpec&, const LayerSpec&) = default;
+};
+
+/// Outermost layer first; the last one is terminal (system, jemalloc or null).
+struct ChainSpec {
+    std::uint32_t layer_count = 0;
+    LayerSpec layers[kMaxLayers];
+    bool stats = false;
+    bool strict = false;
+
+    friend bool operator==(const ChainSpec&, const ChainSpec&) = default;
+};
+
+/// One line, no trailing newline; "" = no error.
+struct Diagnostic {
+    char text[kMaxDiagnostic] = {};
+};
+
+/// A named chain shipped in config/presets/<name>.chain, embedded at build time.
+struct Preset {
+    const char* name;
+    const char* chain;
+    const char* summary;
+};
+
+}  // namespace chainalloc::config

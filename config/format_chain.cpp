@@ -1,0 +1,85 @@
+// ChainSpec -> canonical chain text. Every key is written (so the text says everything the
+// preload will do) except an empty proxy log, which means "the default path". Runs of three or
+// more classes with a common step are written as A..B/S.
+#include "config/parse.hpp"
+#include "config/text.hpp"
+
+namespace chainalloc::config {
+
+namespace {
+
+using detail::Writer;
+
+void write_classes(Writer& w, const FreeListSpec& fl) noexcept {
+    std::uint32_t count = fl.class_count < kMaxClasses ? fl.class_count : kMaxClasses;
+    std::uint32_t i = 0;
+    while (i < count) {
+        if (i != 0) w << ',';
+        std::uint32_t run_end = i;  // last index of the arithmetic run starting at i
+        if (i + 2 < count) {
+            std::uint32_t step = fl.classes[i + 1] - fl.classes[i];
+            while (run_end + 1 < count &&
+                   fl.classes[run_end + 1] - fl.classes[run_end] == step)
+                ++run_end;
+        }
+        if (run_end >= i + 2) {
+            w << fl.classes[i] << ".." << fl.classes[run_end] << '/'
+              << (fl.classes[i + 1] - fl.classes[i]);
+            i = run_end + 1;
+        } else {
+            w << fl.classes[i];
+            ++i;
+        }
+    }
+}
+
+/// 0, or the number with the largest of K, M, G, T that divides it exactly.
+void write_size(Writer& w, std::uint64_t bytes) noexcept {
+    static constexpr char kSuffix[] = {'T', 'G', 'M', 'K'};
+    static constexpr unsigned kShift[] = {40, 30, 20, 10};
+    if (bytes != 0) {
+        for (unsigned i = 0; i < 4; ++i) {
+            std::uint64_t unit = std::uint64_t{1} << kShift[i];
+            if (bytes % unit == 0) {
+                w << bytes / unit << kSuffix[i];
+                return;
+            }
+        }
+    }
+    w << bytes;
+}
+
+void write_layer(Writer& w, const LayerSpec& layer) noexcept {
+    w << layer_name(layer.kind);
+    if (layer.kind == LayerKind::freelist) {
+        w << "(classes=";
+        write_classes(w, layer.freelist);
+        w << ",max=";
+        write_size(w, layer.freelist.max_bytes);
+        w << ",cache=" << layer.freelist.cache << ')';
+    } else if (layer.kind == LayerKind::proxy) {
+        w << '(';
+        if (layer.proxy.log[0] != '\0') {
+            w << "log=";
+            for (unsigned i = 0; i < kMaxPath && layer.proxy.log[i] != '\0'; ++i)
+                w << layer.proxy.log[i];
+            w << ',';
+        }
+        w << "events=" << (layer.proxy.events == Events::summary ? "summary" : "all")
+          << ",sample=" << layer.proxy.sample << ')';
+    }
+}
+
+}  // namespace
+
+std::size_t format_chain(const ChainSpec& spec, char* buf, std::size_t cap) noexcept {
+    Writer w(buf, cap);
+    std::uint32_t count = spec.layer_count < kMaxLayers ? spec.layer_count : kMaxLayers;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        if (i != 0) w << " > ";
+        write_layer(w, spec.layers[i]);
+    }
+    return w.length();
+}
+
+}  // namespace chainalloc::config

@@ -1,0 +1,430 @@
+// The chain parser: a hand-written recursive descent over the input in place (no tokens are
+// copied, nothing is allocated). Grammar, whitespace allowed around every token:
+//
+//   chain  := layer ('>' layer)*
+//   layer  := name ['(' [key '=' value (',' key '=' value)*] ')']
+//   value  := chars up to ',' ')' or whitespace; for classes=, a list of N or A..B[/S] items
+//             that ends at ')' or at a ',' followed by `ident =`
+#include "config/parse.hpp"
+#include "config/text.hpp"
+
+namespace chainalloc::config {
+
+namespace {
+
+using detail::Span;
+using detail::Writer;
+
+constexpr const char* kLayersAccepted = "freelist, proxy, system, jemalloc, null";
+constexpr const char* kSizeAccepted = "a number with optional K, M, G or T suffix";
+
+struct LayerName {
+    const char* name;
+    LayerKind kind;
+};
+constexpr LayerName kLayerNames[] = {
+    {"freelist", LayerKind::freelist}, {"proxy", LayerKind::proxy},
+    {"system", LayerKind::system},     {"jemalloc", LayerKind::jemalloc},
+    {"null", LayerKind::null},
+};
+
+bool is_value_end(char c) noexcept { return c == ',' || c == ')' || detail::is_space(c); }
+
+class Parser {
+public:
+    Parser(const char* text, ChainSpec& out, Diagnostic& diag, const char* variable) noexcept
+        : cur_(text), end_(text + detail::length(text)), out_(out), diag_(diag), var_(variable) {}
+
+    bool chain() noexcept {
+        skip_space();
+        if (at_end()) {
+            fail() << "empty chain (accepted: layers separated by '>', e.g. freelist > system)";
+            return false;
+        }
+        for (;;) {
+            if (!layer()) return false;
+            skip_space();
+            if (at_end()) break;
+            if (*cur_ != '>') {
+                // After `name` a '(' would have been taken; after `name(...)` it cannot come.
+                const LayerSpec& last = out_.layers[out_.layer_count - 1];
+                fail() << "unexpected '";
+                writer_.quoted(word()) << "' after layer '" << layer_name(last.kind)
+                                       << "' (accepted: '>' or end of chain)";
+                return false;
+            }
+            if (is_terminal(out_.layers[out_.layer_count - 1].kind)) {
+                fail() << "terminal layer '" << layer_name(out_.layers[out_.layer_count - 1].kind)
+                       << "' must be last";
+                return false;
+            }
+            ++cur_;  // '>'
+        }
+        if (!is_terminal(out_.layers[out_.layer_count - 1].kind)) {
+            fail() << "chain must end with a terminal layer (system, jemalloc, null)";
+            return false;
+        }
+        return true;
+    }
+
+private:
+    // --- lexing -------------------------------------------------------------------------------
+
+    bool at_end() const noexcept { return cur_ == end_; }
+    void skip_space() noexcept {
+        while (cur_ != end_ && detail::is_space(*cur_)) ++cur_;
+    }
+    Span ident() noexcept {
+        const char* start = cur_;
+        if (cur_ != end_ && detail::is_alpha(*cur_)) {
+            while (cur_ != end_ && (detail::is_alpha(*cur_) || detail::is_digit(*cur_) ||
+                                    *cur_ == '_'))
+                ++cur_;
+        }
+        return {start, std::size_t(cur_ - start)};
+    }
+    Span value() noexcept {
+        const char* start = cur_;
+        while (cur_ != end_ && !is_value_end(*cur_)) ++cur_;
+        return {start, std::size_t(cur_ - start)};
+    }
+    /// What to show as "the bad token" at the cursor: a run up to the next separator, or the
+    /// separator itself. Does not move the cursor.
+    Span word() const noexcept {
+        const char* p = cur_;
+        while (p != end_ && !detail::is_space(*p) && *p != ',' && *p != '(' && *p != ')' &&
+               *p != '>' && *p != '=')
+            ++p;
+        if (p == cur_ && p != end_) ++p;
+        return {cur_, std::size_t(p - cur_)};
+    }
+    /// "'tok'" or "end of text", for "found ..." messages.
+    Writer& found() noexcept {
+        if (at_end()) return writer_ << "end of text";
+        return writer_.put('\'').quoted(word()).put('\'');
+    }
+    Writer& fail() noexcept { return writer_ << "chainalloc: " << var_ << ": "; }
+
+    // --- layers -------------------------------------------------------------------------------
+
+    bool layer() noexcept {
+        skip_space();
+        Span name = ident();
+        if (name.empty()) {
+            fail() << "expected a layer name, found ";
+            found() << " (accepted: " << kLayersAccepted << ")";
+            return false;
+        }
+        const LayerName* known = nullptr;
+        for (const LayerName& l : kLayerNames)
+            if (name.equals(l.name)) known = &l;
+        if (known == nullptr) {
+            fail() << "unknown layer '";
+            writer_.quoted(name) << "' (accepted: " << kLayersAccepted << ")";
+            return false;
+        }
+        if (out_.layer_count == kMaxLayers) {
+            fail() << "more than " << std::uint32_t{kMaxLayers} << " layers at '";
+            writer_.quoted(name) << "' (accepted: at most " << std::uint32_t{kMaxLayers} << ")";
+            return false;
+        }
+        LayerSpec& spec = out_.layers[out_.layer_count++];
+        default_layer(known->kind, spec);
+        seen_ = 0;
+
+        skip_space();
+        if (at_end() || *cur_ != '(') return true;
+        ++cur_;
+        skip_space();
+        if (!at_end() && *cur_ == ')') {
+            ++cur_;
+            return true;
+        }
+        for (;;) {
+            skip_space();
+            if (!setting(spec)) return false;
+            skip_space();
+            if (!at_end() && *cur_ == ',') {
+                ++cur_;
+                continue;
+            }
+            if (!at_end() && *cur_ == ')') {
+                ++cur_;
+                return true;
+            }
+            fail() << "expected ',' or ')' in " << layer_name(spec.kind) << "(...), found ";
+            found() << " (accepted: key=value pairs separated by ',' and closed by ')')";
+            return false;
+        }
+    }
+
+    static const char* keys_accepted(LayerKind kind) noexcept {
+        switch (kind) {
+            case LayerKind::freelist: return "classes, max, cache";
+            case LayerKind::proxy: return "log, events, sample";
+            default: return "none";
+        }
+    }
+
+    /// One `key=value`. Keys are numbered in the order keys_accepted lists them.
+    bool setting(LayerSpec& spec) noexcept {
+        const char* kind = layer_name(spec.kind);
+        Span key = ident();
+        if (key.empty()) {
+            fail() << "expected a key in " << kind << "(...), found ";
+            found() << " (accepted: " << keys_accepted(spec.kind) << ")";
+            return false;
+        }
+        int index = key_index(spec.kind, key);
+        if (index < 0) {
+            fail() << "unknown key '";
+            writer_.quoted(key) << "' for " << kind << " (accepted: " << keys_accepted(spec.kind)
+                                << ")";
+            return false;
+        }
+        if (seen_ & (1u << index)) {
+            fail() << "key '";
+            writer_.quoted(key) << "' given twice for " << kind << " (accepted: each key once)";
+            return false;
+        }
+        seen_ |= 1u << index;
+        skip_space();
+        if (at_end() || *cur_ != '=') {
+            fail() << "expected '=' after key '";
+            writer_.quoted(key) << "', found ";
+            found() << " (accepted: " << kind << "(key=value, ...))";
+            return false;
+        }
+        ++cur_;
+        skip_space();
+        if (spec.kind == LayerKind::freelist) {
+            if (index == 0) return classes(spec.freelist);
+            if (index == 1) return max_bytes(spec.freelist);
+            return cache(spec.freelist);
+        }
+        if (index == 0) return log(spec.proxy);
+        if (index == 1) return events(spec.proxy);
+        return sample(spec.proxy);
+    }
+
+    static int key_index(LayerKind kind, Span key) noexcept {
+        static constexpr const char* kFreeList[] = {"classes", "max", "cache"};
+        static constexpr const char* kProxy[] = {"log", "events", "sample"};
+        const char* const* names = kind == LayerKind::freelist ? kFreeList
+                                   : kind == LayerKind::proxy  ? kProxy
+                                                               : nullptr;
+        if (names == nullptr) return -1;
+        for (int i = 0; i < 3; ++i)
+            if (key.equals(names[i])) return i;
+        return -1;
+    }
+
+    // --- freelist keys ------------------------------------------------------------------------
+
+    bool classes(FreeListSpec& fl) noexcept {
+        fl.class_count = 0;
+        for (;;) {
+            Span item = value();
+            if (!class_item(fl, item)) return false;
+            // The list goes on after a ',' unless what follows is the next `key =`.
+            const char* after_item = cur_;
+            skip_space();
+            if (at_end() || *cur_ != ',') break;
+            ++cur_;
+            skip_space();
+            const char* item_start = cur_;
+            if (!ident().empty()) {
+                skip_space();
+                if (!at_end() && *cur_ == '=') {
+                    cur_ = after_item;
+                    break;
+                }
+            }
+            cur_ = item_start;
+        }
+        return true;
+    }
+
+    /// `N` or `A..B` or `A..B/S` (step 16 when omitted); each size may carry a K/M/G/T suffix.
+    bool class_item(FreeListSpec& fl, Span item) noexcept {
+        if (item.empty()) {
+            if (fl.class_count == 0) {
+                fail() << "empty class list (accepted: sizes or A..B/S ranges separated by ',')";
+                return false;
+            }
+            fail() << "expected a class in classes=, found ";
+            found() << " (accepted: N or A..B/S, multiples of 16)";
+            return false;
+        }
+        std::size_t dots = item.n;
+        for (std::size_t i = 0; i + 1 < item.n; ++i)
+            if (item.p[i] == '.' && item.p[i + 1] == '.') {
+                dots = i;
+                break;
+            }
+        std::uint64_t first = 0, last = 0, step = kClassAlign;
+        bool ok;
+        if (dots == item.n) {
+            ok = size_of(Span{item.p, item.n}, first);
+            last = first;
+        } else {
+            std::size_t slash = item.n;
+            for (std::size_t i = dots + 2; i < item.n; ++i)
+                if (item.p[i] == '/') {
+                    slash = i;
+                    break;
+                }
+            ok = size_of(Span{item.p, dots}, first) &&
+                 size_of(Span{item.p + dots + 2, slash - dots - 2}, last) &&
+                 (slash == item.n || size_of(Span{item.p + slash + 1, item.n - slash - 1}, step));
+            if (ok && (step == 0 || first > last)) {
+                fail() << "bad range '";
+                writer_.quoted(item) << "' (accepted: A..B/S with A <= B and S > 0)";
+                return false;
+            }
+        }
+        if (!ok) {
+            fail() << "bad class '";
+            writer_.quoted(item) << "' (accepted: N or A..B/S, multiples of 16)";
+            return false;
+        }
+        for (std::uint64_t size = first;;) {
+            if (!add_class(fl, size)) return false;
+            if (last - size < step) break;
+            size += step;
+        }
+        return true;
+    }
+
+    static bool size_of(Span s, std::uint64_t& out) noexcept {
+        return detail::parse_size(s, out) == detail::SizeResult::ok;
+    }
+
+    /// Inserts in order, skipping duplicates, so the result is sorted and distinct.
+    bool add_class(FreeListSpec& fl, std::uint64_t size) noexcept {
+        if (size == 0) {
+            fail() << "class 0 is not a positive size (accepted: multiples of 16 up to 256M)";
+            return false;
+        }
+        if (size % kClassAlign != 0) {
+            fail() << "class " << size << " is not a multiple of 16";
+            return false;
+        }
+        if (size > kMaxClassSize) {
+            fail() << "class " << size << " is larger than 256M (accepted: at most "
+                   << kMaxClassSize << ")";
+            return false;
+        }
+        auto s = static_cast<std::uint32_t>(size);
+        std::uint32_t i = 0;
+        while (i < fl.class_count && fl.classes[i] < s) ++i;
+        if (i < fl.class_count && fl.classes[i] == s) return true;
+        if (fl.class_count == kMaxClasses) {
+            fail() << "more than " << std::uint32_t{kMaxClasses} << " classes (accepted: at most "
+                   << std::uint32_t{kMaxClasses} << ")";
+            return false;
+        }
+        for (std::uint32_t j = fl.class_count; j > i; --j) fl.classes[j] = fl.classes[j - 1];
+        fl.classes[i] = s;
+        ++fl.class_count;
+        return true;
+    }
+
+    bool max_bytes(FreeListSpec& fl) noexcept {
+        Span v = value();
+        switch (detail::parse_size(v, fl.max_bytes)) {
+            case detail::SizeResult::ok: return true;
+            case detail::SizeResult::overflow:
+                fail() << "size '";
+                writer_.quoted(v) << "' for max is too large (accepted: " << kSizeAccepted
+                                  << ", below 2^64 bytes)";
+                return false;
+            case detail::SizeResult::bad: break;
+        }
+        fail() << "bad size '";
+        writer_.quoted(v) << "' for max (accepted: " << kSizeAccepted << ")";
+        return false;
+    }
+
+    bool cache(FreeListSpec& fl) noexcept {
+        Span v = value();
+        std::uint64_t n = 0;
+        if (!detail::parse_uint(v, kMaxCache, n)) {
+            fail() << "bad cache '";
+            writer_.quoted(v) << "' (accepted: an integer 0.." << kMaxCache << ")";
+            return false;
+        }
+        fl.cache = static_cast<std::uint32_t>(n);
+        return true;
+    }
+
+    // --- proxy keys ---------------------------------------------------------------------------
+
+    bool log(ProxySpec& px) noexcept {
+        Span v = value();
+        if (v.empty() || v.n >= kMaxPath) {
+            fail() << "bad log path '";
+            writer_.quoted(v) << "' (accepted: 1 to " << std::uint32_t{kMaxPath - 1}
+                              << " characters other than ',', ')' and whitespace)";
+            return false;
+        }
+        for (std::size_t i = 0; i < kMaxPath; ++i) px.log[i] = i < v.n ? v.p[i] : '\0';
+        return true;
+    }
+
+    bool events(ProxySpec& px) noexcept {
+        Span v = value();
+        if (v.equals("all")) {
+            px.events = Events::all;
+        } else if (v.equals("summary")) {
+            px.events = Events::summary;
+        } else {
+            fail() << "bad events '";
+            writer_.quoted(v) << "' (accepted: all, summary)";
+            return false;
+        }
+        return true;
+    }
+
+    bool sample(ProxySpec& px) noexcept {
+        Span v = value();
+        std::uint64_t n = 0;
+        if (!detail::parse_uint(v, UINT32_MAX, n) || n == 0) {
+            fail() << "bad sample '";
+            writer_.quoted(v) << "' (accepted: an integer 1.." << std::uint32_t{UINT32_MAX}
+                              << ", 1 = every event)";
+            return false;
+        }
+        px.sample = static_cast<std::uint32_t>(n);
+        return true;
+    }
+
+    const char* cur_;
+    const char* end_;
+    ChainSpec& out_;
+    Diagnostic& diag_;
+    const char* var_;
+    Writer writer_{diag_.text, kMaxDiagnostic};
+    unsigned seen_ = 0;  // keys already given in the current layer, one bit per key
+};
+
+}  // namespace
+
+bool parse_chain(const char* text, ChainSpec& out, Diagnostic& diag,
+                 const char* variable) noexcept {
+    diag.text[0] = '\0';
+    bool stats = out.stats, strict = out.strict;
+    out = ChainSpec{};
+    out.stats = stats;
+    out.strict = strict;
+    if (text == nullptr) text = "";
+    if (variable == nullptr) variable = kChainVar;
+    Parser parser(text, out, diag, variable);
+    if (parser.chain()) return true;
+    default_chain(out);
+    out.stats = stats;
+    out.strict = strict;
+    return false;
+}
+
+}  // namespace chainalloc::config

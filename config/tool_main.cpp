@@ -1,0 +1,124 @@
+// chainalloc-config: shows how chainalloc understands a chain, the presets, or the environment.
+// An ordinary program, so it uses iostream and std::string freely.
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "config/parse.hpp"
+
+namespace cfg = chainalloc::config;
+
+namespace {
+
+std::string canonical(const cfg::ChainSpec& spec) {
+    std::string text(cfg::kMaxChainText, '\0');
+    text.resize(cfg::format_chain(spec, text.data(), text.size()));
+    return text;
+}
+
+/// 65536 -> "64 KiB"; sizes that are not whole units stay in bytes.
+std::string human_size(std::uint64_t bytes) {
+    static const char* units[] = {"TiB", "GiB", "MiB", "KiB"};
+    for (int i = 0; i < 4; ++i) {
+        std::uint64_t unit = std::uint64_t{1} << (40 - 10 * i);
+        if (bytes >= unit && bytes % unit == 0) return std::to_string(bytes / unit) + " " + units[i];
+    }
+    return std::to_string(bytes) + " bytes";
+}
+
+std::string describe(const cfg::LayerSpec& layer) {
+    switch (layer.kind) {
+        case cfg::LayerKind::freelist: {
+            const cfg::FreeListSpec& fl = layer.freelist;
+            std::string s = std::to_string(fl.class_count) + (fl.class_count == 1 ? " class " : " classes ");
+            s += std::to_string(fl.classes[0]);
+            if (fl.class_count > 1) s += ".." + std::to_string(fl.classes[fl.class_count - 1]);
+            s += " bytes, ";
+            s += fl.max_bytes == 0 ? "no cap" : "cap " + human_size(fl.max_bytes) + " in all";
+            s += ", ";
+            s += fl.cache == 0 ? "no thread cache"
+                               : std::to_string(fl.cache) + " blocks cached per thread per class";
+            return s;
+        }
+        case cfg::LayerKind::proxy: {
+            const cfg::ProxySpec& px = layer.proxy;
+            std::string s = "log to ";
+            std::string log = px.log;
+            if (log.empty())
+                s += "chainalloc.%e.%p.log (the default)";
+            else if (log == "-" || log == "stderr")
+                s += "standard error";
+            else
+                s += log;
+            s += px.events == cfg::Events::summary ? ", a summary only" : ", every kind of event";
+            s += px.sample == 1 ? ", no sampling" : ", 1 in " + std::to_string(px.sample) + " events";
+            return s;
+        }
+        case cfg::LayerKind::system: return "glibc malloc (terminal)";
+        case cfg::LayerKind::jemalloc: return "jemalloc (terminal)";
+        case cfg::LayerKind::null: return "fails every request (terminal)";
+    }
+    return "?";
+}
+
+void print_chain(const cfg::ChainSpec& spec) {
+    std::cout << canonical(spec) << '\n';
+    for (std::uint32_t i = 0; i < spec.layer_count; ++i)
+        std::cout << i + 1 << ". " << cfg::layer_name(spec.layers[i].kind) << ": "
+                  << describe(spec.layers[i]) << '\n';
+}
+
+int usage() {
+    std::cerr << "usage: chainalloc-config check 'CHAIN'   show how a chain is understood\n"
+                 "       chainalloc-config presets         list the shipped presets\n"
+                 "       chainalloc-config env             parse CHAINALLOC_* as the preload would\n";
+    return 2;
+}
+
+int check(const char* text) {
+    cfg::ChainSpec spec;
+    cfg::Diagnostic diag;
+    if (!cfg::parse_chain(text, spec, diag)) {
+        std::cerr << diag.text << '\n';
+        return 1;
+    }
+    print_chain(spec);
+    return 0;
+}
+
+int list_presets() {
+    for (const cfg::Preset& p : cfg::presets())
+        std::cout << p.name << '\n' << "  chain:   " << p.chain << '\n'
+                  << "  summary: " << p.summary << '\n';
+    return 0;
+}
+
+// The preload reads the variables with secure_getenv, so setuid programs ignore them.
+const char* env_lookup(const char* name) { return secure_getenv(name); }
+
+int env() {
+    cfg::ChainSpec spec;
+    cfg::Diagnostic diag;
+    bool ok = cfg::load(env_lookup, spec, diag);
+    if (!ok) {
+        std::cerr << diag.text << '\n';
+        std::cout << (spec.strict ? "CHAINALLOC_STRICT=1: the process would abort\n"
+                                  : "falling back to the default chain:\n");
+        if (spec.strict) return 1;
+    }
+    print_chain(spec);
+    std::cout << "stats: " << (spec.stats ? "on" : "off")
+              << ", strict: " << (spec.strict ? "on" : "off") << '\n';
+    return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) return usage();
+    std::string command = argv[1];
+    if (command == "check" && argc == 3) return check(argv[2]);
+    if (command == "presets" && argc == 2) return list_presets();
+    if (command == "env" && argc == 2) return env();
+    return usage();
+}

@@ -1,0 +1,102 @@
+// glibc 2.36's malloc contract, in one place, on top of the chain (runtime.hpp). The exported
+// functions in override.cpp only forward here (as mimalloc's alloc-override.c does).
+//
+//  - malloc(0) is a unique pointer; every result is 16-byte aligned (classes are multiples of 16)
+//  - sizes above PTRDIFF_MAX fail with ENOMEM before reaching any layer, so they never wrap
+//    into a small class; calloc/reallocarray overflow fails the same way
+//  - free(NULL) does nothing; free never changes errno
+//  - realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL (glibc 2.36);
+//    a failed realloc returns NULL and leaves p untouched
+//  - memalign/aligned_alloc with a non-power-of-two alignment fail with EINVAL;
+//    posix_memalign returns EINVAL unless the alignment is a power-of-two multiple of
+//    sizeof(void*), and leaves *memptr alone on failure
+#pragma once
+
+#include "runtime.hpp"
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include <unistd.h>
+
+namespace chainalloc::preload::api {
+
+inline void* fail(int error) noexcept {
+    errno = error;
+    return nullptr;
+}
+
+inline void* allocate_or_fail(std::size_t n, std::size_t align, bool zero) noexcept {
+    if (n > PTRDIFF_MAX) return fail(ENOMEM);
+    void* p = preload::allocate(n, align, zero);
+    return p ? p : fail(ENOMEM);
+}
+
+inline void* malloc(std::size_t n) noexcept {
+    if (void* p = fast_allocate(n)) [[likely]] return p;
+    return allocate_or_fail(n, kMinAlign, false);
+}
+
+inline void free(void* p) noexcept {
+    if (fast_deallocate(p)) [[likely]] return;
+    if (!p) return;
+    int saved = errno;
+    preload::deallocate(p);
+    errno = saved;
+}
+
+inline void* calloc(std::size_t count, std::size_t size) noexcept {
+    std::size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) return fail(ENOMEM);
+    if (void* p = fast_allocate(n)) [[likely]] return std::memset(p, 0, n);
+    return allocate_or_fail(n, kMinAlign, true);
+}
+
+inline void* realloc(void* p, std::size_t n) noexcept {
+    if (!p) return malloc(n);
+    if (n == 0) {
+        free(p);
+        return nullptr;
+    }
+    if (n > PTRDIFF_MAX) return fail(ENOMEM);
+    if (fast_fits_in_place(p, n)) return p;
+    void* q = preload::reallocate(p, n);
+    return q ? q : fail(ENOMEM);
+}
+
+inline void* reallocarray(void* p, std::size_t count, std::size_t size) noexcept {
+    std::size_t n;
+    if (__builtin_mul_overflow(count, size, &n)) return fail(ENOMEM);
+    return realloc(p, n);
+}
+
+inline void* memalign(std::size_t align, std::size_t n) noexcept {
+    if (!is_pow2(align)) return fail(EINVAL);
+    if (align <= kMinAlign) return malloc(n);
+    return allocate_or_fail(n, align, false);
+}
+
+inline int posix_memalign(void** out, std::size_t align, std::size_t n) noexcept {
+    if (align % sizeof(void*) != 0 || !is_pow2(align)) return EINVAL;
+    int saved = errno;
+    void* p = memalign(align, n);
+    errno = saved;
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+inline std::size_t page_size() noexcept { return static_cast<std::size_t>(getpagesize()); }
+
+inline void* valloc(std::size_t n) noexcept { return memalign(page_size(), n); }
+
+inline void* pvalloc(std::size_t n) noexcept {
+    std::size_t page = page_size();
+    if (n > PTRDIFF_MAX) return fail(ENOMEM);
+    return memalign(page, n ? align_up(n, page) : page);
+}
+
+inline std::size_t usable_size(void* p) noexcept { return p ? preload::usable_size(p) : 0; }
+
+}  // namespace chainalloc::preload::api

@@ -1,0 +1,354 @@
+// The slow paths, initialisation and process/thread life cycle of the preload. The invariants
+// that keep it correct inside arbitrary programs are written next to the code that keeps them.
+#include "runtime.hpp"
+
+#include "backends.hpp"
+#include "config/parse.hpp"
+#include "proxy_events.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+namespace chainalloc::preload {
+
+// Constant-initialised: our malloc can run before this object's constructors would (from the
+// loader, or another library's constructor), so it must need none.
+constinit Runtime g_rt;
+constinit BootstrapArena g_bootstrap;
+__thread ThreadState t_state __attribute__((tls_model("initial-exec")));
+__thread Cache t_caches[kCachedLayers] __attribute__((tls_model("initial-exec")));
+
+namespace {
+
+// Storage for the freelist layers, constructed in place by initialise() and never destroyed:
+// blocks stay in use until the very end of the process (other libraries' destructors, threads
+// still running during exit), so the ranges must outlive every static destructor.
+alignas(FreelistLayer) unsigned char g_freelist_storage[config::kMaxLayers][sizeof(FreelistLayer)];
+
+enum Phase : int { kUninitialised, kInitialising, kReady };
+std::atomic<int> g_phase{kUninitialised};
+pthread_key_t g_exit_key;
+
+void write_line(const char* text) noexcept {
+    std::size_t len = std::strlen(text);
+    while (len) {
+        ssize_t w = ::write(STDERR_FILENO, text, len);
+        if (w <= 0) return;
+        text += w;
+        len -= static_cast<std::size_t>(w);
+    }
+}
+
+// ---- thread life cycle --------------------------------------------------------------------
+
+// Runs at thread exit (pthread key destructor, after the thread's C++ thread_local
+// destructors). Flag first, then flush: anything the thread still allocates or frees after this
+// (later key destructors, glibc's own teardown) bypasses the caches and goes to the central
+// lists, so nothing is stranded in a dead thread's TLS.
+void on_thread_exit(void*) noexcept {
+    t_state.mode = ThreadMode::exiting;
+    for (unsigned i = 0; i < g_rt.count; ++i) {
+        FreelistLayer* fl = g_rt.layers[i].freelist;
+        if (fl && fl->cache_slot >= 0) t_caches[fl->cache_slot].flush_all(fl->central);
+    }
+}
+
+// Once per thread, on its first slow-path call after initialisation. The mode is set before
+// pthread_setspecific, which may allocate (keys past the first 32): that call then sees an
+// active thread and does not recurse here.
+void register_thread() noexcept {
+    t_state.mode = ThreadMode::active;
+    pthread_setspecific(g_exit_key, &t_state);  // any non-null value makes the destructor run
+}
+
+// ---- fork ---------------------------------------------------------------------------------
+
+// Before fork, take every central lock, so the child never inherits one held by a thread that
+// does not exist there; release them on both sides after. The forking thread's caches are
+// copied into the child and stay valid; other threads' cached blocks are simply lost to the
+// child (bounded by the cache limits).
+void before_fork() noexcept {
+    for (unsigned i = 0; i < g_rt.count; ++i)
+        if (FreelistLayer* fl = g_rt.layers[i].freelist) fl->central.lock_all();
+    proxy_before_fork();
+}
+void after_fork_parent() noexcept {
+    proxy_after_fork(false);
+    for (unsigned i = g_rt.count; i-- > 0;)
+        if (FreelistLayer* fl = g_rt.layers[i].freelist) fl->central.unlock_all();
+}
+void after_fork_child() noexcept {
+    proxy_after_fork(true);
+    for (unsigned i = g_rt.count; i-- > 0;)
+        if (FreelistLayer* fl = g_rt.layers[i].freelist) fl->central.unlock_all();
+}
+
+// ---- initialisation -----------------------------------------------------------------------
+
+// secure_getenv ignores the variables in setuid/AT_SECURE processes, as DESIGN §3 requires.
+const char* read_variable(const char* name) noexcept { return secure_getenv(name); }
+
+bool build_freelist(const config::FreeListSpec& spec, unsigned index, unsigned& cached) noexcept {
+    SizeClasses classes;
+    if (!classes.assign({spec.classes, spec.class_count})) return false;
+    auto* fl = new (g_freelist_storage[index]) FreelistLayer{};
+    if (!fl->central.init(classes, spec.max_bytes)) return false;
+    fl->cache_slot = (spec.cache > 0 && cached < kCachedLayers) ? static_cast<int>(cached++) : -1;
+    // A thread keeps at most `cache` blocks of a class and at most ~128 KiB of it, so large
+    // classes don't pin megabytes per thread; at least 2, so a refill is worth its lock.
+    for (std::size_t c = 0; c < classes.count(); ++c) {
+        std::size_t by_bytes = (128 * 1024) / classes.size_of(c);
+        std::size_t limit = spec.cache < by_bytes ? spec.cache : by_bytes;
+        fl->limit[c] = fl->cache_slot < 0 ? 0 : static_cast<std::uint32_t>(limit < 2 ? 2 : limit);
+    }
+    g_rt.layers[index].freelist = fl;
+    return true;
+}
+
+void initialise() noexcept {
+    config::ChainSpec& spec = g_rt.spec;
+    config::Diagnostic diag;
+    bool ok = true;
+    if (getauxval(AT_SECURE))
+        config::default_chain(spec);
+    else
+        ok = config::load(read_variable, spec, diag);
+    if (!ok) {
+        write_line(diag.text);
+        write_line(spec.strict ? " (CHAINALLOC_STRICT=1: aborting)\n" : " (running the default chain)\n");
+        if (spec.strict) abort();
+    }
+
+    unsigned cached = 0;
+    g_rt.count = 0;
+    for (unsigned i = 0; i < spec.layer_count; ++i) {
+        const config::LayerSpec& layer = spec.layers[i];
+        unsigned index = g_rt.count;
+        g_rt.layers[index].kind = layer.kind;
+        if (layer.kind == LayerKind::freelist && !build_freelist(layer.freelist, index, cached)) {
+            // Out of address space (a tight RLIMIT_AS): the layer steps aside, loudly.
+            write_line("chainalloc: cannot reserve address space for a freelist layer; it is skipped\n");
+            g_rt.layers[index].freelist = nullptr;
+            continue;
+        }
+        if (layer.kind == LayerKind::proxy) proxy_attach(index, layer.proxy);
+        ++g_rt.count;
+    }
+    g_rt.stats = spec.stats;
+
+    pthread_key_create(&g_exit_key, on_thread_exit);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+
+    FreelistLayer* first = g_rt.layers[0].freelist;
+    if (first && first->cache_slot == 0 && !g_rt.stats) g_rt.fast = first;
+}
+
+// True when the chain may serve this thread; false sends the request to the bootstrap arena.
+// The first caller initialises; a recursive call from inside initialise() (dlsym,
+// pthread_atfork, ...) and calls from other threads meanwhile get the arena instead of
+// waiting. Initialisation takes microseconds, so few requests ever land there.
+bool ensure_ready() noexcept {
+    int phase = g_phase.load(std::memory_order_acquire);
+    if (phase != kReady) [[unlikely]] {
+        if (t_state.in_init) return false;
+        if (phase == kInitialising) return false;
+        int expected = kUninitialised;
+        if (!g_phase.compare_exchange_strong(expected, kInitialising, std::memory_order_acq_rel))
+            return expected == kReady;
+        t_state.in_init = true;
+        initialise();
+        t_state.in_init = false;
+        g_phase.store(kReady, std::memory_order_release);
+    }
+    if (t_state.mode == ThreadMode::unregistered) register_thread();
+    return true;
+}
+
+// Also initialise at load time, so that CHAINALLOC_STRICT aborts before main even in a program
+// that does not allocate first, and so that the first request does not pay for it.
+__attribute__((constructor(101))) void on_load() noexcept { ensure_ready(); }
+
+// ---- the chain ----------------------------------------------------------------------------
+
+// Statistics are exact when on and cost one predictable branch when off.
+void count_served(unsigned i, std::size_t bytes) noexcept {
+    LayerStats& s = g_rt.layer_stats[i];
+    s.requests.fetch_add(1, std::memory_order_relaxed);
+    s.bytes.fetch_add(bytes, std::memory_order_relaxed);
+    std::int64_t live = s.live.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed) +
+                        static_cast<std::int64_t>(bytes);
+    std::int64_t peak = s.peak.load(std::memory_order_relaxed);
+    while (live > peak && !s.peak.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
+    }
+}
+
+void count_freed(unsigned i, std::size_t bytes) noexcept {
+    LayerStats& s = g_rt.layer_stats[i];
+    s.frees.fetch_add(1, std::memory_order_relaxed);
+    s.live.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+}
+
+bool caches_usable() noexcept { return t_state.mode == ThreadMode::active; }
+
+void* freelist_allocate(FreelistLayer& fl, std::size_t c) noexcept {
+    if (fl.cache_slot >= 0 && caches_usable()) return t_caches[fl.cache_slot].allocate(fl.central, c, fl.limit[c]);
+    return fl.central.allocate_class(c);
+}
+
+void freelist_deallocate(FreelistLayer& fl, void* p) noexcept {
+    std::size_t c = fl.central.class_of_pointer(p);
+    if (fl.cache_slot >= 0 && caches_usable())
+        t_caches[fl.cache_slot].deallocate(fl.central, c, p, fl.limit[c]);
+    else
+        fl.central.deallocate_class(c, p);
+}
+
+// The layer that owns p: a freelist by its range, else the terminal (the last layer).
+unsigned owner_of(const void* p) noexcept {
+    for (unsigned i = 0; i + 1 < g_rt.count; ++i)
+        if (FreelistLayer* fl = g_rt.layers[i].freelist; fl && fl->central.owns(p)) return i;
+    return g_rt.count - 1;
+}
+
+std::size_t size_in_layer(unsigned i, void* p) noexcept {
+    switch (g_rt.layers[i].kind) {
+        case LayerKind::freelist: return g_rt.layers[i].freelist->central.usable_size(p);
+        case LayerKind::jemalloc: return Jemalloc::usable_size(p);
+        default: return system_usable_size(p);
+    }
+}
+
+// Serves a request from layer `from` on; `served_by` names the layer that made the block.
+// `logged` = false passes the proxies by (realloc logs its own single event).
+void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned& served_by,
+            bool logged = true) noexcept {
+    for (unsigned i = from; i < g_rt.count; ++i) {
+        Layer& layer = g_rt.layers[i];
+        void* p = nullptr;
+        switch (layer.kind) {
+            case LayerKind::freelist: {
+                FreelistLayer& fl = *layer.freelist;
+                int c = fl.central.classes().class_of(n, align);
+                if (c != SizeClasses::kNone) p = freelist_allocate(fl, c);
+                if (!p) {
+                    if (g_rt.stats) g_rt.layer_stats[i].fallthroughs.fetch_add(1, std::memory_order_relaxed);
+                    continue;
+                }
+                if (zero) std::memset(p, 0, n);
+                break;
+            }
+            case LayerKind::proxy: {
+                // The logger's own requests (and realloc's inner one) pass unlogged.
+                if (t_state.in_allocator || !logged) continue;
+                p = serve(i + 1, n, align, zero, served_by);
+                proxy_on_allocate(i, n, align, zero, p, served_by);
+                return p;
+            }
+            case LayerKind::system: p = system_allocate(n, align, zero); break;
+            case LayerKind::jemalloc: p = jemalloc_allocate(n, align, zero); break;
+            case LayerKind::null: return nullptr;
+        }
+        if (p) {
+            served_by = i;
+            if (g_rt.stats) count_served(i, size_in_layer(i, p));
+        }
+        return p;
+    }
+    return nullptr;
+}
+
+// Gives p back to layer `owner`, which made it (or, for the terminal, is its default owner).
+void release(unsigned owner, void* p) noexcept {
+    if (g_rt.stats) count_freed(owner, size_in_layer(owner, p));
+    switch (g_rt.layers[owner].kind) {
+        case LayerKind::freelist: freelist_deallocate(*g_rt.layers[owner].freelist, p); break;
+        case LayerKind::jemalloc: dallocx(p, 0); break;
+        default: __libc_free(p); break;  // system, and foreign pointers under `null`
+    }
+}
+
+}  // namespace
+
+std::size_t system_usable_size(void* p) noexcept {
+    // Looked up in libc.so.6 itself (RTLD_NEXT could find jemalloc's, which our preload links).
+    // The lookup may allocate; that recursion is ordinary (no lock of ours is held here).
+    using Fn = std::size_t (*)(void*);
+    static std::atomic<Fn> fn{nullptr};
+    Fn f = fn.load(std::memory_order_acquire);
+    if (!f) {
+        void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+        f = libc ? reinterpret_cast<Fn>(dlsym(libc, "malloc_usable_size")) : nullptr;
+        if (!f) return 0;
+        fn.store(f, std::memory_order_release);
+    }
+    return f(p);
+}
+
+void* allocate(std::size_t n, std::size_t align, bool zero) noexcept {
+    if (!ensure_ready()) return g_bootstrap.allocate(n, align);  // .bss: already zero
+    unsigned served_by = 0;
+    return serve(0, n, align, zero, served_by);
+}
+
+void deallocate(void* p) noexcept {
+    if (!p || g_bootstrap.owns(p)) return;  // bootstrap blocks are never reused
+    if (!ensure_ready()) return;  // only bootstrap blocks exist before the chain is ready
+    unsigned owner = owner_of(p);
+    proxy_on_free(owner, p);
+    release(owner, p);
+}
+
+void* reallocate(void* p, std::size_t n) noexcept {
+    if (g_bootstrap.owns(p)) {
+        void* q = allocate(n, kMinAlign, false);
+        if (q) std::memcpy(q, p, std::min(n, BootstrapArena::size_of(p)));
+        return q;
+    }
+    if (!ensure_ready()) return nullptr;
+    unsigned owner = owner_of(p);
+    Layer& layer = g_rt.layers[owner];
+    void* q = nullptr;
+    unsigned served_by = owner;
+    if (layer.kind == LayerKind::freelist) {
+        Central& central = layer.freelist->central;
+        std::size_t c = central.class_of_pointer(p);
+        int wanted = central.classes().class_of(n);
+        if (wanted != SizeClasses::kNone && static_cast<std::size_t>(wanted) == c) {
+            q = p;  // same class: the block already fits
+        } else {
+            q = serve(0, n, kMinAlign, false, served_by, false);
+            if (q) {
+                std::memcpy(q, p, std::min(n, central.classes().size_of(c)));
+                release(owner, p);
+            }
+        }
+    } else {
+        std::size_t old_size = g_rt.stats ? size_in_layer(owner, p) : 0;
+        if (layer.kind == LayerKind::jemalloc) {
+            q = rallocx(p, n, 0);
+        } else {
+            q = __libc_realloc(p, n);  // grows in place or by mremap: no copy where it can
+        }
+        if (q && g_rt.stats) {
+            count_freed(owner, old_size);
+            count_served(owner, size_in_layer(owner, q));
+        }
+    }
+    proxy_on_realloc(owner, p, n, q, served_by);
+    return q;
+}
+
+std::size_t usable_size(const void* p) noexcept {
+    if (g_bootstrap.owns(p)) return BootstrapArena::size_of(p);
+    if (!ensure_ready()) return 0;
+    return size_in_layer(owner_of(p), const_cast<void*>(p));
+}
+
+}  // namespace chainalloc::preload

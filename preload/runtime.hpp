@@ -1,0 +1,123 @@
+// The preload's runtime: the chain built from the CHAINALLOC_* variables, the per-thread state,
+// and the fast paths that the exported functions inline.
+//
+// Shape of a request. malloc first tries the fast path: when the chain starts with a cached
+// freelist (the default chain, and every preset but trace and system), the calling thread's
+// cache for the size's class hands out a block — no lock, no atomic, no indirect call. Anything
+// else (a miss that needs a refill from the central lists, a size no class holds, a chain that
+// starts with a proxy, statistics on, a thread's first call) takes the slow path in
+// runtime.cpp, which walks the chain's layers in order with a switch on their kind.
+//
+// Who owns a pointer: a freelist layer owns the addresses of its reserved range; the bootstrap
+// arena owns its static buffer; everything else belongs to the terminal backend (for `null`,
+// and for pointers made outside the chain, that is glibc). All three tests are address
+// arithmetic, so free() never reads memory it did not make.
+#pragma once
+
+#include "bootstrap_arena.hpp"
+#include "chainalloc/segregated.hpp"
+#include "chainalloc/thread_cache.hpp"
+#include "config/chain_spec.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace chainalloc::preload {
+
+using Central = Segregated<SpinLock>;
+using Cache = ThreadCache<Central>;
+using config::LayerKind;
+
+/// Freelist layers that get per-thread caches; each costs 1 KiB of TLS in every thread.
+inline constexpr unsigned kCachedLayers = 4;
+
+/// Counters for CHAINALLOC_STATS (only touched when it is on).
+struct LayerStats {
+    std::atomic<std::uint64_t> requests{0}, bytes{0}, fallthroughs{0}, frees{0};
+    std::atomic<std::int64_t> live{0}, peak{0};
+};
+
+struct FreelistLayer {
+    Central central;
+    std::uint32_t limit[SizeClasses::kMaxClasses];  // per-class cache limit; all 0 = no cache
+    int cache_slot;                                  // index into t_caches, or -1
+};
+
+struct Layer {
+    LayerKind kind = LayerKind::system;
+    FreelistLayer* freelist = nullptr;  // for kind == freelist
+    // Proxy layers keep exact counts here until the logger (log/) is attached.
+    std::atomic<std::uint64_t> events{0};
+};
+
+struct Runtime {
+    // The fast path's layer: layer 0 when it is a cached freelist and stats are off.
+    FreelistLayer* fast = nullptr;
+    unsigned count = 0;
+    bool stats = false;
+    Layer layers[config::kMaxLayers];
+    LayerStats layer_stats[config::kMaxLayers];
+    config::ChainSpec spec;
+};
+
+extern Runtime g_rt;
+extern BootstrapArena g_bootstrap;  // apart from g_rt: all zero, so it stays in .bss
+
+// Per-thread state, initial-exec TLS (no allocation, no __tls_get_addr on access). All-zero is
+// the state of a thread that has not called us yet.
+enum class ThreadMode : std::uint8_t {
+    unregistered,  // no exit hook yet: the next slow-path call registers it
+    active,        // caches in use; flushed by the exit hook
+    exiting,       // exit hook ran: caches bypassed, blocks go straight to the central lists
+};
+
+struct ThreadState {
+    ThreadMode mode;
+    bool in_init;       // this thread is initialising the runtime: recursion goes to bootstrap
+    bool in_allocator;  // inside our own logging: proxies let requests through unlogged
+};
+
+extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
+extern __thread Cache t_caches[kCachedLayers] __attribute__((tls_model("initial-exec")));
+
+/// A block from the calling thread's cache, or nullptr for the slow path.
+inline void* fast_allocate(std::size_t n) noexcept {
+    FreelistLayer* fl = g_rt.fast;
+    if (fl && t_state.mode == ThreadMode::active) [[likely]] {
+        int c = fl->central.classes().class_of(n);
+        if (c != SizeClasses::kNone) [[likely]]
+            return t_caches[0].allocate(fl->central, c, fl->limit[c]);
+    }
+    return nullptr;
+}
+
+/// Takes p back into the calling thread's cache if the fast layer owns it.
+inline bool fast_deallocate(void* p) noexcept {
+    FreelistLayer* fl = g_rt.fast;
+    if (fl && fl->central.owns(p) && t_state.mode == ThreadMode::active) [[likely]] {
+        std::size_t c = fl->central.class_of_pointer(p);
+        t_caches[0].deallocate(fl->central, c, p, fl->limit[c]);
+        return true;
+    }
+    return false;
+}
+
+/// The fast layer's block keeps its place when the new size falls in the same class.
+inline bool fast_fits_in_place(void* p, std::size_t n) noexcept {
+    FreelistLayer* fl = g_rt.fast;
+    if (!fl || !fl->central.owns(p)) return false;
+    int c = fl->central.classes().class_of(n);
+    return c != SizeClasses::kNone && static_cast<std::size_t>(c) == fl->central.class_of_pointer(p);
+}
+
+// The slow paths (runtime.cpp). align is a power of two >= 16; n <= PTRDIFF_MAX.
+void* allocate(std::size_t n, std::size_t align, bool zero) noexcept;
+void deallocate(void* p) noexcept;
+void* reallocate(void* p, std::size_t n) noexcept;  // p != nullptr, n > 0
+std::size_t usable_size(const void* p) noexcept;    // p != nullptr
+
+// Statistics report (stats.cpp).
+void print_stats() noexcept;
+
+}  // namespace chainalloc::preload

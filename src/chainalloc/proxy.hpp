@@ -1,0 +1,118 @@
+// Proxy<A, Logger>: forwards every call to A and tells the Logger what happened, failures
+// included. It offers exactly the abilities A has. CountingLogger is the simplest Logger: exact
+// counts, live and peak bytes.
+#pragma once
+
+#include "allocator.hpp"
+
+#include <utility>
+
+namespace chainalloc {
+
+/// What a Proxy reports. An empty `result` block means the request failed.
+template <class L>
+concept ProxyLogger = requires(L& l, Block b, std::size_t n) {
+    l.on_allocate(n, n, b);        // size, alignment, result
+    l.on_deallocate(b);            // the block given back
+    l.on_reallocate(b, n, b, true);  // old block, new size, result block, success
+};
+
+template <Allocator A, ProxyLogger Logger>
+class Proxy {
+public:
+    Proxy() = default;
+    explicit Proxy(A a, Logger l = {}) : inner_(std::move(a)), logger_(std::move(l)) {}
+
+    Block allocate(std::size_t n, std::size_t align) noexcept {
+        Block b = inner_.allocate(n, align);
+        logger_.on_allocate(n, align, b);
+        return b;
+    }
+
+    void deallocate(Block b) noexcept {
+        logger_.on_deallocate(b);
+        inner_.deallocate(b);
+    }
+
+    bool reallocate(Block& b, std::size_t n) noexcept
+        requires Reallocating<A>
+    {
+        Block old = b;
+        bool ok = inner_.reallocate(b, n);
+        logger_.on_reallocate(old, n, b, ok);
+        return ok;
+    }
+
+    bool expand(Block& b, std::size_t n) noexcept
+        requires Expanding<A>
+    {
+        Block old = b;
+        bool ok = inner_.expand(b, n);
+        logger_.on_reallocate(old, n, b, ok);
+        return ok;
+    }
+
+    bool owns(const void* p) const noexcept
+        requires BlockOwner<A>
+    {
+        return inner_.owns(p);
+    }
+
+    std::size_t good_size(std::size_t n) const noexcept
+        requires GoodSize<A>
+    {
+        return inner_.good_size(n);
+    }
+
+    A& inner() noexcept { return inner_; }
+    Logger& logger() noexcept { return logger_; }
+    const Logger& logger() const noexcept { return logger_; }
+
+private:
+    [[no_unique_address]] A inner_;
+    [[no_unique_address]] Logger logger_;
+};
+
+/// Counts every event. Bytes are the blocks' usable sizes, so live bytes go back to zero when
+/// everything allocated has been given back.
+struct CountingLogger {
+    std::size_t allocations = 0, failed_allocations = 0, deallocations = 0;
+    std::size_t reallocations = 0, failed_reallocations = 0;
+    std::size_t live_bytes = 0, peak_bytes = 0, live_blocks = 0;
+
+    void on_allocate(std::size_t, std::size_t, Block result) noexcept {
+        if (!result) {
+            ++failed_allocations;
+            return;
+        }
+        ++allocations;
+        ++live_blocks;
+        grow(result.size);
+    }
+
+    void on_deallocate(Block b) noexcept {
+        if (!b.ptr) return;
+        ++deallocations;
+        --live_blocks;
+        live_bytes -= b.size;
+    }
+
+    void on_reallocate(Block old, std::size_t, Block result, bool ok) noexcept {
+        if (!ok) {
+            ++failed_reallocations;
+            return;
+        }
+        ++reallocations;
+        if (!old.ptr) ++live_blocks;
+        live_bytes -= old.size;
+        grow(result.size);
+    }
+
+private:
+    void grow(std::size_t n) noexcept {
+        live_bytes += n;
+        peak_bytes = std::max(peak_bytes, live_bytes);
+    }
+};
+
+}  // namespace chainalloc

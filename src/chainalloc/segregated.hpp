@@ -1,0 +1,241 @@
+// Segregated: one free list per size class, all carved from one reserved range of address
+// space, one equal-sized, aligned sub-range per class. Ownership and a pointer's class are
+// arithmetic on the address (no header, no lookup), so `owns` is O(1) and never touches the
+// pointed-to memory — safe on any pointer.
+//
+// Pages are reserved PROT_NONE up front and made writable as the classes grow. Blocks never go
+// back to the system: a freed block waits on its class's list for the next request of that
+// class. `max_bytes` caps what all classes together carve; past it the layer fails (and a
+// Fallback moves on).
+//
+// Thread safety is the Lock policy's: NoLock for one thread, SpinLock for the preload's central
+// lists, where ThreadCache batches keep the locks off the common path.
+#pragma once
+
+#include "allocator.hpp"
+#include "size_classes.hpp"
+#include "spin_lock.hpp"
+
+#include <atomic>
+#include <cstdint>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace chainalloc {
+
+/// A free block: its first word links to the next.
+struct FreeNode {
+    FreeNode* next;
+};
+
+template <class Lock = NoLock>
+class Segregated {
+public:
+    /// 4 GiB of address space per class by default; init halves it down to 16 MiB if the
+    /// reservation fails (small address-space limits).
+    static constexpr unsigned kDefaultSpanShift = 32;
+    static constexpr unsigned kMinSpanShift = 24;
+    static constexpr std::size_t kCommitStep = 256 * 1024;
+
+    Segregated() = default;
+    Segregated(const Segregated&) = delete;
+    Segregated& operator=(const Segregated&) = delete;
+    ~Segregated() {
+        if (base_) munmap(reinterpret_cast<void*>(base_), span_total_);
+    }
+
+    /// Reserves the range. Allocates nothing from any heap (safe inside malloc).
+    bool init(const SizeClasses& classes, std::size_t max_bytes = 0,
+              unsigned span_shift = kDefaultSpanShift) noexcept {
+        if (base_ || classes.count() == 0) return false;
+        classes_ = classes;
+        max_bytes_ = max_bytes;
+        for (unsigned shift = span_shift; shift >= kMinSpanShift; --shift) {
+            if (classes_.max_size() > (std::size_t{1} << shift)) break;
+            if (reserve(classes_.count() << shift, std::size_t{1} << shift)) {
+                shift_ = shift;
+                break;
+            }
+        }
+        if (!base_) return false;
+        for (std::size_t c = 0; c < classes_.count(); ++c) {
+            char* start = reinterpret_cast<char*>(base_ + (c << shift_));
+            bins_[c].bump = bins_[c].committed = start;
+            // Whole blocks only: the last one must end inside the sub-range.
+            std::size_t size = classes_.size_of(c);
+            bins_[c].end = start + ((std::size_t{1} << shift_) / size) * size;
+        }
+        return true;
+    }
+
+    bool ready() const noexcept { return base_ != 0; }
+    const SizeClasses& classes() const noexcept { return classes_; }
+
+    Block allocate(std::size_t n, std::size_t align) noexcept {
+        int c = classes_.class_of(n, align);
+        if (c == SizeClasses::kNone) return {};
+        void* p = allocate_class(c);
+        return p ? Block{p, classes_.size_of(c)} : Block{};
+    }
+
+    void deallocate(Block b) noexcept {
+        if (b.ptr) deallocate_class(class_of_pointer(b.ptr), b.ptr);
+    }
+
+    bool owns(const void* p) const noexcept {
+        return reinterpret_cast<std::uintptr_t>(p) - base_ < span_total_;
+    }
+
+    /// The class of an owned pointer.
+    std::size_t class_of_pointer(const void* p) const noexcept {
+        return (reinterpret_cast<std::uintptr_t>(p) - base_) >> shift_;
+    }
+
+    std::size_t usable_size(const void* p) const noexcept {
+        return classes_.size_of(class_of_pointer(p));
+    }
+
+    /// Within its class a block can take any size up to the class size.
+    bool expand(Block& b, std::size_t n) noexcept {
+        std::size_t size = usable_size(b.ptr);
+        if (n > size) return false;
+        b.size = size;
+        return true;
+    }
+
+    std::size_t good_size(std::size_t n) const noexcept {
+        int c = classes_.class_of(n);
+        return c == SizeClasses::kNone ? 0 : classes_.size_of(c);
+    }
+
+    void* allocate_class(std::size_t c) noexcept {
+        Bin& bin = bins_[c];
+        LockGuard guard(bin.lock);
+        if (FreeNode* node = bin.free) {
+            bin.free = node->next;
+            return node;
+        }
+        return carve(c);
+    }
+
+    void deallocate_class(std::size_t c, void* p) noexcept {
+        Bin& bin = bins_[c];
+        auto* node = static_cast<FreeNode*>(p);
+        LockGuard guard(bin.lock);
+        node->next = bin.free;
+        bin.free = node;
+    }
+
+    /// Takes up to `want` blocks of class c as a linked list (free ones first, then fresh ones);
+    /// returns how many. One lock round trip for a whole batch.
+    std::uint32_t take(std::size_t c, std::uint32_t want, FreeNode*& head) noexcept {
+        Bin& bin = bins_[c];
+        LockGuard guard(bin.lock);
+        std::uint32_t got = 0;
+        FreeNode* list = nullptr;
+        while (got < want && bin.free) {
+            FreeNode* node = bin.free;
+            bin.free = node->next;
+            node->next = list;
+            list = node;
+            ++got;
+        }
+        for (; got < want; ++got) {
+            auto* node = static_cast<FreeNode*>(carve(c));
+            if (!node) break;
+            node->next = list;
+            list = node;
+        }
+        head = list;
+        return got;
+    }
+
+    /// Gives back a list of blocks of class c, first to last linked.
+    void give(std::size_t c, FreeNode* first, FreeNode* last) noexcept {
+        Bin& bin = bins_[c];
+        LockGuard guard(bin.lock);
+        last->next = bin.free;
+        bin.free = first;
+    }
+
+    /// Bytes carved so far (in use, cached by threads, or on the free lists).
+    std::size_t carved_bytes() const noexcept { return carved_.load(std::memory_order_relaxed); }
+    std::size_t carved_bytes(std::size_t c) const noexcept {
+        return static_cast<std::size_t>(bins_[c].bump - reinterpret_cast<char*>(base_ + (c << shift_)));
+    }
+
+    // For fork: the parent takes every lock before fork() and both sides release them after.
+    void lock_all() noexcept {
+        for (std::size_t c = 0; c < classes_.count(); ++c) bins_[c].lock.lock();
+    }
+    void unlock_all() noexcept {
+        for (std::size_t c = 0; c < classes_.count(); ++c) bins_[c].lock.unlock();
+    }
+
+private:
+    struct alignas(64) Bin {  // own cache line: threads working on other classes don't collide
+        Lock lock;
+        FreeNode* free = nullptr;
+        char* bump = nullptr;
+        char* committed = nullptr;
+        char* end = nullptr;
+    };
+
+    bool reserve(std::size_t total, std::size_t align) noexcept {
+        void* raw = mmap(nullptr, total + align, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (raw == MAP_FAILED) return false;
+        std::uintptr_t start = reinterpret_cast<std::uintptr_t>(raw);
+        std::uintptr_t base = align_up(start, align);
+        if (base > start) munmap(raw, base - start);
+        std::size_t tail = (start + total + align) - (base + total);
+        if (tail) munmap(reinterpret_cast<void*>(base + total), tail);
+        base_ = base;
+        span_total_ = total;
+        return true;
+    }
+
+    // A fresh block from the class's untouched space; called with the class's lock held.
+    void* carve(std::size_t c) noexcept {
+        Bin& bin = bins_[c];
+        std::size_t size = classes_.size_of(c);
+        if (bin.end - bin.bump < static_cast<std::ptrdiff_t>(size)) return nullptr;
+        if (max_bytes_) {
+            if (carved_.fetch_add(size, std::memory_order_relaxed) + size > max_bytes_) {
+                carved_.fetch_sub(size, std::memory_order_relaxed);
+                return nullptr;
+            }
+        } else {
+            carved_.fetch_add(size, std::memory_order_relaxed);
+        }
+        if (bin.bump + size > bin.committed && !commit(bin, size)) {
+            carved_.fetch_sub(size, std::memory_order_relaxed);
+            return nullptr;
+        }
+        void* p = bin.bump;
+        bin.bump += size;
+        return p;
+    }
+
+    // Makes the next stretch of the class writable, at least `need` bytes past the bump.
+    static bool commit(Bin& bin, std::size_t need) noexcept {
+        static const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+        std::size_t step = std::max(need, kCommitStep);
+        char* to = reinterpret_cast<char*>(align_up(reinterpret_cast<std::uintptr_t>(bin.bump) + step, page));
+        if (to > bin.end) to = reinterpret_cast<char*>(align_up(reinterpret_cast<std::uintptr_t>(bin.end), page));
+        if (mprotect(bin.committed, to - bin.committed, PROT_READ | PROT_WRITE) != 0) return false;
+        bin.committed = to;
+        return true;
+    }
+
+    SizeClasses classes_;
+    std::uintptr_t base_ = 0;
+    std::size_t span_total_ = 0;
+    unsigned shift_ = 0;
+    std::size_t max_bytes_ = 0;
+    std::atomic<std::size_t> carved_{0};
+    Bin bins_[SizeClasses::kMaxClasses];
+};
+
+}  // namespace chainalloc
