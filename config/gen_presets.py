@@ -45,6 +45,12 @@ def read_preset(path):
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
+    # A preset file that meson.build forgot to list would silently go missing: refuse.
+    listed = {os.path.abspath(p) for p in sys.argv[2:]}
+    folder = os.path.dirname(sys.argv[2])
+    for entry in sorted(os.listdir(folder)):
+        if entry.endswith('.chain') and os.path.abspath(os.path.join(folder, entry)) not in listed:
+            sys.exit(f'{os.path.join(folder, entry)} is not listed in config/meson.build')
     presets = sorted((read_preset(p) for p in sys.argv[2:]),
                      key=lambda p: (p[0] != 'default', p[0]))
     names = [p[0] for p in presets]

@@ -26,7 +26,7 @@ FORMAT_VERSION = 1
 CHUNK = 1 << 22          # bytes read per call: big reads keep the per-line cost minimal
 TEMP_WINDOW = 8          # a block freed <= this many events (of its thread) later is temporary
 TIMELINE_POINTS = 3000   # downsampled live-bytes points kept for `plot`
-TOMBSTONE_SLACK = 1 << 20  # freed addresses remembered beyond the live ones (double frees)
+TOMBSTONE_SLACK = 1 << 18  # freed addresses remembered beyond the live ones (double frees)
 
 EXIT_OK, EXIT_LEAK, EXIT_ERROR = 0, 1, 2
 
@@ -134,7 +134,6 @@ def _scan_events(f, head, timeline):
     nm = nc = na = nr = nf = failed = 0
     tmp_blocks = tmp_bytes = 0
     unknown = double = bad_realloc = reused = malformed = 0
-    tombstones = 0
     anomalies = []                           # first few (kind, line number, t, tid, ptr)
     footer = None
     footer_at = 0
@@ -149,6 +148,7 @@ def _scan_events(f, head, timeline):
     last_t = b'0'
 
     tail = b''
+    lget = live.get
     while True:
         chunk = f.read(CHUNK)
         if not chunk:
@@ -179,10 +179,9 @@ def _scan_events(f, head, timeline):
                     if op == b'f':
                         ptr = p[3]
                         nf += 1
-                        rec = live.get(ptr)
+                        rec = lget(ptr)
                         if rec is not None:
                             live[ptr] = None
-                            tombstones += 1
                             size = rec[0]
                             lbytes -= size
                             lblocks -= 1
@@ -222,10 +221,9 @@ def _scan_events(f, head, timeline):
                             failed += 1      # the old block is untouched
                             continue
                         if old != b'0' and old != b'-':
-                            rec = live.get(old)
+                            rec = lget(old)
                             if rec is not None:
                                 live[old] = None
-                                tombstones += 1
                                 lbytes -= rec[0]
                                 lblocks -= 1
                                 if lbytes < bmin:
@@ -255,7 +253,7 @@ def _scan_events(f, head, timeline):
                     lay[0] += 1
                     lay[1] += size
                     th[1] += size
-                    rec = live.get(ptr)
+                    rec = lget(ptr)
                     if rec is not None:      # allocated again while live: a free was lost
                         reused += 1
                         lbytes -= rec[0]
@@ -297,9 +295,9 @@ def _scan_events(f, head, timeline):
                 step_left = step
         last_t = _last_time(lines, nlines, last_t)
         # Forget tombstones when they outgrow the live set (bounded memory on huge logs).
-        if tombstones > lblocks + TOMBSTONE_SLACK:
+        if len(live) > 2 * lblocks + TOMBSTONE_SLACK:
             live = {k: v for k, v in live.items() if v is not None}
-            tombstones = 0
+            lget = live.get
             s.tombstones_dropped = True
 
     s.cut_line = bool(tail.strip())

@@ -32,8 +32,13 @@ class CheckingAllocator {
 public:
     CheckingAllocator() = default;
     explicit CheckingAllocator(Parent parent) : parent_(std::move(parent)) {}
+    // A copy would hold records of blocks it does not own; tests pass it by reference.
+    CheckingAllocator(const CheckingAllocator&) = delete;
+    CheckingAllocator& operator=(const CheckingAllocator&) = delete;
+    CheckingAllocator(CheckingAllocator&&) = default;
+    CheckingAllocator& operator=(CheckingAllocator&&) = default;
 
-    Block allocate(std::size_t n, std::size_t align) {
+    Block allocate(std::size_t n, std::size_t align = kMinAlign) {
         if (fail_countdown_ == 0) return {};
         if (fail_countdown_ > 0) --fail_countdown_;
         Block b = parent_.allocate(n, align);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <new>
 #include <string>
+#include <string_view>
 #include <vector>
 
 using chainalloc::StlAllocator;
@@ -49,7 +50,7 @@ void exercise(A& a) {
         m.emplace(i, String<A>("a string long enough to need the heap, #" + std::to_string(i), alloc));
     m.erase(m.begin(), m.find(250));
     BOOST_TEST(m.size() == 250u);
-    BOOST_TEST(m.at(300).substr(0, 8) == "a string");
+    BOOST_TEST(std::string_view(m.at(300).data(), 8) == "a string");
 
     String<A> s(alloc);
     for (int i = 0; i < 100; ++i) s += "grow ";
@@ -130,20 +131,31 @@ BOOST_AUTO_TEST_CASE(failure_midway_leaks_nothing) {
 }
 
 BOOST_AUTO_TEST_CASE(equality_is_by_allocator_address) {
-    System a, b;
-    StlAllocator<int, System> x(a), y(a), z(b);
-    StlAllocator<double, System> rebound(x);
+    Checking a, b;
+    StlAllocator<int, Checking> x(a), y(a), z(b);
+    StlAllocator<double, Checking> rebound(x);
     BOOST_TEST((x == y));
     BOOST_TEST((x != z));
     BOOST_TEST((rebound == x));
     BOOST_TEST(&rebound.allocator() == &a);
+    static_assert(!std::is_default_constructible_v<StlAllocator<int, Checking>>);
+}
+
+BOOST_AUTO_TEST_CASE(stateless_allocators_are_always_equal) {
+    System a, b;
+    StlAllocator<int, System> x(a), z(b), d;
+    BOOST_TEST((x == z));  // any System frees another's memory
+    BOOST_TEST((d == x));
+    static_assert(std::allocator_traits<StlAllocator<int, System>>::is_always_equal::value);
+    String<System> s("a default-constructed allocator serves too, long enough for the heap");
+    BOOST_TEST(s.substr(2, 7) == "default");
 }
 
 BOOST_AUTO_TEST_CASE(copy_assignment_keeps_the_destination_allocator) {
     Checking one, two;
     {
         Vector<int, Checking> a(100, 1, StlAllocator<int, Checking>(one));
-        Vector<int, Checking> b(StlAllocator<int, Checking>(two));
+        Vector<int, Checking> b{StlAllocator<int, Checking>(two)};
         b = a;
         BOOST_TEST((b.get_allocator() == StlAllocator<int, Checking>(two)));
         BOOST_TEST(two.live_count() == 1u);

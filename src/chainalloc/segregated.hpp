@@ -49,6 +49,7 @@ public:
     bool init(const SizeClasses& classes, std::size_t max_bytes = 0,
               unsigned span_shift = kDefaultSpanShift) noexcept {
         if (base_ || classes.count() == 0) return false;
+        page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
         classes_ = classes;
         max_bytes_ = max_bytes;
         for (unsigned shift = span_shift; shift >= kMinSpanShift; --shift) {
@@ -60,11 +61,19 @@ public:
         }
         if (!base_) return false;
         for (std::size_t c = 0; c < classes_.count(); ++c) {
-            char* start = reinterpret_cast<char*>(base_ + (c << shift_));
-            bins_[c].bump = bins_[c].committed = start;
-            // Whole blocks only: the last one must end inside the sub-range.
             std::size_t size = classes_.size_of(c);
-            bins_[c].end = start + ((std::size_t{1} << shift_) / size) * size;
+            char* range = reinterpret_cast<char*>(base_ + (c << shift_));
+            // Every sub-range is 2^shift-aligned, so without an offset the first (hottest)
+            // blocks of all classes would fall in the same cache sets. A per-class "colour"
+            // spreads them; it is a multiple of the class's power-of-two factor, so blocks
+            // keep the alignment class_of(n, align) promises.
+            std::size_t pow2 = size & -size;
+            std::size_t colour = align_up((c * 4160) % 65536, pow2);
+            char* start = range + colour;
+            bins_[c].start = bins_[c].bump = start;
+            bins_[c].committed = reinterpret_cast<char*>(align_down_to_page(start));
+            // Whole blocks only: the last one must end inside the sub-range.
+            bins_[c].end = start + (((std::size_t{1} << shift_) - colour) / size) * size;
         }
         return true;
     }
@@ -162,7 +171,7 @@ public:
     /// Bytes carved so far (in use, cached by threads, or on the free lists).
     std::size_t carved_bytes() const noexcept { return carved_.load(std::memory_order_relaxed); }
     std::size_t carved_bytes(std::size_t c) const noexcept {
-        return static_cast<std::size_t>(bins_[c].bump - reinterpret_cast<char*>(base_ + (c << shift_)));
+        return static_cast<std::size_t>(bins_[c].bump - bins_[c].start);
     }
 
     // For fork: the parent takes every lock before fork() and both sides release them after.
@@ -177,6 +186,7 @@ private:
     struct alignas(64) Bin {  // own cache line: threads working on other classes don't collide
         Lock lock;
         FreeNode* free = nullptr;
+        char* start = nullptr;  // first block of the class
         char* bump = nullptr;
         char* committed = nullptr;
         char* end = nullptr;
@@ -218,9 +228,13 @@ private:
         return p;
     }
 
+    std::uintptr_t align_down_to_page(const char* p) const noexcept {
+        return reinterpret_cast<std::uintptr_t>(p) & ~(page_ - 1);
+    }
+
     // Makes the next stretch of the class writable, at least `need` bytes past the bump.
-    static bool commit(Bin& bin, std::size_t need) noexcept {
-        static const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    bool commit(Bin& bin, std::size_t need) noexcept {
+        const std::size_t page = page_;
         std::size_t step = std::max(need, kCommitStep);
         char* to = reinterpret_cast<char*>(align_up(reinterpret_cast<std::uintptr_t>(bin.bump) + step, page));
         if (to > bin.end) to = reinterpret_cast<char*>(align_up(reinterpret_cast<std::uintptr_t>(bin.end), page));
@@ -233,6 +247,7 @@ private:
     std::uintptr_t base_ = 0;
     std::size_t span_total_ = 0;
     unsigned shift_ = 0;
+    std::size_t page_ = 4096;
     std::size_t max_bytes_ = 0;
     std::atomic<std::size_t> carved_{0};
     Bin bins_[SizeClasses::kMaxClasses];

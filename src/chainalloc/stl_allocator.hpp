@@ -10,11 +10,15 @@
 //   copy assignment: false (elements are copied into memory from the destination's own
 //                           allocator; a container stays on the allocator it was built with,
 //                           as with std::allocator and pmr)
-// Two StlAllocators are equal when they point at the same allocator object.
+// Two StlAllocators are equal when they point at the same allocator object, or always when A
+// is an empty type (System, Null): with no per-object state, any instance frees another's
+// memory. Only such stateless allocators can be default-constructed (a shared instance is
+// used), which some standard members need (basic_string::substr builds `Allocator()`).
 #pragma once
 
 #include "allocator.hpp"
 
+#include <concepts>
 #include <cstddef>
 #include <limits>
 #include <new>
@@ -29,9 +33,13 @@ public:
     using propagate_on_container_copy_assignment = std::false_type;
     using propagate_on_container_move_assignment = std::true_type;
     using propagate_on_container_swap = std::true_type;
-    using is_always_equal = std::false_type;
+    using is_always_equal = std::bool_constant<std::is_empty_v<A>>;
 
     explicit StlAllocator(A& a) noexcept : a_(&a) {}
+
+    StlAllocator() noexcept
+        requires(std::is_empty_v<A> && std::default_initializable<A>)
+        : a_(&shared_instance()) {}
 
     template <class U>
     StlAllocator(const StlAllocator<U, A>& other) noexcept : a_(&other.allocator()) {}
@@ -53,10 +61,15 @@ public:
 
     template <class U>
     bool operator==(const StlAllocator<U, A>& other) const noexcept {
-        return a_ == &other.allocator();
+        return is_always_equal::value || a_ == &other.allocator();
     }
 
 private:
+    static A& shared_instance() noexcept {
+        static A instance;
+        return instance;
+    }
+
     A* a_;
 };
 

@@ -35,7 +35,8 @@ else
 fi
 
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+# KEEP_SCRATCH=1 keeps the outputs for a look after a failure.
+trap '[ "${KEEP_SCRATCH:-0}" = 1 ] && echo "scratch kept: $scratch" || rm -rf "$scratch"' EXIT
 
 passed=0
 failed=0
@@ -77,7 +78,7 @@ work_sqlite3() {
     "$prog" work.db <<'EOF'
 CREATE TABLE t(id INTEGER PRIMARY KEY, grp INTEGER, name TEXT, val REAL);
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)
-INSERT INTO t(grp, name, val) SELECT i % 97, printf('name-%08d-%s', i, hex(randomblob(0) || i)), i * 1.5 FROM n;
+INSERT INTO t(grp, name, val) SELECT i % 97, printf('name-%08d-%s', i, hex(i * 31)), i * 1.5 FROM n;
 CREATE INDEX t_grp ON t(grp, name);
 SELECT count(*), sum(val), min(name), max(name) FROM t;
 SELECT grp, count(*), sum(length(name)), avg(val) FROM t GROUP BY grp ORDER BY grp LIMIT 5;
@@ -128,7 +129,7 @@ EOF
 }
 
 work_sort() {
-    # A few MB of lines generated outside the preload (generate.txt is made before the runs).
+    # A few MB of lines, generated once before the runs.
     "$prog" -S 1M --parallel=2 -t, -k2,2 -k1,1n "$scratch/sort-input.txt" | md5sum
     "$prog" -u -r "$scratch/sort-input.txt" | wc -l
 }
@@ -142,7 +143,7 @@ work_perl() {
             $text .= "$k=$i;" if $i % 7 == 0;
         }
         my @m = ($text =~ /key(\d*7\d*)=(\d+);/g);
-        my $long = 0; for (values %h) { $long++ if /([A-Z])\1/ }
+        my $long = 0; $long += tr/A-M// for values %h;
         my @sorted = sort { length($h{$b}) <=> length($h{$a}) || $a cmp $b } keys %h;
         (my $copy = $text) =~ s/(\d+);/<$1>/g;
         print scalar(keys %h), " ", scalar(@m), " ", $long, " ", $sorted[0], " ", length($copy), "\n";
@@ -157,27 +158,20 @@ awk 'BEGIN { for (i = 0; i < 120000; i++) printf "%d,%s%05d,%x\n", (i * 48271) %
     > "$scratch/sort-input.txt"
 
 # run NAME LABEL [CHAIN]: runs the workload in a fresh directory; with a CHAIN (or "default"),
-# under the preload. Leaves NAME.LABEL.{out,err,rc} in $scratch.
+# under the preload. Leaves NAME.LABEL.{out,err,rc} in $scratch. The workload runs in its own
+# bash under timeout, which kills the whole process group on a hang.
 run() {
-    local name=$1 label=$2 dir="$scratch/$1.$2"
+    local name=$1 label=$2 dir="$scratch/$1.$2" fn=${workload[$1]}
+    local -a envs=(-u LD_PRELOAD -u CHAINALLOC_CHAIN -u CHAINALLOC_PRESET -u CHAINALLOC_LOG
+                   -u CHAINALLOC_STATS -u CHAINALLOC_STRICT prog="$prog" scratch="$scratch")
+    if [ $# -ge 3 ]; then
+        envs+=(LD_PRELOAD="$so")
+        [ "$3" = default ] || envs+=(CHAINALLOC_CHAIN="${3//@TMP@/$dir}")
+    fi
     mkdir -p "$dir"
-    (
-        cd "$dir" || exit 97
-        if [ $# -ge 3 ]; then
-            export LD_PRELOAD=$so
-            unset CHAINALLOC_CHAIN CHAINALLOC_PRESET CHAINALLOC_LOG CHAINALLOC_STATS CHAINALLOC_STRICT
-            [ "$3" = default ] || export CHAINALLOC_CHAIN="${3//@TMP@/$dir}"
-        fi
-        "${workload[$name]}"
-    ) > "$scratch/$name.$label.out" 2> "$scratch/$name.$label.err" &
-    local pid=$!
-    # A hang is a failure, not a stuck test run.
-    ( sleep 300 && kill -KILL "$pid" 2>/dev/null ) &
-    local watchdog=$!
-    wait "$pid"
+    (cd "$dir" && exec env "${envs[@]}" timeout -k 10 300 bash -c "$(declare -f "$fn"); $fn") \
+        > "$scratch/$name.$label.out" 2> "$scratch/$name.$label.err"
     echo $? > "$scratch/$name.$label.rc"
-    kill "$watchdog" 2>/dev/null
-    wait "$watchdog" 2>/dev/null
 }
 
 # Shows the first differing lines of two files, indented.
