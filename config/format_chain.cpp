@@ -18,8 +18,7 @@ void write_classes(Writer& w, const FreeListSpec& fl) noexcept {
         std::uint32_t run_end = i;  // last index of the arithmetic run starting at i
         if (i + 2 < count) {
             std::uint32_t step = fl.classes[i + 1] - fl.classes[i];
-            while (run_end + 1 < count &&
-                   fl.classes[run_end + 1] - fl.classes[run_end] == step)
+            while (run_end + 1 < count && fl.classes[run_end + 1] - fl.classes[run_end] == step)
                 ++run_end;
         }
         if (run_end >= i + 2) {

@@ -78,7 +78,7 @@ private:
             variable = kPresetVar;
         }
         if (chain == nullptr) return;  // the default chain is already in place
-        Diagnostic local;  // parse_chain writes the whole line, variable included
+        Diagnostic local;              // parse_chain writes the whole line, variable included
         if (!parse_chain(chain, out_, local, variable)) {
             if (ok_)
                 for (unsigned i = 0; i < kMaxDiagnostic; ++i) diag_.text[i] = local.text[i];

@@ -23,9 +23,8 @@ struct LayerName {
     LayerKind kind;
 };
 constexpr LayerName kLayerNames[] = {
-    {"freelist", LayerKind::freelist}, {"proxy", LayerKind::proxy},
-    {"system", LayerKind::system},     {"jemalloc", LayerKind::jemalloc},
-    {"null", LayerKind::null},
+    {"freelist", LayerKind::freelist}, {"proxy", LayerKind::proxy}, {"system", LayerKind::system},
+    {"jemalloc", LayerKind::jemalloc}, {"null", LayerKind::null},
 };
 
 bool is_value_end(char c) noexcept { return c == ',' || c == ')' || detail::is_space(c); }
@@ -61,7 +60,8 @@ public:
             ++cur_;  // '>'
         }
         if (!is_terminal(out_.layers[out_.layer_count - 1].kind)) {
-            fail() << "chain must end with a terminal layer (system, jemalloc, null)";
+            fail() << "chain must end with a terminal layer (system, jemalloc, null), not '"
+                   << layer_name(out_.layers[out_.layer_count - 1].kind) << "'";
             return false;
         }
         return true;
@@ -77,8 +77,8 @@ private:
     Span ident() noexcept {
         const char* start = cur_;
         if (cur_ != end_ && detail::is_alpha(*cur_)) {
-            while (cur_ != end_ && (detail::is_alpha(*cur_) || detail::is_digit(*cur_) ||
-                                    *cur_ == '_'))
+            while (cur_ != end_ &&
+                   (detail::is_alpha(*cur_) || detail::is_digit(*cur_) || *cur_ == '_'))
                 ++cur_;
         }
         return {start, std::size_t(cur_ - start)};
@@ -249,7 +249,8 @@ private:
     bool class_item(FreeListSpec& fl, Span item) noexcept {
         if (item.empty()) {
             if (fl.class_count == 0) {
-                fail() << "empty class list (accepted: sizes or A..B/S ranges separated by ',')";
+                fail() << "empty list for 'classes' (accepted: sizes or A..B/S ranges "
+                          "separated by ',')";
                 return false;
             }
             fail() << "expected a class in classes=, found ";
@@ -289,7 +290,7 @@ private:
             return false;
         }
         for (std::uint64_t size = first;;) {
-            if (!add_class(fl, size)) return false;
+            if (!add_class(fl, size, item)) return false;
             if (last - size < step) break;
             size += step;
         }
@@ -300,8 +301,9 @@ private:
         return detail::parse_size(s, out) == detail::SizeResult::ok;
     }
 
-    /// Inserts in order, skipping duplicates, so the result is sorted and distinct.
-    bool add_class(FreeListSpec& fl, std::uint64_t size) noexcept {
+    /// Inserts in order, skipping duplicates, so the result is sorted and distinct. `item` is
+    /// the list item that produced `size`, for the error message.
+    bool add_class(FreeListSpec& fl, std::uint64_t size, Span item) noexcept {
         if (size == 0) {
             fail() << "class 0 is not a positive size (accepted: multiples of 16 up to 256M)";
             return false;
@@ -320,8 +322,8 @@ private:
         while (i < fl.class_count && fl.classes[i] < s) ++i;
         if (i < fl.class_count && fl.classes[i] == s) return true;
         if (fl.class_count == kMaxClasses) {
-            fail() << "more than " << std::uint32_t{kMaxClasses} << " classes (accepted: at most "
-                   << std::uint32_t{kMaxClasses} << ")";
+            fail() << "more than " << std::uint32_t{kMaxClasses} << " classes at '";
+            writer_.quoted(item) << "' (accepted: at most " << std::uint32_t{kMaxClasses} << ")";
             return false;
         }
         for (std::uint32_t j = fl.class_count; j > i; --j) fl.classes[j] = fl.classes[j - 1];

@@ -21,7 +21,8 @@ std::string human_size(std::uint64_t bytes) {
     static const char* units[] = {"TiB", "GiB", "MiB", "KiB"};
     for (int i = 0; i < 4; ++i) {
         std::uint64_t unit = std::uint64_t{1} << (40 - 10 * i);
-        if (bytes >= unit && bytes % unit == 0) return std::to_string(bytes / unit) + " " + units[i];
+        if (bytes >= unit && bytes % unit == 0)
+            return std::to_string(bytes / unit) + " " + units[i];
     }
     return std::to_string(bytes) + " bytes";
 }
@@ -30,7 +31,8 @@ std::string describe(const cfg::LayerSpec& layer) {
     switch (layer.kind) {
         case cfg::LayerKind::freelist: {
             const cfg::FreeListSpec& fl = layer.freelist;
-            std::string s = std::to_string(fl.class_count) + (fl.class_count == 1 ? " class " : " classes ");
+            std::string s =
+                std::to_string(fl.class_count) + (fl.class_count == 1 ? " class " : " classes ");
             s += std::to_string(fl.classes[0]);
             if (fl.class_count > 1) s += ".." + std::to_string(fl.classes[fl.class_count - 1]);
             s += " bytes, ";
@@ -51,7 +53,8 @@ std::string describe(const cfg::LayerSpec& layer) {
             else
                 s += log;
             s += px.events == cfg::Events::summary ? ", a summary only" : ", every kind of event";
-            s += px.sample == 1 ? ", no sampling" : ", 1 in " + std::to_string(px.sample) + " events";
+            s += px.sample == 1 ? ", no sampling"
+                                : ", 1 in " + std::to_string(px.sample) + " events";
             return s;
         }
         case cfg::LayerKind::system: return "glibc malloc (terminal)";
@@ -69,9 +72,10 @@ void print_chain(const cfg::ChainSpec& spec) {
 }
 
 int usage() {
-    std::cerr << "usage: chainalloc-config check 'CHAIN'   show how a chain is understood\n"
-                 "       chainalloc-config presets         list the shipped presets\n"
-                 "       chainalloc-config env             parse CHAINALLOC_* as the preload would\n";
+    std::cerr
+        << "usage: chainalloc-config check 'CHAIN'   show how a chain is understood\n"
+           "       chainalloc-config presets         list the shipped presets\n"
+           "       chainalloc-config env             parse CHAINALLOC_* as the preload would\n";
     return 2;
 }
 
@@ -88,7 +92,8 @@ int check(const char* text) {
 
 int list_presets() {
     for (const cfg::Preset& p : cfg::presets())
-        std::cout << p.name << '\n' << "  chain:   " << p.chain << '\n'
+        std::cout << p.name << '\n'
+                  << "  chain:   " << p.chain << '\n'
                   << "  summary: " << p.summary << '\n';
     return 0;
 }

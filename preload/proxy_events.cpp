@@ -1,48 +1,202 @@
+// Proxy layers: exact counts of what passes through them, and one log line per event
+// (scripts/LOG-FORMAT.md), handed to event_log. Lines are formatted here by hand into a stack
+// buffer: no allocation, a few dozen instructions per field.
 #include "proxy_events.hpp"
 
+#include "event_log.hpp"
 #include "runtime.hpp"
 
 #include <atomic>
+#include <ctime>
+
+#include <unistd.h>
 
 namespace chainalloc::preload {
 namespace {
 
 struct Counters {
-    std::atomic<std::uint64_t> allocations{0}, failed{0}, frees{0}, reallocations{0};
+    std::atomic<std::uint64_t> malloc{0}, calloc{0}, aligned{0}, realloc{0}, free{0}, failed{0}, lines{0};
+    std::atomic<std::int64_t> live_blocks{0};
 };
-constinit Counters g_counters[config::kMaxLayers];
+
+struct Proxy {
+    bool logging = false;  // events=all: one line per event; summary: header and footer only
+    std::uint32_t sample = 1;
+    Counters counts;
+};
+
+constinit Proxy g_proxies[config::kMaxLayers];
+std::atomic<std::int64_t> g_start_ns{0};
+
+__thread int t_tid __attribute__((tls_model("initial-exec")));
+
+std::int64_t now_ns() noexcept {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// A line under construction; fields are appended with a leading space.
+struct Line {
+    char text[160];
+    std::size_t len = 0;
+
+    void put(char c) noexcept { text[len++] = c; }
+    void dec(std::uint64_t v) noexcept {
+        char digits[24];
+        int n = 0;
+        do digits[n++] = static_cast<char>('0' + v % 10); while (v /= 10);
+        while (n) put(digits[--n]);
+    }
+    void hex(const void* p) noexcept {
+        auto v = reinterpret_cast<std::uintptr_t>(p);
+        char digits[24];
+        int n = 0;
+        do digits[n++] = "0123456789abcdef"[v & 15]; while (v >>= 4);
+        while (n) put(digits[--n]);
+    }
+    Line& sp() noexcept {
+        put(' ');
+        return *this;
+    }
+};
+
+// "t_ns tid op"
+Line start_line(char op) noexcept {
+    if (!t_tid) t_tid = static_cast<int>(gettid());
+    Line line;
+    line.dec(static_cast<std::uint64_t>(now_ns() - g_start_ns.load(std::memory_order_relaxed)));
+    line.sp().dec(static_cast<std::uint64_t>(t_tid));
+    line.sp().put(op);
+    return line;
+}
+
+// With sample=N, a block is logged when its address hashes into 1/N: the same verdict for its
+// allocation and its free, so sampled blocks are tracked exactly.
+bool sampled(const Proxy& proxy, const void* p) noexcept {
+    if (proxy.sample <= 1) return true;
+    std::uint64_t h = (reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15ull;
+    return (h >> 32) % proxy.sample == 0;
+}
+
+// The logger's own work: its allocations pass every proxy unlogged.
+void emit(unsigned layer, const Line& line) noexcept {
+    bool outer = t_state.in_allocator;
+    t_state.in_allocator = true;
+    event_log::write(layer, line.text, line.len);
+    t_state.in_allocator = outer;
+    g_proxies[layer].counts.lines.fetch_add(1, std::memory_order_relaxed);
+}
 
 bool is_proxy(unsigned i) noexcept { return g_rt.layers[i].kind == LayerKind::proxy; }
 
+void write_footer(unsigned layer) noexcept {
+    const Counters& c = g_proxies[layer].counts;
+    Line line;
+    auto field = [&](const char* key, std::uint64_t v) {
+        line.sp();
+        for (const char* k = key; *k; ++k) line.put(*k);
+        line.put('=');
+        line.dec(v);
+    };
+    for (const char* k = "# end"; *k; ++k) line.put(*k);
+    field("t_ns", static_cast<std::uint64_t>(now_ns() - g_start_ns.load(std::memory_order_relaxed)));
+    field("events", c.lines.load());
+    field("malloc", c.malloc.load());
+    field("calloc", c.calloc.load());
+    field("realloc", c.realloc.load());
+    field("aligned", c.aligned.load());
+    field("free", c.free.load());
+    field("failed", c.failed.load());
+    std::int64_t live = c.live_blocks.load();
+    field("live_blocks", static_cast<std::uint64_t>(live < 0 ? 0 : live));
+    bool outer = t_state.in_allocator;
+    t_state.in_allocator = true;
+    event_log::close_all(layer, line.text, line.len);
+    t_state.in_allocator = outer;
+}
+
+// Footers at normal exit. Runs after the program's static destructors and atexit handlers.
+__attribute__((destructor)) void on_exit_write_footers() noexcept {
+    for (unsigned i = 0; i < g_rt.count; ++i)
+        if (is_proxy(i) && g_proxies[i].logging) write_footer(i);
+}
+
 }  // namespace
 
-void proxy_attach(unsigned, const config::ProxySpec&) noexcept {}
-
-void proxy_on_allocate(unsigned layer, std::size_t, std::size_t, bool, void* result, unsigned) noexcept {
-    (result ? g_counters[layer].allocations : g_counters[layer].failed).fetch_add(1, std::memory_order_relaxed);
+void proxy_attach(unsigned layer, const config::ProxySpec& spec) noexcept {
+    if (g_start_ns.load() == 0) g_start_ns.store(now_ns());
+    Proxy& proxy = g_proxies[layer];
+    proxy.sample = spec.sample > 1 ? spec.sample : 1;
+    proxy.logging = true;
+    event_log::attach(layer, spec);
+    if (spec.events == config::Events::summary) proxy.sample = 0;  // 0: no event lines at all
 }
 
-void proxy_on_free(unsigned owner, void*) noexcept {
+void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool zero, void* result,
+                       unsigned served_by) noexcept {
+    Proxy& proxy = g_proxies[layer];
+    char op = align > kMinAlign ? 'a' : zero ? 'c' : 'm';
+    auto& counter = op == 'a' ? proxy.counts.aligned : zero ? proxy.counts.calloc : proxy.counts.malloc;
+    counter.fetch_add(1, std::memory_order_relaxed);
+    if (!result) proxy.counts.failed.fetch_add(1, std::memory_order_relaxed);
+    else proxy.counts.live_blocks.fetch_add(1, std::memory_order_relaxed);
+    if (proxy.sample == 0 || (result && !sampled(proxy, result))) return;
+    Line line = start_line(op);
+    if (op == 'a') line.sp().dec(align);
+    line.sp().dec(n);
+    line.sp().hex(result);
+    line.sp();
+    if (result) line.dec(served_by); else line.put('-');
+    emit(layer, line);
+}
+
+void proxy_on_free(unsigned owner, void* p) noexcept {
     if (t_state.in_allocator) return;
-    for (unsigned i = 0; i < owner; ++i)
-        if (is_proxy(i)) g_counters[i].frees.fetch_add(1, std::memory_order_relaxed);
+    for (unsigned i = 0; i < owner; ++i) {
+        if (!is_proxy(i)) continue;
+        Proxy& proxy = g_proxies[i];
+        proxy.counts.free.fetch_add(1, std::memory_order_relaxed);
+        proxy.counts.live_blocks.fetch_sub(1, std::memory_order_relaxed);
+        if (proxy.sample == 0 || !sampled(proxy, p)) continue;
+        Line line = start_line('f');
+        line.sp().hex(p);
+        emit(i, line);
+    }
 }
 
-void proxy_on_realloc(unsigned owner, void*, std::size_t, void* result, unsigned served_by) noexcept {
+void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, unsigned served_by) noexcept {
     if (t_state.in_allocator) return;
     unsigned seen_until = owner > served_by ? owner : served_by;
     for (unsigned i = 0; i < seen_until; ++i) {
         if (!is_proxy(i)) continue;
-        (result ? g_counters[i].reallocations : g_counters[i].failed).fetch_add(1, std::memory_order_relaxed);
+        Proxy& proxy = g_proxies[i];
+        proxy.counts.realloc.fetch_add(1, std::memory_order_relaxed);
+        if (!result) proxy.counts.failed.fetch_add(1, std::memory_order_relaxed);
+        if (proxy.sample == 0) continue;
+        bool old_in = sampled(proxy, old), new_in = result && sampled(proxy, result);
+        if (!old_in && !new_in && result) continue;
+        Line line = start_line('r');
+        if (old_in) line.sp().hex(old); else line.sp().put('-');
+        line.sp().dec(n);
+        if (!result || new_in) line.sp().hex(result); else line.sp().put('-');
+        line.sp();
+        if (result) line.dec(served_by); else line.put('-');
+        emit(i, line);
     }
 }
 
-void proxy_before_fork() noexcept {}
-void proxy_after_fork(bool) noexcept {}
+void proxy_before_fork() noexcept { event_log::before_fork(); }
+
+// The child's forking thread has a new tid; its log starts afresh on its first event.
+void proxy_after_fork(bool child) noexcept {
+    if (child) t_tid = 0;
+    event_log::after_fork(child);
+}
 
 ProxyCounts proxy_counts(unsigned layer) noexcept {
-    const Counters& c = g_counters[layer];
-    return {c.allocations.load(), c.failed.load(), c.frees.load(), c.reallocations.load()};
+    const Counters& c = g_proxies[layer].counts;
+    return {c.malloc.load() + c.calloc.load() + c.aligned.load(), c.failed.load(), c.free.load(), c.realloc.load()};
 }
 
 }  // namespace chainalloc::preload

@@ -332,7 +332,7 @@ void* reallocate(void* p, std::size_t n) noexcept {
     } else {
         std::size_t old_size = g_rt.stats ? size_in_layer(owner, p) : 0;
         if (layer.kind == LayerKind::jemalloc) {
-            q = rallocx(p, n, 0);
+            q = rallocx(p, n, Jemalloc::align_flag(kMinAlign));
         } else {
             q = __libc_realloc(p, n);  // grows in place or by mremap: no copy where it can
         }

@@ -17,8 +17,6 @@ import collections
 import gzip
 import html
 import json
-import math
-import os
 import sys
 import time
 
@@ -121,6 +119,7 @@ def scan_log(path, timeline=False):
 def _scan_events(f, head, timeline):
     s = Scan()
     s.head = head
+    s.tombstones_dropped = False
     layer_names = [x for x in head.get('layers', '').split(',') if x]
     # Layer index (as bytes, as it appears in the log) -> [requests, bytes].
     layers = {str(i).encode(): [0, 0] for i in range(len(layer_names))}
@@ -137,6 +136,7 @@ def _scan_events(f, head, timeline):
     anomalies = []                           # first few (kind, line number, t, tid, ptr)
     footer = None
     footer_at = 0
+    skipped = 0                              # comment and blank lines (for line numbers)
     n = 0                                    # event (line) index, 1-based after the header
     temp_window = TEMP_WINDOW
 
@@ -193,11 +193,11 @@ def _scan_events(f, head, timeline):
                         elif ptr in live:
                             double += 1
                             if len(anomalies) < 20:
-                                anomalies.append(('double free', n, p[0], tid, ptr))
+                                anomalies.append(('double free', n + skipped, p[0], tid, ptr))
                         else:
                             unknown += 1
                             if len(anomalies) < 20:
-                                anomalies.append(('free of unknown pointer', n, p[0], tid, ptr))
+                                anomalies.append(('free of unknown pointer', n + skipped, p[0], tid, ptr))
                         continue
                     if op == b'm' or op == b'c':
                         size = int(p[3])
@@ -232,7 +232,7 @@ def _scan_events(f, head, timeline):
                                 bad_realloc += 1
                                 if len(anomalies) < 20:
                                     anomalies.append(('realloc of a pointer that is not live',
-                                                      n, p[0], tid, old))
+                                                      n + skipped, p[0], tid, old))
                         if ptr == b'0' or ptr == b'-':
                             continue         # realloc(p, 0) freed p / new block not sampled
                     elif op == b'a':
@@ -259,7 +259,7 @@ def _scan_events(f, head, timeline):
                         lbytes -= rec[0]
                         lblocks -= 1
                         if len(anomalies) < 20:
-                            anomalies.append(('allocation of a live pointer', n, p[0], tid, ptr))
+                            anomalies.append(('allocation of a live pointer', n + skipped, p[0], tid, ptr))
                     live[ptr] = (size, p[0], th, th[0], n, op)
                     lbytes += size
                     lblocks += 1
@@ -273,13 +273,15 @@ def _scan_events(f, head, timeline):
                     if line.startswith(b'# end ') or line == b'# end':
                         footer = parse_footer(line)
                         footer_at = n
+                        skipped += 1
                     elif line.startswith(b'#') or not line.strip():
-                        pass             # comments and blank lines carry no events
+                        skipped += 1     # comments and blank lines carry no events
                     else:
                         n += 1
                         malformed += 1
                         if len(anomalies) < 20:
-                            anomalies.append(('malformed line', n, b'?', b'?', line[:60]))
+                            anomalies.append(('malformed line', n + skipped, b'?', b'?',
+                                              line[:60]))
                     continue
             step_left -= j - i
             i = j
@@ -324,8 +326,6 @@ def _scan_events(f, head, timeline):
     s.events = n
     s.last_t = int(last_t)
     s.points = [(int(t), a, b, c) for (t, a, b, c) in points]
-    if not hasattr(s, 'tombstones_dropped'):
-        s.tombstones_dropped = False
     return s
 
 
@@ -362,7 +362,7 @@ def _halve(points):
 # on purpose (a real leak shown as runtime is worse than a runtime block shown as a leak).
 EH_POOL_MIN, EH_POOL_MAX = 70 * 1024, 76 * 1024   # libstdc++ emergency pool (72704 in GCC 12)
 EH_POOL_WINDOW = 64                                # ... allocated before main
-DTV_MIN, DTV_MAX = 17 * 16, 256 * 16               # ld.so dtv: calloc((modules + 16), 16)
+DTV_MIN, DTV_MAX = 17 * 16, 80 * 16                # ld.so dtv: calloc(modules + 16, 16)
 STDIO_SIZES = {1 << k for k in range(10, 17)}      # stdio buffers: st_blksize, 1 KiB..64 KiB
 STDIO_MAX_BLOCKS = 3                               # stdin, stdout, stderr
 
@@ -395,13 +395,12 @@ def classify_leaks(s):
         if pending:
             runtime[pending.pop(0)] = 'ld.so thread DTV'
     # 3. stdio buffers: a malloc of st_blksize bytes, at most one per standard stream.
-    found = 0
-    for ptr, rec in blocks:
-        if found == STDIO_MAX_BLOCKS:
-            break
-        if rec[5] == b'm' and rec[0] in STDIO_SIZES and ptr not in runtime:
+    #    More leaked blocks of that size than streams means the program leaks that size.
+    stdio = [(ptr, rec) for ptr, rec in blocks
+             if rec[5] == b'm' and rec[0] in STDIO_SIZES and ptr not in runtime]
+    if len(stdio) <= STDIO_MAX_BLOCKS:
+        for ptr, _ in stdio:
             runtime[ptr] = 'stdio buffer'
-            found += 1
     program = [(p, r, None) for p, r in blocks if p not in runtime]
     rt = [(p, r, runtime[p]) for p, r in blocks if p in runtime]
     return program, rt
@@ -540,7 +539,9 @@ def summarize(path, timeline=False):
                       'bytes': s.temp_bytes * scale},
         'unknown_frees': s.unknown_frees * scale, 'double_frees': s.double_frees * scale,
         'unknown_reallocs': s.bad_reallocs * scale,
-        'anomalies': [{'kind': a[0], 'line': a[1] + 1, 't_ns': _int(a[2].decode('ascii', 'replace')),
+        # a[1] counts lines after the header: the file line is one more.
+        'anomalies': [{'kind': a[0], 'line': a[1] + 1,
+                       't_ns': _int(a[2].decode('ascii', 'replace')),
                        'tid': _int(a[3].decode('ascii', 'replace')),
                        'ptr': a[4].decode('ascii', 'replace')} for a in s.anomalies],
         'threads': threads,
@@ -656,7 +657,8 @@ def print_summary(d, out):
     w('\nrequested  %s in %d allocations\n' % (human(d['requested_bytes']), d['requests']))
     w('peak live  %s at %s\n' % (human(d['peak_bytes']), secs(d['peak_t_ns'])))
     w('%s %s in %d blocks (program: %s in %d, runtime: %s in %d)\n' % (
-        'leaked     ' if d['has_footer'] else 'live at end', human(d['leaked_bytes']), d['leaked_blocks'],
+        'leaked     ' if d['has_footer'] else 'live at end',
+        human(d['leaked_bytes']), d['leaked_blocks'],
         human(d['program_leaked_bytes']), d['program_leaked_blocks'],
         human(d['runtime_leaked_bytes']), d['runtime_leaked_blocks']))
     tmp = d['temporary']
@@ -876,7 +878,7 @@ def suggest(d, max_classes, coverage, max_size):
 def svg_line_chart(points, width=1100, height=320):
     if not points:
         return '<p>No events.</p>'
-    pad_l, pad_r, pad_t, pad_b = 80, 20, 20, 40
+    pad_l, pad_r, pad_t, pad_b = 80, 60, 20, 40
     t0 = 0
     t1 = max(p['t_ns'] for p in points) or 1
     ymax = max(p['max'] for p in points) or 1
@@ -921,7 +923,7 @@ def svg_line_chart(points, width=1100, height=320):
     return ''.join(parts)
 
 
-def svg_bars(rows, label_key, value_key, fmt_label, width=1100, bar_h=18):
+def svg_bars(rows, label_key, value_key, fmt_label, fmt_value=str, width=1100, bar_h=18):
     if not rows:
         return '<p>No requests.</p>'
     pad_l, pad_r = 110, 200
@@ -938,8 +940,8 @@ def svg_bars(rows, label_key, value_key, fmt_label, width=1100, bar_h=18):
                      % (pad_l - 6, y0 + bar_h - 5, html.escape(fmt_label(r[label_key]))))
         parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="#3182bd"/>'
                      % (pad_l, y0 + 2, max(wbar, 0.5), bar_h - 4))
-        parts.append('<text x="%.1f" y="%d" font-size="12">%d (%.1f%%)</text>'
-                     % (pad_l + wbar + 6, y0 + bar_h - 5, r[value_key],
+        parts.append('<text x="%.1f" y="%d" font-size="12">%s (%.1f%%)</text>'
+                     % (pad_l + wbar + 6, y0 + bar_h - 5, html.escape(fmt_value(r[value_key])),
                         100.0 * r[value_key] / total))
     parts.append('</svg>')
     return ''.join(parts)
@@ -989,7 +991,7 @@ def render_html(d):
         '<h2>Requests per layer</h2>',
         svg_bars(layers, 'label', 'requests', str),
         '<h2>Bytes per layer</h2>',
-        svg_bars([dict(r, bytes_k=r['bytes']) for r in layers], 'label', 'bytes_k', str),
+        svg_bars(layers, 'label', 'bytes', str, human),
         '<h2>Leaks by size</h2>',
         ('<table><tr><th>size</th><th>count</th><th>bytes</th><th>first at</th>'
          '<th>kind</th></tr>%s</table>' % leak_rows) if leak_rows else '<p>None.</p>',

@@ -43,7 +43,8 @@ public:
         if (fail_countdown_ > 0) --fail_countdown_;
         Block b = parent_.allocate(n, align);
         if (!b) return b;
-        if (!is_aligned(b.ptr, align)) error("allocate(%zu, %zu) returned %p, misaligned", n, align, b.ptr);
+        if (!is_aligned(b.ptr, align))
+            error("allocate(%zu, %zu) returned %p, misaligned", n, align, b.ptr);
         if (b.size < n) error("allocate(%zu, %zu) returned only %zu bytes", n, align, b.size);
         record(b, n, align);
         ++allocations_;

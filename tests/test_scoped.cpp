@@ -1,5 +1,7 @@
 #define BOOST_TEST_MODULE scoped
+#ifndef CHAINALLOC_COMPILE_FAIL  // the compile-time checks below need no framework
 #include <boost/test/unit_test.hpp>
+#endif
 
 #include <chainalloc/null.hpp>
 #include <chainalloc/scoped.hpp>
@@ -23,6 +25,45 @@
 using chainalloc::Block;
 using chainalloc::Scoped;
 using chainalloc::ScopedHandle;
+
+// Compile-time rejection of escapes, kept out of the normal build. Compiling this file with
+// -DCHAINALLOC_COMPILE_FAIL=N (N = 1..5) must fail with the diagnostic named at each case; N = 0
+// is the same code done right and must compile (a control, so that a broken command line
+// cannot pass for an expected failure). By hand:
+//   g++ -std=c++20 -fsyntax-only -Isrc -Itests -DCHAINALLOC_COMPILE_FAIL=1 tests/test_scoped.cpp
+// (a meson `should_fail` test can run the same command for each N).
+#ifdef CHAINALLOC_COMPILE_FAIL
+void compile_check() {
+    Scoped<> a(256);
+#if CHAINALLOC_COMPILE_FAIL == 0
+    int r = *a.scope([](auto& in) { return *in.template make<int>(1); });
+    auto h = a.make<int>(1);
+    auto moved = std::move(h);
+    a.scope([](auto& in) {
+        std::vector<ScopedHandle<int>> v;
+        v.push_back(in.template make<int>(1));
+    });
+    (void)r;
+#elif CHAINALLOC_COMPILE_FAIL == 1  // static_assert: "the function returns a ScopedHandle"
+    a.scope([](auto& in) { return in.template make<int>(1); });
+#elif CHAINALLOC_COMPILE_FAIL == 2  // the same static_assert: "(or a type holding one)"
+    a.scope([](auto& in) {
+        std::vector<ScopedHandle<int>> v;
+        v.push_back(in.template make<int>(1));
+        return v;
+    });
+#elif CHAINALLOC_COMPILE_FAIL == 3  // use of deleted default constructor and move assignment
+    ScopedHandle<int> outer;
+    a.scope([&](auto& in) { outer = in.template make<int>(1); });
+#elif CHAINALLOC_COMPILE_FAIL == 4  // use of deleted copy constructor
+    auto h = a.make<int>(1);
+    auto copy = h;
+#elif CHAINALLOC_COMPILE_FAIL == 5  // use of deleted operator new
+    auto* p = new ScopedHandle<int>(a.make<int>(1));
+    (void)p;
+#endif
+}
+#else  // the tests
 
 namespace {
 
@@ -91,7 +132,8 @@ ChildResult run_in_child(F body) {
     ChildResult r;
     char buf[512];
     ssize_t got;
-    while ((got = read(fds[0], buf, sizeof buf)) > 0) r.err.append(buf, static_cast<std::size_t>(got));
+    while ((got = read(fds[0], buf, sizeof buf)) > 0)
+        r.err.append(buf, static_cast<std::size_t>(got));
     close(fds[0]);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -114,49 +156,13 @@ static_assert(chainalloc::contains_scope_handle_v<ScopedHandle<int>>);
 static_assert(chainalloc::contains_scope_handle_v<const ScopedHandle<int>&>);
 static_assert(chainalloc::contains_scope_handle_v<std::vector<ScopedHandle<Bomb>>>);
 static_assert(chainalloc::contains_scope_handle_v<std::optional<ScopedHandle<int>>>);
-static_assert(chainalloc::contains_scope_handle_v<std::tuple<int, std::pair<const int, ScopedHandle<int>>>>);
+static_assert(
+    chainalloc::contains_scope_handle_v<std::tuple<int, std::pair<const int, ScopedHandle<int>>>>);
 static_assert(chainalloc::contains_scope_handle_v<std::array<ScopedHandle<int>, 3>>);
 static_assert(chainalloc::contains_scope_handle_v<ScopedHandle<int>*>);
 static_assert(!chainalloc::contains_scope_handle_v<std::vector<int>>);
 static_assert(!chainalloc::contains_scope_handle_v<int>);
 
-// Compile-time rejection, kept out of the normal build: compiling this file with one of these
-// macros defined must fail (each line names the diagnostic it must produce). Checked by hand
-// with `g++ -std=c++20 -fsyntax-only -Isrc -DCHAINALLOC_COMPILE_FAIL_<N> tests/test_scoped.cpp`;
-// a meson `should_fail` test can run the same command.
-#if defined(CHAINALLOC_COMPILE_FAIL_RETURN_HANDLE)
-void compile_fail() {  // static_assert: "the function returns a ScopedHandle"
-    Scoped<> a(256);
-    a.scope([](auto& in) { return in.template make<int>(1); });
-}
-#elif defined(CHAINALLOC_COMPILE_FAIL_RETURN_VECTOR)
-void compile_fail() {  // static_assert: "the function returns a ScopedHandle (or a type holding one)"
-    Scoped<> a(256);
-    a.scope([](auto& in) {
-        std::vector<ScopedHandle<int>> v;
-        v.push_back(in.template make<int>(1));
-        return v;
-    });
-}
-#elif defined(CHAINALLOC_COMPILE_FAIL_ASSIGN_OUTER)
-void compile_fail() {  // error: use of deleted function (default constructor, move assignment)
-    Scoped<> a(256);
-    ScopedHandle<int> outer;
-    a.scope([&](auto& in) { outer = in.template make<int>(1); });
-}
-#elif defined(CHAINALLOC_COMPILE_FAIL_COPY)
-void compile_fail() {  // error: use of deleted copy constructor
-    Scoped<> a(256);
-    auto h = a.make<int>(1);
-    auto copy = h;
-}
-#elif defined(CHAINALLOC_COMPILE_FAIL_HEAP)
-void compile_fail() {  // error: use of deleted operator new
-    Scoped<> a(256);
-    auto* p = new ScopedHandle<int>(a.make<int>(1));
-    (void)p;
-}
-#endif
 
 BOOST_FIXTURE_TEST_SUITE(scoped, Fixture)
 
@@ -456,3 +462,5 @@ BOOST_AUTO_TEST_CASE(empty_handle_dereference_aborts) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+#endif  // CHAINALLOC_COMPILE_FAIL

@@ -47,7 +47,7 @@ void exercise(A& a) {
 
     Map<int, String<A>, A> m(alloc);
     for (int i = 0; i < 500; ++i)
-        m.emplace(i, String<A>("a string long enough to need the heap, #" + std::to_string(i), alloc));
+        m.emplace(i, String<A>("a string long enough for the heap, #" + std::to_string(i), alloc));
     m.erase(m.begin(), m.find(250));
     BOOST_TEST(m.size() == 250u);
     BOOST_TEST(std::string_view(m.at(300).data(), 8) == "a string");
@@ -66,11 +66,12 @@ void exercise(A& a) {
 
 }  // namespace
 
-static_assert(std::allocator_traits<StlAllocator<int, System>>::propagate_on_container_move_assignment::value);
-static_assert(std::allocator_traits<StlAllocator<int, System>>::propagate_on_container_swap::value);
-static_assert(!std::allocator_traits<StlAllocator<int, System>>::propagate_on_container_copy_assignment::value);
-static_assert(std::is_same_v<std::allocator_traits<StlAllocator<int, System>>::rebind_alloc<double>,
-                             StlAllocator<double, System>>);
+using Traits = std::allocator_traits<StlAllocator<int, Checking>>;
+static_assert(Traits::propagate_on_container_move_assignment::value);
+static_assert(Traits::propagate_on_container_swap::value);
+static_assert(!Traits::propagate_on_container_copy_assignment::value);
+static_assert(!Traits::is_always_equal::value);
+static_assert(std::is_same_v<Traits::rebind_alloc<double>, StlAllocator<double, Checking>>);
 
 BOOST_AUTO_TEST_CASE(containers_over_system) {
     System sys;

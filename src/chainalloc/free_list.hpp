@@ -76,7 +76,7 @@ public:
 
     /// Every block is block_size() long, so a request that fits is served in place.
     bool expand(Block& b, std::size_t n) noexcept {
-        if (n > block_size_) return false;
+        if (!b.ptr || n > block_size_) return false;  // an empty block has nothing to expand
         b.size = block_size_;
         return true;
     }

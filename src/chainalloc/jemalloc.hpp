@@ -22,9 +22,10 @@ struct Jemalloc {
     static constexpr std::size_t alignment = kMinAlign;
     static constexpr int kZero = 0x40;  // MALLOCX_ZERO
 
-    /// MALLOCX_ALIGN(a): log2 of the alignment in the low bits; 0 asks for the default.
+    /// MALLOCX_ALIGN(a): log2 of the alignment in the low bits. Always at least 16: jemalloc's
+    /// own default for a request under 16 bytes is its 8-byte class, below malloc's guarantee.
     static int align_flag(std::size_t align) noexcept {
-        return align <= kMinAlign ? 0 : __builtin_ctzl(align);
+        return __builtin_ctzl(align < kMinAlign ? kMinAlign : align);
     }
 
     // mallocx(0) is undefined in jemalloc's API: ask for one byte instead.
@@ -50,7 +51,7 @@ struct Jemalloc {
             b = allocate(n);
             return static_cast<bool>(b);
         }
-        void* p = rallocx(b.ptr, n ? n : 1, 0);
+        void* p = rallocx(b.ptr, n ? n : 1, align_flag(kMinAlign));
         if (!p) return false;
         b = {p, sallocx(p, 0)};
         return true;
@@ -58,13 +59,13 @@ struct Jemalloc {
 
     bool expand(Block& b, std::size_t n) noexcept {
         if (!b.ptr) return false;
-        std::size_t got = xallocx(b.ptr, n ? n : 1, 0, 0);
+        std::size_t got = xallocx(b.ptr, n ? n : 1, 0, align_flag(kMinAlign));
         if (got < n) return false;
         b.size = got;
         return true;
     }
 
-    std::size_t good_size(std::size_t n) const noexcept { return nallocx(n ? n : 1, 0); }
+    std::size_t good_size(std::size_t n) const noexcept { return nallocx(n ? n : 1, align_flag(kMinAlign)); }
     static std::size_t usable_size(const void* p) noexcept { return sallocx(p, 0); }
 };
 

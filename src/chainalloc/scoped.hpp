@@ -333,8 +333,8 @@ private:
 
     template <class T>
     static char* first_of(Record* r) noexcept {
-        auto a = reinterpret_cast<std::uintptr_t>(r) + sizeof(Record);
-        return reinterpret_cast<char*>(r) + (align_up(a, alignof(T)) - reinterpret_cast<std::uintptr_t>(r));
+        auto base = reinterpret_cast<std::uintptr_t>(r);
+        return reinterpret_cast<char*>(r) + (align_up(base + sizeof(Record), alignof(T)) - base);
     }
 
     template <class T>

@@ -107,6 +107,7 @@ public:
 
     /// Within its class a block can take any size up to the class size.
     bool expand(Block& b, std::size_t n) noexcept {
+        if (!b.ptr) return false;  // an empty block has no class to grow in
         std::size_t size = usable_size(b.ptr);
         if (n > size) return false;
         b.size = size;

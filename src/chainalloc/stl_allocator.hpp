@@ -47,7 +47,8 @@ public:
     /// Throws std::bad_array_new_length (a std::bad_alloc) when n * sizeof(T) overflows, and
     /// std::bad_alloc when the allocator fails: containers expect exceptions here.
     [[nodiscard]] T* allocate(std::size_t n) {
-        if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_array_new_length();
+        if (n > std::numeric_limits<std::size_t>::max() / sizeof(T))
+            throw std::bad_array_new_length();
         Block b = a_->allocate(n * sizeof(T), alignof(T));
         if (!b) throw std::bad_alloc();
         return static_cast<T*>(b.ptr);

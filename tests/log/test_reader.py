@@ -12,6 +12,7 @@ import tempfile
 import time
 import unittest
 
+sys.dont_write_bytecode = True   # keep scripts/ and tests/ free of __pycache__
 HERE = os.path.dirname(os.path.abspath(__file__))
 READER = os.path.join(HERE, '..', '..', 'scripts', 'chainalloc_log.py')
 sys.path.insert(0, HERE)
@@ -203,6 +204,8 @@ class Incomplete(Case):
         self.assertEqual(d['calls']['malloc'], 2)
         self.assertEqual(d['leaked_bytes'], 128)
         self.assertTrue(any('malformed' in x for x in d['warnings']))
+        # Header, malloc, comment, then 'garbage here' on line 4 and the bad op on line 6.
+        self.assertEqual([x['line'] for x in d['anomalies']], [4, 6])
 
     def test_not_a_log(self):
         with open(self.path('x.txt'), 'w') as f:
@@ -317,6 +320,23 @@ class RuntimeLeaks(Case):
         self.assertEqual(len(d['runtime_leaks']), 2)
         run('leaks', self.path('ok.log'), '--fail-on-leak', expect=0)
 
+    def test_many_page_sized_leaks_are_program(self):
+        w = gen_log.LogWriter(self.path('pg.log'), pid=MAIN)
+        for _ in range(4):
+            w.malloc(MAIN, 4096)
+        w.close()
+        d = run_json('leaks', self.path('pg.log'))
+        self.assertEqual(d['runtime_leaks'], [])
+        self.assertEqual(self.leaks_of(d['leaks']), {4096: 4})
+
+    def test_big_calloc_is_not_a_dtv(self):
+        w = gen_log.LogWriter(self.path('bc.log'), pid=MAIN)
+        w.calloc(MAIN, 4000)
+        w.free(4300, w.malloc(4300, 8))
+        w.close()
+        d = run_json('leaks', self.path('bc.log'))
+        self.assertEqual(self.leaks_of(d['leaks']), {4000: 1})
+
     def test_pool_on_other_thread_is_program(self):
         w = gen_log.LogWriter(self.path('o.log'), pid=MAIN)
         w.malloc(4999, 72704)
@@ -414,7 +434,8 @@ class Speed(unittest.TestCase):
                              'reading pass (%.1f MB)\n' % (
                                  n, wall, d['events_per_second'],
                                  os.path.getsize(path) / 1e6))
-            self.assertGreater(n / wall, 150_000)
+            # A loose floor: catches a quadratic slip, not a busy machine.
+            self.assertGreater(n / wall, 50_000)
 
 
 if __name__ == '__main__':

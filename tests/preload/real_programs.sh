@@ -135,6 +135,7 @@ work_sort() {
 }
 
 work_perl() {
+    # shellcheck disable=SC2016  # perl code, not shell
     "$prog" -e '
         my %h; my $text = "";
         for my $i (1 .. 200000) {

@@ -1,0 +1,223 @@
+#include "event_log.hpp"
+
+#include "chainalloc/spin_lock.hpp"
+#include "config/parse.hpp"
+#include "runtime.hpp"
+
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/base_sink.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <memory>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace chainalloc::preload::event_log {
+namespace {
+
+void write_all(int fd, const char* p, std::size_t n) noexcept {
+    while (n) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        p += w;
+        n -= static_cast<std::size_t>(w);
+    }
+}
+
+// spdlog's file sinks open by name (fopen) and cannot promise O_EXCL|O_NOFOLLOW|O_CLOEXEC, so
+// this sink writes to a descriptor we opened ourselves, with its own 64 KiB buffer; spdlog's
+// pattern formatter ("%v") still makes each line. Lines stay far below the formatter's
+// 250-byte inline buffer, so logging an event allocates nothing.
+class FdSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+public:
+    explicit FdSink(int fd) : fd_(fd) {}
+    void write_through() { through_ = true; }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        spdlog::memory_buf_t line;
+        formatter_->format(msg, line);
+        if (used_ + line.size() > sizeof buffer_) flush_();
+        if (line.size() > sizeof buffer_) {
+            write_all(fd_, line.data(), line.size());
+            return;
+        }
+        std::memcpy(buffer_ + used_, line.data(), line.size());
+        used_ += line.size();
+        if (through_) flush_();
+    }
+    void flush_() override {
+        write_all(fd_, buffer_, used_);
+        used_ = 0;
+    }
+
+private:
+    int fd_;
+    bool through_ = false;
+    std::size_t used_ = 0;
+    char buffer_[64 * 1024];
+};
+
+struct Log {
+    config::ProxySpec spec;
+    bool attached = false;
+    bool failed = false;   // could not open: events are counted, not written
+    spdlog::logger* logger = nullptr;  // never deleted: in use until the process is gone
+    FdSink* sink = nullptr;
+    int fd = -1;
+};
+
+Log g_logs[config::kMaxLayers];
+SpinLock g_lock;  // one for all logs: a realloc's line and a free's line keep their order
+
+// "%p" -> pid, "%e" -> program name, "%%" -> "%".
+bool expand_path(const char* pattern, char* out, std::size_t cap) noexcept {
+    std::size_t n = 0;
+    auto put = [&](const char* s) {
+        for (; *s; ++s) {
+            if (n + 1 >= cap) return false;
+            out[n++] = *s;
+        }
+        return true;
+    };
+    for (const char* p = pattern; *p; ++p) {
+        char one[2] = {*p, 0};
+        char pid[24];
+        bool ok;
+        if (p[0] == '%' && p[1] == 'p') {
+            std::snprintf(pid, sizeof pid, "%d", static_cast<int>(getpid()));
+            ok = put(pid);
+            ++p;
+        } else if (p[0] == '%' && p[1] == 'e') {
+            ok = put(program_invocation_short_name);
+            ++p;
+        } else if (p[0] == '%' && p[1] == '%') {
+            ok = put("%");
+            ++p;
+        } else {
+            ok = put(one);
+        }
+        if (!ok) return false;
+    }
+    out[n] = 0;
+    return true;
+}
+
+// Creates the file, never opening one that exists (O_EXCL: no truncation, no appending to
+// someone else's file) nor following a symlink; a taken name gets a ".1", ".2", ... suffix.
+int open_log(const char* spec_path, char* path, std::size_t cap) noexcept {
+    const char* pattern = spec_path[0] ? spec_path : "chainalloc.%e.%p.log";
+    if (!std::strcmp(pattern, "-") || !std::strcmp(pattern, "stderr")) {
+        std::snprintf(path, cap, "stderr");
+        return STDERR_FILENO;
+    }
+    char base[config::kMaxPath + 64];
+    if (!expand_path(pattern, base, sizeof base)) return -1;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        if (attempt == 0)
+            std::snprintf(path, cap, "%s", base);
+        else
+            std::snprintf(path, cap, "%s.%d", base, attempt);
+        int fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+void write_header(Log& log) noexcept {
+    char chain[config::kMaxChainText];
+    config::format_chain(g_rt.spec, chain, sizeof chain);
+    char layers[128] = "";
+    for (unsigned i = 0; i < g_rt.count; ++i) {
+        std::size_t used = std::strlen(layers);
+        std::snprintf(layers + used, sizeof layers - used, "%s%s", i ? "," : "", config::layer_name(g_rt.layers[i].kind));
+    }
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    char header[config::kMaxChainText + 512];
+    int n = std::snprintf(header, sizeof header,
+                          "# chainalloc-log 1 pid=%d ppid=%d program=%s page=%ld start_unix_ns=%lld sample=%u "
+                          "events=%s layers=%s chain=%s",
+                          static_cast<int>(getpid()), static_cast<int>(getppid()), program_invocation_short_name,
+                          sysconf(_SC_PAGESIZE),
+                          static_cast<long long>(now.tv_sec) * 1000000000LL + now.tv_nsec,
+                          log.spec.sample ? log.spec.sample : 1,
+                          log.spec.events == config::Events::summary ? "summary" : "all", layers, chain);
+    log.logger->log(spdlog::level::info, spdlog::string_view_t(header, static_cast<std::size_t>(n)));
+}
+
+// First line of the process: create the file and the spdlog logger (allocations here are the
+// logger's own, served unlogged; the objects live as long as the process).
+bool ensure_open(Log& log) noexcept {
+    if (log.logger) return true;
+    if (log.failed || !log.attached) return false;
+    char path[config::kMaxPath + 80];
+    log.fd = open_log(log.spec.log, path, sizeof path);
+    if (log.fd < 0) {
+        log.failed = true;
+        char line[config::kMaxPath + 160];
+        int n = std::snprintf(line, sizeof line, "chainalloc: cannot create the log '%s': %s (events are counted, not logged)\n",
+                              path, std::strerror(errno));
+        write_all(STDERR_FILENO, line, static_cast<std::size_t>(n));
+        return false;
+    }
+    auto sink = std::make_shared<FdSink>(log.fd);
+    sink->set_pattern("%v");
+    log.sink = sink.get();
+    log.logger = new spdlog::logger("chainalloc", std::move(sink));
+    log.logger->set_level(spdlog::level::info);
+    log.logger->flush_on(spdlog::level::off);  // we flush: buffer full, fork, exit
+    write_header(log);
+    return true;
+}
+
+}  // namespace
+
+void attach(unsigned layer, const config::ProxySpec& spec) noexcept {
+    g_logs[layer].spec = spec;
+    g_logs[layer].attached = true;
+}
+
+void write(unsigned layer, const char* line, std::size_t len) noexcept {
+    Log& log = g_logs[layer];
+    LockGuard guard(g_lock);
+    if (ensure_open(log)) log.logger->log(spdlog::level::info, spdlog::string_view_t(line, len));
+}
+
+void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {
+    Log& log = g_logs[layer];
+    LockGuard guard(g_lock);
+    if (!ensure_open(log)) return;
+    log.logger->log(spdlog::level::info, spdlog::string_view_t(footer, len));
+    log.logger->flush();
+    log.sink->write_through();
+}
+
+void before_fork() noexcept {
+    g_lock.lock();
+    for (Log& log : g_logs)
+        if (log.logger) log.logger->flush();
+}
+
+void after_fork(bool child) noexcept {
+    if (child) {
+        for (Log& log : g_logs) {
+            if (!log.logger) continue;
+            // The parent's logger object is abandoned, not destroyed (its destructor would
+            // flush into the parent's file); its descriptor is closed so no byte reaches it.
+            if (log.fd != STDERR_FILENO) ::close(log.fd);
+            log.logger = nullptr;
+            log.sink = nullptr;
+            log.fd = -1;
+        }
+    }
+    g_lock.unlock();
+}
+
+}  // namespace chainalloc::preload::event_log

@@ -1,0 +1,30 @@
+// The proxy's event log: one text file per process and proxy layer, written through spdlog
+// (format: scripts/LOG-FORMAT.md). Callers hand over finished lines; this file owns the
+// files, the lock, and the process life cycle (lazy open inside malloc, fork, exit).
+//
+// Every function here runs with t_state.in_allocator set by the caller, so whatever spdlog,
+// fmt and libc allocate meanwhile passes the proxies unlogged and never recurses into a log.
+#pragma once
+
+#include "config/chain_spec.hpp"
+
+#include <cstddef>
+
+namespace chainalloc::preload::event_log {
+
+/// Remembers where layer `layer` logs; the file is created with the first line.
+void attach(unsigned layer, const config::ProxySpec& spec) noexcept;
+
+/// Appends one event line (without its newline) to the layer's log.
+void write(unsigned layer, const char* line, std::size_t len) noexcept;
+
+/// Writes the footer line of every open log and flushes; lines that still come (threads
+/// running during exit, late destructors) are written straight through after it.
+void close_all(unsigned layer, const char* footer, std::size_t len) noexcept;
+
+// fork: the parent flushes and holds the lock across fork(); the child drops the parent's
+// files (never writing to them) and opens its own, with its own pid, on its first event.
+void before_fork() noexcept;
+void after_fork(bool child) noexcept;
+
+}  // namespace chainalloc::preload::event_log

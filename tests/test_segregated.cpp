@@ -1,0 +1,417 @@
+#define BOOST_TEST_MODULE segregated
+#include <boost/test/unit_test.hpp>
+
+#include <chainalloc/segregated.hpp>
+
+#include "conformance.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+using chainalloc::Block;
+using chainalloc::FreeNode;
+using chainalloc::Segregated;
+using chainalloc::SizeClasses;
+using chainalloc::SpinLock;
+using chainalloc::testing::fill;
+using chainalloc::testing::holds;
+namespace ca = chainalloc;
+
+static_assert(ca::BlockOwner<Segregated<>> && ca::Expanding<Segregated<>> &&
+              ca::GoodSize<Segregated<>> && !ca::Reallocating<Segregated<>>);
+static_assert(ca::BlockOwner<Segregated<SpinLock>>);
+
+namespace {
+
+// 16 MiB per class keeps the reservation small; the tests never come near it but one.
+constexpr unsigned kShift = 24;
+constexpr std::size_t kSpan = std::size_t{1} << kShift;
+
+template <class Lock = ca::NoLock>
+std::unique_ptr<Segregated<Lock>> make(std::size_t max_bytes = 0,
+                                       const SizeClasses& classes = SizeClasses::defaults()) {
+    auto s = std::make_unique<Segregated<Lock>>();
+    BOOST_REQUIRE(s->init(classes, max_bytes, kShift));
+    return s;
+}
+
+SizeClasses table(std::vector<std::uint32_t> sizes) {
+    SizeClasses t;
+    BOOST_REQUIRE(t.assign(sizes));
+    return t;
+}
+
+// The reserved range's base: class 0 has no colour, so its first block sits there.
+std::uintptr_t base_of(Segregated<>& s) {
+    Block b = s.allocate(1, 1);
+    BOOST_REQUIRE(b);
+    s.deallocate(b);
+    auto base = reinterpret_cast<std::uintptr_t>(b.ptr);
+    BOOST_REQUIRE(base % kSpan == 0);
+    return base;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(init_once_and_only_with_classes) {
+    Segregated<> s;
+    BOOST_TEST(!s.ready());
+    BOOST_TEST(!s.allocate(16, 16));  // uninitialised: fails, owns nothing
+    int local;
+    BOOST_TEST(!s.owns(&local));
+    BOOST_TEST(!s.owns(nullptr));
+    BOOST_TEST(s.init(SizeClasses::defaults(), 0, kShift));
+    BOOST_TEST(s.ready());
+    BOOST_TEST(s.classes().count() == 40u);
+    BOOST_TEST(!s.init(SizeClasses::defaults(), 0, kShift));  // already reserved
+
+    Segregated<> none;
+    BOOST_TEST(!none.init(SizeClasses{}, 0, kShift));
+    BOOST_TEST(!none.ready());
+
+    // A class larger than the per-class span cannot be laid out.
+    Segregated<> too_big;
+    BOOST_TEST(!too_big.init(table({16, 32u << 20}), 0, kShift));
+}
+
+BOOST_AUTO_TEST_CASE(blocks_have_their_class_size) {
+    auto s = make();
+    const SizeClasses& t = s->classes();
+    for (std::size_t n : {0u, 1u, 16u, 17u, 128u, 129u, 4096u, 4097u, 32768u}) {
+        Block b = s->allocate(n, 16);
+        BOOST_REQUIRE(b);
+        BOOST_TEST(b.size == t.size_of(t.class_of(n)));
+        BOOST_TEST(b.size >= n);
+        fill(b.ptr, b.size, static_cast<unsigned>(n));
+        BOOST_TEST(holds(b.ptr, b.size, static_cast<unsigned>(n)));
+        s->deallocate(b);
+    }
+    BOOST_TEST((s->allocate(32769, 16) == Block{}));
+    BOOST_TEST((s->allocate(SIZE_MAX, 16) == Block{}));
+}
+
+// For every alignment a class can honour, every block (not just the first) is aligned; where
+// no class size is a multiple of the alignment, the request fails cleanly.
+BOOST_AUTO_TEST_CASE(alignment_where_a_class_allows_it) {
+    auto s = make();
+    const SizeClasses& t = s->classes();
+    for (std::size_t align = 1; align <= 65536; align *= 2)
+        for (std::size_t n : {1u, 100u, 1000u, 5000u, 20000u}) {
+            BOOST_TEST_CONTEXT("n " << n << " align " << align) {
+                int c = t.class_of(n, align);
+                std::vector<Block> blocks;
+                for (int i = 0; i < 5; ++i) {
+                    Block b = s->allocate(n, align);
+                    if (c == SizeClasses::kNone) {
+                        BOOST_TEST((b == Block{}));
+                        continue;
+                    }
+                    BOOST_REQUIRE(b);
+                    BOOST_TEST(ca::is_aligned(b.ptr, align));
+                    BOOST_TEST(b.size >= n);
+                    BOOST_TEST(b.size % align == 0u);
+                    blocks.push_back(b);
+                }
+                for (Block b : blocks) s->deallocate(b);
+            }
+        }
+    BOOST_TEST(t.class_of(1, 4096) != SizeClasses::kNone);  // 4096 is servable by default
+    BOOST_TEST((s->allocate(1, 65536) == Block{}));         // but nothing that large
+}
+
+BOOST_AUTO_TEST_CASE(alignment_fails_where_no_class_allows_it) {
+    auto s = make(0, table({48, 80, 112}));
+    Block b = s->allocate(1, 16);
+    BOOST_TEST(static_cast<bool>(b));
+    BOOST_TEST(b.size == 48u);
+    s->deallocate(b);
+    BOOST_TEST((s->allocate(1, 32) == Block{}));  // 48, 80, 112 are not multiples of 32
+    BOOST_TEST((s->allocate(1, 4096) == Block{}));
+}
+
+BOOST_AUTO_TEST_CASE(owns_by_address_only) {
+    Segregated<> s;
+    BOOST_REQUIRE(s.init(SizeClasses::defaults(), 0, kShift));
+    const std::uintptr_t base = base_of(s);
+    const std::uintptr_t end = base + 40 * kSpan;
+    std::vector<Block> blocks;
+    for (std::size_t n = 16; n <= 32768; n *= 2) blocks.push_back(s.allocate(n, 16));
+    for (Block b : blocks) {
+        BOOST_REQUIRE(b);
+        BOOST_TEST(s.owns(b.ptr));
+        BOOST_TEST(s.owns(static_cast<char*>(b.ptr) + b.size - 1));
+    }
+    int local = 0;
+    auto heap = std::make_unique<int>(0);
+    BOOST_TEST(!s.owns(&local));
+    BOOST_TEST(!ca::testing::owns_own_stack_address(s));
+    BOOST_TEST(!s.owns(heap.get()));
+    BOOST_TEST(!s.owns(nullptr));
+    BOOST_TEST(!s.owns(reinterpret_cast<void*>(base - 1)));
+    BOOST_TEST(s.owns(reinterpret_cast<void*>(base)));
+    BOOST_TEST(s.owns(reinterpret_cast<void*>(end - 1)));
+    BOOST_TEST(!s.owns(reinterpret_cast<void*>(end)));  // one past the range
+    BOOST_TEST(!s.owns(reinterpret_cast<void*>(UINTPTR_MAX)));
+    for (Block b : blocks) s.deallocate(b);
+}
+
+BOOST_AUTO_TEST_CASE(class_of_pointer_and_usable_size) {
+    auto s = make();
+    const SizeClasses& t = s->classes();
+    for (std::size_t c = 0; c < t.count(); ++c) {
+        Block b = s->allocate(t.size_of(c), 16);
+        BOOST_REQUIRE(b);
+        BOOST_TEST(s->class_of_pointer(b.ptr) == c);
+        BOOST_TEST(s->class_of_pointer(static_cast<char*>(b.ptr) + b.size - 1) == c);
+        BOOST_TEST(s->usable_size(b.ptr) == t.size_of(c));
+        BOOST_TEST(s->good_size(t.size_of(c)) == t.size_of(c));
+        BOOST_TEST(s->good_size(t.size_of(c) - 1) == t.size_of(c));
+        s->deallocate(b);
+    }
+    BOOST_TEST(s->good_size(32769) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(reuse_is_lifo_and_per_class) {
+    auto s = make();
+    Block a = s->allocate(64, 16), b = s->allocate(64, 16), c = s->allocate(64, 16);
+    s->deallocate(a);
+    s->deallocate(c);
+    s->deallocate(b);
+    const std::size_t carved = s->carved_bytes();
+    BOOST_TEST(s->allocate(64, 16).ptr == b.ptr);
+    BOOST_TEST(s->allocate(50, 16).ptr == c.ptr);  // same class (64)
+    Block other = s->allocate(128, 16);            // another class: its own list
+    BOOST_TEST(other.ptr != a.ptr);
+    BOOST_TEST(s->allocate(64, 16).ptr == a.ptr);
+    BOOST_TEST(s->carved_bytes() == carved + 128);  // only the 128 was new
+}
+
+BOOST_AUTO_TEST_CASE(carved_bytes_count_fresh_blocks) {
+    auto s = make();
+    const SizeClasses& t = s->classes();
+    BOOST_TEST(s->carved_bytes() == 0u);
+    std::vector<Block> blocks;
+    for (int i = 0; i < 10; ++i) blocks.push_back(s->allocate(100, 16));  // class 112
+    const int c = t.class_of(100);
+    BOOST_TEST(s->carved_bytes(c) == 10 * 112u);
+    BOOST_TEST(s->carved_bytes() == 10 * 112u);
+    for (Block b : blocks) s->deallocate(b);
+    BOOST_TEST(s->carved_bytes() == 10 * 112u);  // freed blocks stay carved
+    for (int i = 0; i < 10; ++i) s->allocate(100, 16);
+    BOOST_TEST(s->carved_bytes() == 10 * 112u);  // and are reused before carving more
+}
+
+BOOST_AUTO_TEST_CASE(max_bytes_cap_is_exact) {
+    auto s = make(64 * 1024);
+    std::vector<Block> blocks;
+    while (Block b = s->allocate(64, 16)) blocks.push_back(b);
+    BOOST_TEST(blocks.size() == 1024u);  // 1024 * 64 == the cap, not one more
+    BOOST_TEST(s->carved_bytes() == 64 * 1024u);
+    BOOST_TEST((s->allocate(16, 16) == Block{}));  // every class is capped together
+    BOOST_TEST((s->allocate(64, 16) == Block{}));
+    // Frees make room again (for their class: the blocks wait on its list).
+    for (int i = 0; i < 10; ++i) s->deallocate(blocks[i]);
+    int again = 0;
+    while (s->allocate(64, 16)) ++again;
+    BOOST_TEST(again == 10);
+    BOOST_TEST(s->carved_bytes() == 64 * 1024u);
+}
+
+BOOST_AUTO_TEST_CASE(max_bytes_cap_not_a_multiple) {
+    auto s = make(1000);
+    int n = 0;
+    while (s->allocate(64, 16)) ++n;
+    BOOST_TEST(n == 15);  // 960; a 16th would make 1024 > 1000
+    BOOST_TEST(static_cast<bool>(s->allocate(32, 16)));  // 992 still fits
+    BOOST_TEST(!s->allocate(16, 16));                    // 1008 does not
+    BOOST_TEST(s->carved_bytes() == 992u);
+}
+
+BOOST_AUTO_TEST_CASE(class_fills_with_whole_blocks_only) {
+    auto s = make();
+    const SizeClasses& t = s->classes();
+    const std::size_t c = t.count() - 1;  // 32 KiB blocks: a few hundred fill the span
+    const std::size_t size = t.size_of(c);
+    std::vector<Block> blocks;
+    while (Block b = s->allocate(size, 16)) blocks.push_back(b);
+    BOOST_REQUIRE(!blocks.empty());
+    auto first = reinterpret_cast<std::uintptr_t>(blocks.front().ptr);
+    std::uintptr_t range = first & ~(kSpan - 1);
+    std::size_t colour = first - range;
+    BOOST_TEST(blocks.size() == (kSpan - colour) / size);
+    auto last = reinterpret_cast<std::uintptr_t>(blocks.back().ptr);
+    BOOST_TEST(last + size <= range + kSpan);
+    // The last block is writable to its end.
+    fill(blocks.back().ptr, size, 3);
+    BOOST_TEST(holds(blocks.back().ptr, size, 3));
+    // Other classes are unaffected.
+    BOOST_TEST(static_cast<bool>(s->allocate(16, 16)));
+}
+
+BOOST_AUTO_TEST_CASE(expand_within_the_class) {
+    auto s = make();
+    Block b = s->allocate(100, 16);  // class 112
+    BOOST_REQUIRE(b);
+    b.size = 100;
+    BOOST_TEST(s->expand(b, 112));
+    BOOST_TEST(b.size == 112u);
+    const Block before = b;
+    BOOST_TEST(!s->expand(b, 113));
+    BOOST_TEST((b == before));
+    Block empty;
+    BOOST_TEST(!s->expand(empty, 16));  // nothing to grow
+    BOOST_TEST((empty == Block{}));
+    s->deallocate(b);
+}
+
+BOOST_AUTO_TEST_CASE(reallocate_moves_between_classes) {
+    auto s = make();
+    Block b = s->allocate(40, 16);
+    BOOST_REQUIRE(b);
+    fill(b.ptr, 40, 5);
+    void* p = b.ptr;
+    BOOST_TEST(ca::reallocate(*s, b, 48));  // same class: in place
+    BOOST_TEST(b.ptr == p);
+    BOOST_TEST(ca::reallocate(*s, b, 3000));
+    BOOST_TEST(b.ptr != p);
+    BOOST_TEST(s->class_of_pointer(b.ptr) == std::size_t(s->classes().class_of(3000)));
+    BOOST_TEST(holds(b.ptr, 40, 5));
+    BOOST_TEST(s->allocate(48, 16).ptr == p);  // the old block went back to its list
+    fill(b.ptr, 3000, 6);
+    BOOST_TEST(ca::reallocate(*s, b, 20));  // shrinking keeps the class (in place)
+    BOOST_TEST(holds(b.ptr, 20, 6));
+    Block empty;
+    BOOST_TEST(ca::reallocate(*s, empty, 64));  // an empty block gets a fresh one
+    BOOST_TEST(s->owns(empty.ptr));
+    BOOST_TEST(!ca::reallocate(*s, b, 40000));  // too large: clean failure
+    BOOST_TEST(holds(b.ptr, 20, 6));
+}
+
+BOOST_AUTO_TEST_CASE(take_and_give_batches) {
+    auto s = make();
+    const std::size_t c = s->classes().class_of(256);
+    FreeNode* head = nullptr;
+    BOOST_TEST(s->take(c, 10, head) == 10u);
+    BOOST_TEST(s->carved_bytes(c) == 10 * 256u);
+    std::set<FreeNode*> got;
+    FreeNode* last = nullptr;
+    for (FreeNode* n = head; n; n = n->next) {
+        BOOST_TEST(s->class_of_pointer(n) == c);
+        got.insert(n);
+        last = n;
+    }
+    BOOST_TEST(got.size() == 10u);
+    s->give(c, head, last);
+    // Free blocks come first: no carving for a batch the list can cover...
+    FreeNode* again = nullptr;
+    BOOST_TEST(s->take(c, 4, again) == 4u);
+    BOOST_TEST(s->carved_bytes(c) == 10 * 256u);
+    std::size_t n = 0;
+    for (FreeNode* x = again; x; x = x->next, ++n) BOOST_TEST(got.count(x) == 1u);
+    BOOST_TEST(n == 4u);
+    // ...and the rest of a larger one is carved fresh.
+    FreeNode* more = nullptr;
+    BOOST_TEST(s->take(c, 20, more) == 20u);
+    BOOST_TEST(s->carved_bytes(c) == 24 * 256u);
+    std::set<FreeNode*> all;
+    for (FreeNode* x = more; x; x = x->next) all.insert(x);
+    for (FreeNode* x = again; x; x = x->next) all.insert(x);
+    BOOST_TEST(all.size() == 24u);  // no block handed out twice
+    // Single blocks given back singly (first == last) are found by allocate.
+    s->give(c, again, again);
+    BOOST_TEST(s->allocate(256, 16).ptr == again);
+}
+
+BOOST_AUTO_TEST_CASE(take_stops_at_the_cap) {
+    auto s = make(10 * 256);
+    const std::size_t c = s->classes().class_of(256);
+    FreeNode* head = nullptr;
+    BOOST_TEST(s->take(c, 16, head) == 10u);
+    std::size_t n = 0;
+    for (FreeNode* x = head; x; x = x->next) ++n;
+    BOOST_TEST(n == 10u);
+    FreeNode* none = reinterpret_cast<FreeNode*>(1);
+    BOOST_TEST(s->take(c, 4, none) == 0u);
+    BOOST_TEST(none == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(lock_all_blocks_other_threads) {
+    auto s = make<SpinLock>();
+    s->lock_all();
+    std::atomic<bool> done{false};
+    Block got;
+    std::thread t([&] {
+        got = s->allocate(64, 16);
+        done = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    BOOST_TEST(!done.load());  // waiting on the class's lock
+    s->unlock_all();
+    t.join();
+    BOOST_TEST(done.load());
+    BOOST_TEST(s->owns(got.ptr));
+    s->deallocate(got);
+}
+
+// Four threads share the same classes through the locked central lists; each block's contents
+// are checked before it goes back, so two threads holding one block would show.
+BOOST_AUTO_TEST_CASE(threads_share_classes) {
+    auto s = make<SpinLock>();
+    constexpr int kThreads = 4, kRounds = 20000, kLive = 64;
+    const std::size_t sizes[] = {16, 48, 64, 256, 1000};
+    std::atomic<int> bad{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+            std::mt19937 rng(t);
+            struct Live {
+                Block b;
+                unsigned seed;
+            };
+            std::vector<Live> live;
+            for (int i = 0; i < kRounds; ++i) {
+                if (live.size() < kLive && (live.empty() || rng() % 2)) {
+                    std::size_t n = sizes[rng() % 5];
+                    Block b = s->allocate(n, 16);
+                    if (!b || !s->owns(b.ptr)) {
+                        ++bad;
+                        continue;
+                    }
+                    unsigned seed = t * 1000003u + i;
+                    fill(b.ptr, n, seed);
+                    live.push_back({Block{b.ptr, n}, seed});
+                } else {
+                    std::size_t k = rng() % live.size();
+                    if (!holds(live[k].b.ptr, live[k].b.size, live[k].seed)) ++bad;
+                    s->deallocate(live[k].b);
+                    live[k] = live.back();
+                    live.pop_back();
+                }
+            }
+            for (Live& l : live) {
+                if (!holds(l.b.ptr, l.b.size, l.seed)) ++bad;
+                s->deallocate(l.b);
+            }
+        });
+    for (auto& th : threads) th.join();
+    BOOST_TEST(bad.load() == 0);
+    // Everything came back: at most kThreads * kLive blocks of each class were ever needed.
+    std::size_t bound = 0;
+    for (std::size_t n : sizes) bound += kThreads * kLive * s->good_size(n);
+    BOOST_TEST(s->carved_bytes() <= bound);
+    // And every carved block is on a free list: taking them all back carves nothing new.
+    const std::size_t carved = s->carved_bytes();
+    for (std::size_t n : sizes) {
+        const std::size_t c = s->classes().class_of(n);
+        const auto blocks = static_cast<std::uint32_t>(s->carved_bytes(c) / s->classes().size_of(c));
+        FreeNode* head = nullptr;
+        BOOST_TEST(s->take(c, blocks, head) == blocks);
+    }
+    BOOST_TEST(s->carved_bytes() == carved);
+}
