@@ -1,5 +1,5 @@
-// The terminal layers: glibc (through __libc_*, so never our own malloc), jemalloc (through its
-// *allocx API only) and null. Each one is a few lines; the chain calls them by kind.
+// The terminal layers: glibc (through chainalloc::libc, i.e. __libc_*, so never our own
+// malloc), jemalloc (through its *allocx API only) and null. The chain calls them by kind.
 #pragma once
 
 #include "chainalloc/jemalloc.hpp"
@@ -10,8 +10,8 @@
 namespace chainalloc::preload {
 
 inline void* system_allocate(std::size_t n, std::size_t align, bool zero) noexcept {
-    if (align <= kMinAlign) return zero ? __libc_calloc(1, n) : __libc_malloc(n);
-    void* p = __libc_memalign(align, n);
+    if (align <= kMinAlign) return zero ? libc::calloc(1, n) : libc::malloc(n);
+    void* p = libc::memalign(align, n);
     if (p && zero) std::memset(p, 0, n);
     return p;
 }

@@ -270,7 +270,7 @@ void release(unsigned owner, void* p) noexcept {
     switch (g_rt.layers[owner].kind) {
         case LayerKind::freelist: freelist_deallocate(*g_rt.layers[owner].freelist, p); break;
         case LayerKind::jemalloc: dallocx(p, 0); break;
-        default: __libc_free(p); break;  // system, and foreign pointers under `null`
+        default: libc::free(p); break;  // system, and foreign pointers under `null`
     }
 }
 
@@ -334,7 +334,7 @@ void* reallocate(void* p, std::size_t n) noexcept {
         if (layer.kind == LayerKind::jemalloc) {
             q = rallocx(p, n, Jemalloc::align_flag(kMinAlign));
         } else {
-            q = __libc_realloc(p, n);  // grows in place or by mremap: no copy where it can
+            q = libc::realloc(p, n);  // grows in place or by mremap: no copy where it can
         }
         if (q && g_rt.stats) {
             count_freed(owner, old_size);

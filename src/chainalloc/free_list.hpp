@@ -25,8 +25,12 @@ public:
           block_size_(align_up(std::max(block_size, sizeof(Node)), sizeof(Node))),
           count_(count),
           block_align_(std::min<std::size_t>(block_size_ & -block_size_, 4096)) {
-        if (count_ == 0 || block_size_ > SIZE_MAX / count_) return;
+        if (count_ == 0 || block_size_ > SIZE_MAX / count_) {
+            count_ = 0;  // no region: nothing to thread
+            return;
+        }
         region_ = parent_.allocate(block_size_ * count_, std::max(block_align_, kMinAlign));
+        if (!region_) count_ = 0;
         deallocate_all();
     }
 
@@ -34,7 +38,7 @@ public:
     FreeList(FreeList&& other) noexcept
         : parent_(std::move(other.parent_)),
           block_size_(other.block_size_),
-          count_(other.count_),
+          count_(std::exchange(other.count_, 0)),
           block_align_(other.block_align_),
           region_(std::exchange(other.region_, Block{})),
           head_(std::exchange(other.head_, nullptr)),
@@ -49,7 +53,7 @@ public:
 
     bool ready() const noexcept { return static_cast<bool>(region_); }
     std::size_t block_size() const noexcept { return block_size_; }
-    std::size_t capacity() const noexcept { return region_ ? count_ : 0; }
+    std::size_t capacity() const noexcept { return count_; }
     std::size_t available() const noexcept { return available_; }
 
     Block allocate(std::size_t n, std::size_t align) noexcept {

@@ -103,7 +103,7 @@ struct CountingLogger {
             return;
         }
         ++reallocations;
-        if (!old.ptr) ++live_blocks;
+        if (!old.ptr && result.ptr) ++live_blocks;  // a block from nothing (not nothing to nothing)
         live_bytes -= old.size;
         grow(result.size);
     }

@@ -14,17 +14,41 @@ void* __libc_memalign(std::size_t, std::size_t);
 void __libc_free(void*);
 }
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#include <cstdlib>
+#include <malloc.h>
+#define CHAINALLOC_SANITIZED 1
+#endif
+
+namespace chainalloc::libc {
+#ifdef CHAINALLOC_SANITIZED
+// A sanitizer owns malloc and intercepts only some __libc_* names (__libc_memalign, not
+// __libc_free): in sanitized builds the public names keep every pair on the same heap.
+inline void* malloc(std::size_t n) noexcept { return ::malloc(n); }
+inline void* calloc(std::size_t c, std::size_t n) noexcept { return ::calloc(c, n); }
+inline void* realloc(void* p, std::size_t n) noexcept { return ::realloc(p, n); }
+inline void* memalign(std::size_t a, std::size_t n) noexcept { return ::memalign(a, n); }
+inline void free(void* p) noexcept { ::free(p); }
+#else
+inline void* malloc(std::size_t n) noexcept { return __libc_malloc(n); }
+inline void* calloc(std::size_t c, std::size_t n) noexcept { return __libc_calloc(c, n); }
+inline void* realloc(void* p, std::size_t n) noexcept { return __libc_realloc(p, n); }
+inline void* memalign(std::size_t a, std::size_t n) noexcept { return __libc_memalign(a, n); }
+inline void free(void* p) noexcept { __libc_free(p); }
+#endif
+}  // namespace chainalloc::libc
+
 namespace chainalloc {
 
 struct System {
     static constexpr std::size_t alignment = kMinAlign;
 
     Block allocate(std::size_t n, std::size_t align = kMinAlign) noexcept {
-        void* p = align <= kMinAlign ? __libc_malloc(n) : __libc_memalign(align, n);
+        void* p = align <= kMinAlign ? libc::malloc(n) : libc::memalign(align, n);
         return p ? Block{p, usable_size(p, n)} : Block{};
     }
 
-    void deallocate(Block b) noexcept { __libc_free(b.ptr); }
+    void deallocate(Block b) noexcept { libc::free(b.ptr); }
 
     /// glibc's realloc: grows in place (or by mremap) where it can; only for blocks with the
     /// default alignment, since glibc's realloc does not keep a larger one.
@@ -34,14 +58,14 @@ struct System {
             return static_cast<bool>(b);
         }
         if (n == 0) n = 1;  // glibc's realloc(p, 0) frees; keep a block instead
-        void* p = __libc_realloc(b.ptr, n);
+        void* p = libc::realloc(b.ptr, n);
         if (!p) return false;
         b = {p, usable_size(p, n)};
         return true;
     }
 
     Block zeroed(std::size_t n) noexcept {
-        void* p = __libc_calloc(1, n);
+        void* p = libc::calloc(1, n);
         return p ? Block{p, usable_size(p, n)} : Block{};
     }
 
@@ -57,6 +81,9 @@ struct System {
 
 private:
     static std::size_t (*lookup() noexcept)(void*) {
+#ifdef CHAINALLOC_SANITIZED
+        return &::malloc_usable_size;
+#endif
         void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
         void* fn = libc ? dlsym(libc, "malloc_usable_size") : nullptr;
         return reinterpret_cast<std::size_t (*)(void*)>(fn);

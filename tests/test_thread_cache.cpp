@@ -1,0 +1,212 @@
+#define BOOST_TEST_MODULE thread_cache
+#include <boost/test/unit_test.hpp>
+
+#include <chainalloc/thread_cache.hpp>
+
+#include "conformance.hpp"
+
+#include <memory>
+#include <set>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+using chainalloc::FreeNode;
+using chainalloc::Segregated;
+using chainalloc::SizeClasses;
+using chainalloc::SpinLock;
+namespace ca = chainalloc;
+
+using Central = Segregated<SpinLock>;
+using Cache = ca::ThreadCache<Central>;
+
+// It lives in initial-exec TLS: no constructor, no destructor, all-zero is empty.
+static_assert(std::is_trivially_default_constructible_v<Cache>);
+static_assert(std::is_trivially_destructible_v<Cache>);
+
+namespace {
+
+std::unique_ptr<Central> make_central(std::size_t max_bytes = 0) {
+    auto c = std::make_unique<Central>();
+    BOOST_REQUIRE(c->init(SizeClasses::defaults(), max_bytes, 24));
+    return c;
+}
+
+// Every block of class c the central has carved, taken back from its free lists; fails the
+// test if any is missing (still cached somewhere, or lost).
+std::set<void*> take_all(Central& central, std::size_t c) {
+    const auto n = static_cast<std::uint32_t>(central.carved_bytes(c) / central.classes().size_of(c));
+    const std::size_t carved = central.carved_bytes();
+    FreeNode* head = nullptr;
+    BOOST_TEST(central.take(c, n, head) == n);
+    BOOST_TEST(central.carved_bytes() == carved);  // all from the lists, nothing fresh
+    std::set<void*> out;
+    for (FreeNode* x = head; x; x = x->next) out.insert(x);
+    BOOST_TEST(out.size() == n);
+    return out;
+}
+
+thread_local Cache tls_cache;  // as the preload keeps it: zero-initialised TLS
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(zero_is_an_empty_cache) {
+    BOOST_TEST(tls_cache.cached_blocks() == 0u);
+    Cache local{};
+    BOOST_TEST(local.cached_blocks() == 0u);
+    for (const auto& bin : local.bins) {
+        BOOST_TEST(bin.head == nullptr);
+        BOOST_TEST(bin.count == 0u);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(refill_takes_half_the_limit) {
+    auto central = make_central();
+    Cache cache{};
+    const std::size_t c = central->classes().class_of(64);
+    BOOST_TEST(central->carved_bytes(c) == 0u);
+    void* first = cache.allocate(*central, c, 32);
+    BOOST_REQUIRE(first);
+    BOOST_TEST(central->owns(first));
+    BOOST_TEST(central->class_of_pointer(first) == c);
+    BOOST_TEST(central->carved_bytes(c) == 16 * 64u);  // one batch of limit/2
+    BOOST_TEST(cache.bins[c].count == 15u);
+    BOOST_TEST(cache.cached_blocks() == 15u);
+    std::set<void*> seen{first};
+    for (int i = 0; i < 15; ++i) seen.insert(cache.allocate(*central, c, 32));
+    BOOST_TEST(seen.size() == 16u);
+    BOOST_TEST(central->carved_bytes(c) == 16 * 64u);  // served from the bin alone
+    BOOST_TEST(cache.bins[c].count == 0u);
+    seen.insert(cache.allocate(*central, c, 32));  // dry: the next batch
+    BOOST_TEST(seen.size() == 17u);
+    BOOST_TEST(central->carved_bytes(c) == 32 * 64u);
+    BOOST_TEST(cache.bins[c].count == 15u);
+    BOOST_TEST(central->carved_bytes() == 32 * 64u);  // no other class touched
+}
+
+BOOST_AUTO_TEST_CASE(refill_prefers_central_free_blocks) {
+    auto central = make_central();
+    const std::size_t c = central->classes().class_of(128);
+    std::vector<void*> direct;
+    for (int i = 0; i < 8; ++i) direct.push_back(central->allocate_class(c));
+    for (void* p : direct) central->deallocate_class(c, p);
+    Cache cache{};
+    void* p = cache.allocate(*central, c, 16);  // batch of 8: exactly the free ones
+    BOOST_TEST(central->carved_bytes(c) == 8 * 128u);
+    std::set<void*> got{p};
+    while (cache.bins[c].count) got.insert(cache.allocate(*central, c, 16));
+    BOOST_TEST((got == std::set<void*>(direct.begin(), direct.end())));
+}
+
+BOOST_AUTO_TEST_CASE(bin_never_exceeds_its_limit) {
+    auto central = make_central();
+    Cache cache{};
+    const std::size_t c = central->classes().class_of(32);
+    constexpr std::uint32_t kLimit = 32;
+    std::vector<void*> blocks;
+    for (int i = 0; i < 100; ++i) blocks.push_back(cache.allocate(*central, c, kLimit));
+    // Drain the bin first so the frees below start from empty.
+    while (cache.bins[c].count) blocks.push_back(cache.allocate(*central, c, kLimit));
+    bool released = false;
+    for (void* p : blocks) {
+        std::uint32_t before = cache.bins[c].count;
+        cache.deallocate(*central, c, p, kLimit);
+        BOOST_TEST(cache.bins[c].count <= kLimit);
+        if (before == kLimit) {  // that free overflowed: half the limit stays
+            BOOST_TEST(cache.bins[c].count == kLimit / 2);
+            released = true;
+        }
+    }
+    BOOST_TEST(released);
+    // What the cache gave back is on the central list, and what it kept is in the bin.
+    cache.flush_all(*central);
+    BOOST_TEST(take_all(*central, c).size() == blocks.size());
+}
+
+BOOST_AUTO_TEST_CASE(tiny_limits) {
+    auto central = make_central();
+    const std::size_t c = central->classes().class_of(16);
+    for (std::uint32_t limit : {0u, 1u}) {
+        Cache cache{};
+        void* a = cache.allocate(*central, c, limit);  // batch of one
+        void* b = cache.allocate(*central, c, limit);
+        BOOST_REQUIRE(a);
+        BOOST_REQUIRE(b);
+        BOOST_TEST(cache.bins[c].count == 0u);
+        cache.deallocate(*central, c, a, limit);
+        BOOST_TEST(cache.bins[c].count <= limit);
+        cache.deallocate(*central, c, b, limit);
+        BOOST_TEST(cache.bins[c].count <= limit);
+        cache.flush_all(*central);
+        BOOST_TEST(cache.cached_blocks() == 0u);
+    }
+    BOOST_TEST(take_all(*central, c).size() == 2u);  // a and b reused in round two
+}
+
+BOOST_AUTO_TEST_CASE(flush_all_returns_everything) {
+    auto central = make_central();
+    Cache cache{};
+    const std::size_t classes[] = {0, 3, 10, 20, 39};
+    std::vector<std::pair<std::size_t, void*>> held;
+    for (std::size_t c : classes)
+        for (int i = 0; i < 5; ++i) held.push_back({c, cache.allocate(*central, c, 64)});
+    for (auto [c, p] : held) cache.deallocate(*central, c, p, 64);
+    BOOST_TEST(cache.cached_blocks() > 0u);
+    cache.flush_all(*central);
+    BOOST_TEST(cache.cached_blocks() == 0u);
+    for (const auto& bin : cache.bins) BOOST_TEST(bin.head == nullptr);
+    // The central can serve every carved block again without carving.
+    for (std::size_t c : classes) {
+        std::set<void*> back = take_all(*central, c);
+        BOOST_TEST(back.size() == 32u);  // one batch of 64/2 per class
+    }
+}
+
+BOOST_AUTO_TEST_CASE(central_exhaustion_is_a_clean_failure) {
+    auto central = make_central(5 * 64);
+    Cache cache{};
+    const std::size_t c = central->classes().class_of(64);
+    void* p = cache.allocate(*central, c, 32);  // wants 16, gets the 5 the cap allows
+    BOOST_REQUIRE(p);
+    BOOST_TEST(cache.bins[c].count == 4u);
+    for (int i = 0; i < 4; ++i) BOOST_TEST(cache.allocate(*central, c, 32) != nullptr);
+    BOOST_TEST(cache.allocate(*central, c, 32) == nullptr);
+    BOOST_TEST(cache.bins[c].count == 0u);
+    BOOST_TEST(cache.bins[c].head == nullptr);
+    cache.deallocate(*central, c, p, 32);
+    BOOST_TEST(cache.allocate(*central, c, 32) == p);  // its own free block, no central trip
+}
+
+// A block freed on another thread lands in that thread's cache; once that thread flushes
+// (as at its exit), the central hands it out again, and nothing new is carved.
+BOOST_AUTO_TEST_CASE(blocks_freed_elsewhere_come_home_after_flush) {
+    auto central = make_central();
+    const std::size_t c = central->classes().class_of(512);
+    constexpr std::uint32_t kLimit = 1024;  // big enough that the other thread keeps them all
+    std::vector<void*> mine;
+    for (int i = 0; i < 100; ++i) {
+        void* p = tls_cache.allocate(*central, c, kLimit);
+        BOOST_REQUIRE(p);
+        ca::testing::fill(p, 512, i);
+        mine.push_back(p);
+    }
+    tls_cache.flush_all(*central);  // this thread's leftovers go back too
+    const std::size_t carved = central->carved_bytes();
+    std::size_t other_cached = 0, other_after_flush = 0;
+    std::thread other([&] {
+        for (void* p : mine) tls_cache.deallocate(*central, c, p, kLimit);
+        other_cached = tls_cache.cached_blocks();
+        tls_cache.flush_all(*central);
+        other_after_flush = tls_cache.cached_blocks();
+    });
+    other.join();
+    BOOST_TEST(other_cached == 100u);
+    BOOST_TEST(other_after_flush == 0u);
+    std::set<void*> again;
+    for (int i = 0; i < 100; ++i) again.insert(tls_cache.allocate(*central, c, kLimit));
+    BOOST_TEST(central->carved_bytes() == carved);  // nothing carved: all reused
+    std::set<void*> all(again);
+    while (tls_cache.bins[c].count) all.insert(tls_cache.allocate(*central, c, kLimit));
+    for (void* p : mine) BOOST_TEST(all.count(p) == 1u);
+    tls_cache.flush_all(*central);
+}
