@@ -212,15 +212,30 @@ BOOST_AUTO_TEST_CASE(max_bytes_cap_is_exact) {
     std::vector<Block> blocks;
     while (Block b = s->allocate(64, 16)) blocks.push_back(b);
     BOOST_TEST(blocks.size() == 1024u);  // 1024 * 64 == the cap, not one more
+    BOOST_TEST(s->out_bytes() == 64 * 1024u);
     BOOST_TEST(s->carved_bytes() == 64 * 1024u);
     BOOST_TEST((s->allocate(16, 16) == Block{}));  // every class is capped together
     BOOST_TEST((s->allocate(64, 16) == Block{}));
-    // Frees make room again (for their class: the blocks wait on its list).
+    BOOST_TEST(s->out_bytes() == 64 * 1024u);  // failures take nothing
+    // Frees make room again, first from the class's own list.
     for (int i = 0; i < 10; ++i) s->deallocate(blocks[i]);
+    BOOST_TEST(s->out_bytes() == (1024 - 10) * 64u);
     int again = 0;
-    while (s->allocate(64, 16)) ++again;
+    while (Block b = s->allocate(64, 16)) {
+        blocks[again] = b;
+        ++again;
+    }
     BOOST_TEST(again == 10);
-    BOOST_TEST(s->carved_bytes() == 64 * 1024u);
+    BOOST_TEST(s->carved_bytes() == 64 * 1024u);  // reused, not carved
+    // What the cap counts is what is out: freed blocks of one class leave room for another,
+    // even though they stay reserved for their own.
+    for (Block b : blocks) s->deallocate(b);
+    BOOST_TEST(s->out_bytes() == 0u);
+    int big = 0;
+    while (s->allocate(128, 16)) ++big;
+    BOOST_TEST(big == 512);
+    BOOST_TEST(s->out_bytes() == 64 * 1024u);
+    BOOST_TEST(s->carved_bytes() == 128 * 1024u);
 }
 
 BOOST_AUTO_TEST_CASE(max_bytes_cap_not_a_multiple) {
@@ -231,6 +246,7 @@ BOOST_AUTO_TEST_CASE(max_bytes_cap_not_a_multiple) {
     BOOST_TEST(static_cast<bool>(s->allocate(32, 16)));  // 992 still fits
     BOOST_TEST(!s->allocate(16, 16));                    // 1008 does not
     BOOST_TEST(s->carved_bytes() == 992u);
+    BOOST_TEST(s->out_bytes() == 992u);
 }
 
 BOOST_AUTO_TEST_CASE(class_fills_with_whole_blocks_only) {
@@ -307,7 +323,7 @@ BOOST_AUTO_TEST_CASE(take_and_give_batches) {
         last = n;
     }
     BOOST_TEST(got.size() == 10u);
-    s->give(c, head, last);
+    s->give(c, head, last, 10);
     // Free blocks come first: no carving for a batch the list can cover...
     FreeNode* again = nullptr;
     BOOST_TEST(s->take(c, 4, again) == 4u);
@@ -324,7 +340,7 @@ BOOST_AUTO_TEST_CASE(take_and_give_batches) {
     for (FreeNode* x = again; x; x = x->next) all.insert(x);
     BOOST_TEST(all.size() == 24u);  // no block handed out twice
     // Single blocks given back singly (first == last) are found by allocate.
-    s->give(c, again, again);
+    s->give(c, again, again, 1);
     BOOST_TEST(s->allocate(256, 16).ptr == again);
 }
 
@@ -339,6 +355,18 @@ BOOST_AUTO_TEST_CASE(take_stops_at_the_cap) {
     FreeNode* none = reinterpret_cast<FreeNode*>(1);
     BOOST_TEST(s->take(c, 4, none) == 0u);
     BOOST_TEST(none == nullptr);
+    BOOST_TEST(s->out_bytes() == 10 * 256u);
+    // Giving some back lets a batch of that many through again, from the list.
+    FreeNode* last = head;
+    for (int i = 1; i < 3; ++i) last = last->next;
+    FreeNode* rest = last->next;
+    s->give(c, head, last, 3);
+    BOOST_TEST(s->out_bytes() == 7 * 256u);
+    FreeNode* back = nullptr;
+    BOOST_TEST(s->take(c, 16, back) == 3u);
+    BOOST_TEST(back == last);  // popped in list order, so the batch comes reversed
+    BOOST_TEST(s->carved_bytes(c) == 10 * 256u);
+    (void)rest;
 }
 
 BOOST_AUTO_TEST_CASE(lock_all_blocks_other_threads) {

@@ -5,8 +5,9 @@
 //
 // Pages are reserved PROT_NONE up front and made writable as the classes grow. Blocks never go
 // back to the system: a freed block waits on its class's list for the next request of that
-// class. `max_bytes` caps what all classes together carve; past it the layer fails (and a
-// Fallback moves on).
+// class. `max_bytes` caps the bytes out in use (handed out and not yet given back, thread
+// caches included); past it the layer fails (and a Fallback moves on). A freed block of one
+// class does not count, even though it stays reserved for its class.
 //
 // Thread safety is the Lock policy's: NoLock for one thread, SpinLock for the preload's central
 // lists, where ThreadCache batches keep the locks off the common path.
@@ -120,40 +121,51 @@ public:
     }
 
     void* allocate_class(std::size_t c) noexcept {
+        std::size_t size = classes_.size_of(c);
+        if (!take_out(size)) return nullptr;
         Bin& bin = bins_[c];
         LockGuard guard(bin.lock);
         if (FreeNode* node = bin.free) {
             bin.free = node->next;
             return node;
         }
-        return carve(c);
+        void* p = carve(c);
+        if (!p) put_back(size);
+        return p;
     }
 
     void deallocate_class(std::size_t c, void* p) noexcept {
         Bin& bin = bins_[c];
         auto* node = static_cast<FreeNode*>(p);
-        LockGuard guard(bin.lock);
-        node->next = bin.free;
-        bin.free = node;
+        {
+            LockGuard guard(bin.lock);
+            node->next = bin.free;
+            bin.free = node;
+        }
+        put_back(classes_.size_of(c));
     }
 
     /// Takes up to `want` blocks of class c as a linked list (free ones first, then fresh ones);
     /// returns how many. One lock round trip for a whole batch.
     std::uint32_t take(std::size_t c, std::uint32_t want, FreeNode*& head) noexcept {
+        std::size_t size = classes_.size_of(c);
         Bin& bin = bins_[c];
         LockGuard guard(bin.lock);
         std::uint32_t got = 0;
         FreeNode* list = nullptr;
-        while (got < want && bin.free) {
+        while (got < want && bin.free && take_out(size)) {
             FreeNode* node = bin.free;
             bin.free = node->next;
             node->next = list;
             list = node;
             ++got;
         }
-        for (; got < want; ++got) {
+        for (; got < want && take_out(size); ++got) {
             auto* node = static_cast<FreeNode*>(carve(c));
-            if (!node) break;
+            if (!node) {
+                put_back(size);
+                break;
+            }
             node->next = list;
             list = node;
         }
@@ -161,13 +173,20 @@ public:
         return got;
     }
 
-    /// Gives back a list of blocks of class c, first to last linked.
-    void give(std::size_t c, FreeNode* first, FreeNode* last) noexcept {
+    /// Gives back a list of n blocks of class c, first to last linked.
+    void give(std::size_t c, FreeNode* first, FreeNode* last, std::size_t n) noexcept {
         Bin& bin = bins_[c];
-        LockGuard guard(bin.lock);
-        last->next = bin.free;
-        bin.free = first;
+        {
+            LockGuard guard(bin.lock);
+            last->next = bin.free;
+            bin.free = first;
+        }
+        put_back(n * classes_.size_of(c));
     }
+
+    /// Bytes out in use (handed out, not given back; thread caches included). Counted only
+    /// under a cap: without one the atomic would cost every batch for nothing.
+    std::size_t out_bytes() const noexcept { return out_.load(std::memory_order_relaxed); }
 
     /// Bytes carved so far (in use, cached by threads, or on the free lists).
     std::size_t carved_bytes() const noexcept { return carved_.load(std::memory_order_relaxed); }
@@ -212,21 +231,22 @@ private:
         Bin& bin = bins_[c];
         std::size_t size = classes_.size_of(c);
         if (bin.end - bin.bump < static_cast<std::ptrdiff_t>(size)) return nullptr;
-        if (max_bytes_) {
-            if (carved_.fetch_add(size, std::memory_order_relaxed) + size > max_bytes_) {
-                carved_.fetch_sub(size, std::memory_order_relaxed);
-                return nullptr;
-            }
-        } else {
-            carved_.fetch_add(size, std::memory_order_relaxed);
-        }
-        if (bin.bump + size > bin.committed && !commit(bin, size)) {
-            carved_.fetch_sub(size, std::memory_order_relaxed);
-            return nullptr;
-        }
+        if (bin.bump + size > bin.committed && !commit(bin, size)) return nullptr;
+        carved_.fetch_add(size, std::memory_order_relaxed);
         void* p = bin.bump;
         bin.bump += size;
         return p;
+    }
+
+    // The cap's accounting: false if taking `size` more bytes out would pass max_bytes.
+    bool take_out(std::size_t size) noexcept {
+        if (!max_bytes_) return true;
+        if (out_.fetch_add(size, std::memory_order_relaxed) + size <= max_bytes_) return true;
+        out_.fetch_sub(size, std::memory_order_relaxed);
+        return false;
+    }
+    void put_back(std::size_t size) noexcept {
+        if (max_bytes_) out_.fetch_sub(size, std::memory_order_relaxed);
     }
 
     std::uintptr_t align_down_to_page(const char* p) const noexcept {
@@ -251,6 +271,7 @@ private:
     std::size_t page_ = 4096;
     std::size_t max_bytes_ = 0;
     std::atomic<std::size_t> carved_{0};
+    std::atomic<std::size_t> out_{0};
     Bin bins_[SizeClasses::kMaxClasses];
 };
 

@@ -73,7 +73,7 @@ private:
         for (std::uint32_t i = 1; i < n; ++i) last = last->next;
         bin.head = last->next;
         bin.count -= n;
-        central.give(c, first, last);
+        central.give(c, first, last, n);
     }
 };
 
