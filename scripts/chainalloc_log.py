@@ -980,7 +980,7 @@ def render_html(d):
         '<title>chainalloc report: %s</title>' % esc(d['program']),
         '<style>body{font-family:sans-serif;margin:24px;color:#222;max-width:1150px}',
         'table{border-collapse:collapse;margin-bottom:16px}th,td{text-align:left;',
-        'padding:3px 10px;border-bottom:1px solid #ddd;font-size:14px}',
+        'padding:3px 10px;border-bottom:1px solid #ddd;font-size:14px;overflow-wrap:anywhere}',
         'h2{font-size:18px;margin-top:28px}</style></head><body>',
         '<h1>chainalloc report: %s</h1>' % esc(d['program']),
         '<table>%s</table>' % table,
