@@ -15,6 +15,8 @@
 #include <memory>
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace chainalloc::preload::event_log {
@@ -30,27 +32,51 @@ void write_all(int fd, const char* p, std::size_t n) noexcept {
     }
 }
 
-// spdlog's file sinks open by name (fopen) and cannot promise O_EXCL|O_NOFOLLOW|O_CLOEXEC, so
-// this sink writes to a descriptor we opened ourselves, with its own 64 KiB buffer; spdlog's
-// pattern formatter ("%v") still makes each line. Lines stay far below the formatter's
-// 250-byte inline buffer, so logging an event allocates nothing.
-class FdSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+// spdlog's file sinks open by name (fopen) and cannot promise O_EXCL|O_NOFOLLOW|O_CLOEXEC, and
+// they buffer in the process, where an exec() or a crash loses the tail. This sink takes a
+// descriptor we opened ourselves and, for a regular file, writes each line straight into a
+// MAP_SHARED window of the file: the bytes are in the page cache the moment they are copied,
+// so they survive exec, abort and SIGKILL alike. The file grows a window at a time and is cut
+// to its exact length at exit; a process that never got there leaves NUL bytes after its last
+// line, which the reader ignores. Anything that cannot be mapped (stderr, a pipe, /dev/null)
+// gets an ordinary 64 KiB buffer and write(). spdlog's pattern formatter ("%v") still makes
+// each line; lines stay far below its 250-byte inline buffer, so an event allocates nothing.
+class FileSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
 public:
-    explicit FdSink(int fd) : fd_(fd) {}
-    void write_through() { through_ = true; }
+    explicit FileSink(int fd) : fd_(fd) {
+        struct stat st;
+        mapped_ = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    }
+
+    /// Normal exit: the file gets its exact length.
+    void close_file() {
+        flush_();
+        if (mapped_ && window_) {
+            munmap(window_, kWindow);
+            window_ = nullptr;
+            if (ftruncate(fd_, static_cast<off_t>(written_)) != 0) {
+                // The NUL tail stays; the reader ignores it.
+            }
+            // Late lines (after the footer) are appended with write(), after the last byte.
+            lseek(fd_, static_cast<off_t>(written_), SEEK_SET);
+            mapped_ = false;
+        }
+        through_ = true;
+    }
+
+    /// In a fork child: let go of the parent's file without writing a byte to it.
+    void abandon() {
+        if (window_) munmap(window_, kWindow);
+        window_ = nullptr;
+        used_ = 0;
+    }
 
 protected:
     void sink_it_(const spdlog::details::log_msg& msg) override {
         spdlog::memory_buf_t line;
         formatter_->format(msg, line);
-        if (used_ + line.size() > sizeof buffer_) flush_();
-        if (line.size() > sizeof buffer_) {
-            write_all(fd_, line.data(), line.size());
-            return;
-        }
-        std::memcpy(buffer_ + used_, line.data(), line.size());
-        used_ += line.size();
-        if (through_) flush_();
+        if (mapped_ && !through_ && put_mapped(line.data(), line.size())) return;
+        put_buffered(line.data(), line.size());
     }
     void flush_() override {
         write_all(fd_, buffer_, used_);
@@ -58,8 +84,61 @@ protected:
     }
 
 private:
+    static constexpr std::size_t kWindow = 1 << 20;
+
+    bool put_mapped(const char* p, std::size_t n) {
+        while (n) {
+            if (!window_ || window_used_ == kWindow) {
+                if (!next_window()) return false;
+            }
+            std::size_t take = std::min(n, kWindow - window_used_);
+            std::memcpy(window_ + window_used_, p, take);
+            window_used_ += take;
+            written_ += take;
+            p += take;
+            n -= take;
+        }
+        return true;
+    }
+
+    // Grows the file by a window and maps it; on failure the sink falls back to write().
+    bool next_window() {
+        if (window_) munmap(window_, kWindow);
+        window_ = nullptr;
+        off_t offset = static_cast<off_t>(written_);
+        if (ftruncate(fd_, offset + static_cast<off_t>(kWindow)) != 0) return give_up();
+        void* w = mmap(nullptr, kWindow, PROT_WRITE, MAP_SHARED, fd_, offset);
+        if (w == MAP_FAILED) return give_up();
+        window_ = static_cast<char*>(w);
+        window_used_ = 0;
+        return true;
+    }
+
+    bool give_up() {
+        mapped_ = false;
+        if (ftruncate(fd_, static_cast<off_t>(written_)) != 0) {
+        }
+        lseek(fd_, static_cast<off_t>(written_), SEEK_SET);
+        return false;
+    }
+
+    void put_buffered(const char* p, std::size_t n) {
+        if (used_ + n > sizeof buffer_) flush_();
+        if (n > sizeof buffer_) {
+            write_all(fd_, p, n);
+        } else {
+            std::memcpy(buffer_ + used_, p, n);
+            used_ += n;
+        }
+        if (through_) flush_();
+    }
+
     int fd_;
-    bool through_ = false;
+    bool mapped_ = false;
+    bool through_ = false;  // after the footer: every line goes out at once
+    char* window_ = nullptr;
+    std::size_t window_used_ = 0;
+    std::size_t written_ = 0;  // bytes of the file that hold lines (mapped mode)
     std::size_t used_ = 0;
     char buffer_[64 * 1024];
 };
@@ -69,7 +148,7 @@ struct Log {
     bool attached = false;
     bool failed = false;   // could not open: events are counted, not written
     spdlog::logger* logger = nullptr;  // never deleted: in use until the process is gone
-    FdSink* sink = nullptr;
+    FileSink* sink = nullptr;
     int fd = -1;
 };
 
@@ -124,8 +203,14 @@ int open_log(const char* spec_path, char* path, std::size_t cap) noexcept {
             std::snprintf(path, cap, "%s", base);
         else
             std::snprintf(path, cap, "%s.%d", base, attempt);
-        int fd = ::open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        // O_RDWR, not O_WRONLY: a shared writable mapping of the file needs read access too.
+        int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd >= 0 || errno != EEXIST) return fd;
+        // An existing device or FIFO (/dev/null, a named pipe) is written as it is: there is
+        // no file to truncate or to mistake for ours.
+        struct stat st;
+        if (attempt == 0 && lstat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)))
+            return ::open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
     }
     return -1;
 }
@@ -167,7 +252,7 @@ bool ensure_open(Log& log) noexcept {
         write_all(STDERR_FILENO, line, static_cast<std::size_t>(n));
         return false;
     }
-    auto sink = std::make_shared<FdSink>(log.fd);
+    auto sink = std::make_shared<FileSink>(log.fd);
     sink->set_pattern("%v");
     log.sink = sink.get();
     log.logger = new spdlog::logger("chainalloc", std::move(sink));
@@ -195,8 +280,7 @@ void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {
     LockGuard guard(g_lock);
     if (!ensure_open(log)) return;
     log.logger->log(spdlog::level::info, spdlog::string_view_t(footer, len));
-    log.logger->flush();
-    log.sink->write_through();
+    log.sink->close_file();
 }
 
 void before_fork() noexcept {
@@ -211,6 +295,7 @@ void after_fork(bool child) noexcept {
             if (!log.logger) continue;
             // The parent's logger object is abandoned, not destroyed (its destructor would
             // flush into the parent's file); its descriptor is closed so no byte reaches it.
+            log.sink->abandon();
             if (log.fd != STDERR_FILENO) ::close(log.fd);
             log.logger = nullptr;
             log.sink = nullptr;

@@ -1,6 +1,7 @@
 // The proxy's event log: one text file per process and proxy layer, written through spdlog
 // (format: scripts/LOG-FORMAT.md). Callers hand over finished lines; this file owns the
-// files, the lock, and the process life cycle (lazy open inside malloc, fork, exit).
+// files, the lock, and the process life cycle (lazy open inside malloc, fork, exit). Lines go
+// into a shared mapping of the file, so exec, abort and kill lose none of them.
 //
 // Every function here runs with t_state.in_allocator set by the caller, so whatever spdlog,
 // fmt and libc allocate meanwhile passes the proxies unlogged and never recurses into a log.

@@ -302,6 +302,9 @@ def _scan_events(f, head, timeline):
             lget = live.get
             s.tombstones_dropped = True
 
+    # A log whose process never reached exit (exec, crash, kill) ends in the NUL bytes of its
+    # last, partly written window: not a line.
+    tail = tail.rstrip(b"\0")
     s.cut_line = bool(tail.strip())
     s.cut_text = tail[:60]
     if timeline and step_left != step:
