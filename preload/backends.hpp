@@ -4,6 +4,7 @@
 
 #include "chainalloc/jemalloc.hpp"
 #include "chainalloc/system.hpp"
+#include "jemalloc_arenas.hpp"
 
 #include <cstring>
 
@@ -16,8 +17,27 @@ inline void* system_allocate(std::size_t n, std::size_t align, bool zero) noexce
     return p;
 }
 
+/// From the calling thread's arena. In one state jemalloc ignores the arena it is asked for: a
+/// thread whose jemalloc state was already torn down, allocating in a late TLS destructor,
+/// gets a block of arena 0, which may come from before our hooks (outside the range). Such a
+/// block is given back and the request served by glibc, so "in the range" keeps meaning
+/// "jemalloc's" and everything else stays glibc's.
 inline void* jemalloc_allocate(std::size_t n, std::size_t align, bool zero) noexcept {
-    return mallocx(n ? n : 1, Jemalloc::align_flag(align) | (zero ? Jemalloc::kZero : 0));
+    int flags = Jemalloc::align_flag(align) | (zero ? Jemalloc::kZero : 0) | jemalloc_arenas::arena_flags();
+    void* p = mallocx(n ? n : 1, flags);
+    if (!p || jemalloc_arenas::owns(p)) [[likely]] return p;
+    dallocx(p, 0);
+    return system_allocate(n, align, zero);
+}
+
+/// rallocx, with the same guarantee: a result outside the range moves to glibc.
+inline void* jemalloc_reallocate(void* p, std::size_t n) noexcept {
+    void* q = rallocx(p, n, Jemalloc::align_flag(kMinAlign) | jemalloc_arenas::arena_flags());
+    if (!q || jemalloc_arenas::owns(q)) [[likely]] return q;
+    void* moved = libc::malloc(n);
+    if (moved) std::memcpy(moved, q, n);
+    dallocx(q, 0);  // on failure the contents are lost with q: rallocx already freed p
+    return moved;
 }
 
 /// glibc's malloc_usable_size, for blocks glibc made (looked up on first use; see runtime.cpp).

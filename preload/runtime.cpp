@@ -4,6 +4,7 @@
 
 #include "backends.hpp"
 #include "config/parse.hpp"
+#include "jemalloc_arenas.hpp"
 #include "proxy_events.hpp"
 
 #include <cerrno>
@@ -70,25 +71,24 @@ void register_thread() noexcept {
 
 // ---- fork ---------------------------------------------------------------------------------
 
-// Before fork, take every central lock, so the child never inherits one held by a thread that
-// does not exist there; release them on both sides after. The forking thread's caches are
-// copied into the child and stay valid; other threads' cached blocks are simply lost to the
-// child (bounded by the cache limits).
+// Before fork, take every lock of ours, so the child never inherits one held by a thread that
+// does not exist there; release them on both sides after. Order: the log lock first, then
+// the central lists — the order a logging thread takes them in (it allocates while holding
+// the log lock), so the two can't deadlock. The forking thread's caches are copied into the
+// child and stay valid; other threads' cached blocks are simply lost to the child (bounded
+// by the cache limits).
 void before_fork() noexcept {
+    proxy_before_fork();
     for (unsigned i = 0; i < g_rt.count; ++i)
         if (FreelistLayer* fl = g_rt.layers[i].freelist) fl->central.lock_all();
-    proxy_before_fork();
 }
-void after_fork_parent() noexcept {
-    proxy_after_fork(false);
+void after_fork(bool child) noexcept {
     for (unsigned i = g_rt.count; i-- > 0;)
         if (FreelistLayer* fl = g_rt.layers[i].freelist) fl->central.unlock_all();
+    proxy_after_fork(child);
 }
-void after_fork_child() noexcept {
-    proxy_after_fork(true);
-    for (unsigned i = g_rt.count; i-- > 0;)
-        if (FreelistLayer* fl = g_rt.layers[i].freelist) fl->central.unlock_all();
-}
+void after_fork_parent() noexcept { after_fork(false); }
+void after_fork_child() noexcept { after_fork(true); }
 
 // ---- initialisation -----------------------------------------------------------------------
 
@@ -142,6 +142,12 @@ void initialise() noexcept {
         ++g_rt.count;
     }
     g_rt.stats = spec.stats;
+    if (g_rt.layers[g_rt.count - 1].kind == LayerKind::jemalloc && !jemalloc_arenas::init()) {
+        // Without our arenas jemalloc's pointers can't be told from foreign ones: use glibc.
+        write_line("chainalloc: jemalloc refused the arenas chainalloc needs; `system` ends the chain instead\n");
+        if (spec.strict) abort();
+        g_rt.layers[g_rt.count - 1].kind = LayerKind::system;
+    }
 
     pthread_key_create(&g_exit_key, on_thread_exit);
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
@@ -210,17 +216,21 @@ void freelist_deallocate(FreelistLayer& fl, void* p) noexcept {
         fl.central.deallocate_class(c, p);
 }
 
-// The layer that owns p: a freelist by its range, else the terminal (the last layer).
+// The layer that owns p: a freelist by its range, a jemalloc terminal by its arenas' range,
+// otherwise the terminal, or glibc (kForeign) where the terminal is jemalloc.
 unsigned owner_of(const void* p) noexcept {
     for (unsigned i = 0; i + 1 < g_rt.count; ++i)
         if (FreelistLayer* fl = g_rt.layers[i].freelist; fl && fl->central.owns(p)) return i;
-    return g_rt.count - 1;
+    unsigned terminal = g_rt.count - 1;
+    if (g_rt.layers[terminal].kind == LayerKind::jemalloc && !jemalloc_arenas::owns(p)) return kForeign;
+    return terminal;
 }
 
 std::size_t size_in_layer(unsigned i, void* p) noexcept {
     switch (g_rt.layers[i].kind) {
         case LayerKind::freelist: return g_rt.layers[i].freelist->central.usable_size(p);
-        case LayerKind::jemalloc: return Jemalloc::usable_size(p);
+        case LayerKind::jemalloc:  // blocks it made; glibc's stand-ins for the others
+            return jemalloc_arenas::owns(p) ? Jemalloc::usable_size(p) : system_usable_size(p);
         default: return system_usable_size(p);
     }
 }
@@ -270,7 +280,7 @@ void release(unsigned owner, void* p) noexcept {
     switch (g_rt.layers[owner].kind) {
         case LayerKind::freelist: freelist_deallocate(*g_rt.layers[owner].freelist, p); break;
         case LayerKind::jemalloc: dallocx(p, 0); break;
-        default: libc::free(p); break;  // system, and foreign pointers under `null`
+        default: libc::free(p); break;  // system, and foreign pointers (null, kForeign)
     }
 }
 
@@ -332,7 +342,7 @@ void* reallocate(void* p, std::size_t n) noexcept {
     } else {
         std::size_t old_size = g_rt.stats ? size_in_layer(owner, p) : 0;
         if (layer.kind == LayerKind::jemalloc) {
-            q = rallocx(p, n, Jemalloc::align_flag(kMinAlign));
+            q = jemalloc_reallocate(p, n);
         } else {
             q = libc::realloc(p, n);  // grows in place or by mremap: no copy where it can
         }

@@ -9,9 +9,10 @@
 // runtime.cpp, which walks the chain's layers in order with a switch on their kind.
 //
 // Who owns a pointer: a freelist layer owns the addresses of its reserved range; the bootstrap
-// arena owns its static buffer; everything else belongs to the terminal backend (for `null`,
-// and for pointers made outside the chain, that is glibc). All three tests are address
-// arithmetic, so free() never reads memory it did not make.
+// arena owns its static buffer; a jemalloc terminal owns the range its arenas carve from
+// (jemalloc_arenas.hpp); everything else is glibc's — the terminal itself for `system`, and
+// for `null` and foreign pointers under jemalloc, glibc through the kForeign pseudo-layer.
+// Every test is address arithmetic, so free() never reads memory it did not make.
 #pragma once
 
 #include "bootstrap_arena.hpp"
@@ -51,13 +52,17 @@ struct Layer {
     std::atomic<std::uint64_t> events{0};
 };
 
+/// The owner of a pointer no layer made under a jemalloc terminal (from __libc_malloc, or a
+/// library bound to glibc): a pseudo-layer past the chain whose kind is `system`.
+inline constexpr unsigned kForeign = config::kMaxLayers;
+
 struct Runtime {
     // The fast path's layer: layer 0 when it is a cached freelist and stats are off.
     FreelistLayer* fast = nullptr;
     unsigned count = 0;
     bool stats = false;
-    Layer layers[config::kMaxLayers];
-    LayerStats layer_stats[config::kMaxLayers];
+    Layer layers[config::kMaxLayers + 1];            // + kForeign
+    LayerStats layer_stats[config::kMaxLayers + 1];
     config::ChainSpec spec;
 };
 

@@ -1,29 +1,18 @@
 // Helpers shared by the block tests: byte patterns that prove contents survive, a by-reference
 // parent (so a test can inspect a CheckingAllocator after the block that used it is gone), and
-// what the sanitizer build cannot do.
+// a plain heap parent without reallocate or expand.
 #pragma once
 
 #include <chainalloc/allocator.hpp>
-#include <chainalloc/system.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <type_traits>
 
 namespace chainalloc::testing {
 
-/// Under AddressSanitizer, libasan defines its own `__libc_memalign`, so System's over-aligned
-/// path hands glibc's free a pointer from ASan's heap (abort). Tests that need System memory
-/// aligned past 16 bytes skip themselves there; see the test report for the System fix.
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kSystemOverAlignedOk = false;
-#else
-inline constexpr bool kSystemOverAlignedOk = true;
-#endif
-
-/// A parent for blocks under test that gets aligned memory from the process heap
-/// (aligned_alloc), which works under ASan too; it hands out exactly the bytes asked for.
+/// Aligned memory from the process heap (aligned_alloc), exactly the bytes asked for, and no
+/// abilities beyond allocate and deallocate: a parent or secondary that cannot resize.
 struct HeapParent {
     Block allocate(std::size_t n, std::size_t align) noexcept {
         align = std::max(align, kMinAlign);
@@ -34,9 +23,6 @@ struct HeapParent {
     }
     void deallocate(Block b) noexcept { std::free(b.ptr); }
 };
-
-/// The parent block tests carve from: System, except where System cannot align (above).
-using TestParent = std::conditional_t<kSystemOverAlignedOk, System, HeapParent>;
 
 /// A position- and seed-dependent byte, so swapped or shifted blocks are caught too.
 constexpr unsigned char pattern_byte(std::size_t i, unsigned seed) noexcept {

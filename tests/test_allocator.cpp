@@ -6,6 +6,7 @@
 #include "checking_allocator.hpp"
 #include "conformance.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
@@ -29,7 +30,8 @@ struct Plain {
     Block allocate(std::size_t n, std::size_t) {
         ++calls->allocate;
         if (fail) return {};
-        return {std::malloc(n ? n : 1), n};
+        // Room behind every block, so WithExpand's pretend in-place growth is real memory.
+        return {std::malloc(std::max<std::size_t>(n, 256)), n};
     }
     void deallocate(Block b) {
         ++calls->deallocate;
@@ -165,7 +167,7 @@ BOOST_AUTO_TEST_CASE(reallocate_by_copy_honours_alignment) {
     Block b = a.allocate(8, 16);
     BOOST_REQUIRE(b);
     fill(b.ptr, 8, 3);
-    const std::size_t align = ca::testing::kSystemOverAlignedOk ? 256 : 16;
+    const std::size_t align = 256;
     BOOST_TEST(ca::reallocate_by_copy(a, b, 300, align));
     BOOST_TEST(ca::is_aligned(b.ptr, align));
     BOOST_TEST(holds(b.ptr, 8, 3));

@@ -29,11 +29,10 @@ using ca::testing::CheckingAllocator;
 using ca::testing::fill;
 using ca::testing::holds;
 using ca::testing::Ref;
-using ca::testing::TestParent;
 
 namespace {
 
-using List = ca::FreeList<TestParent>;
+using List = ca::FreeList<ca::System>;
 using SysChecker = CheckingAllocator<ca::System>;
 
 // The preload's kind of chain: size classes first, jemalloc for the rest, counted.

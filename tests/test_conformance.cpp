@@ -29,12 +29,8 @@ using ca::testing::CheckingAllocator;
 using ca::testing::fill;
 using ca::testing::holds;
 using ca::testing::Ref;
-using ca::testing::TestParent;
 
 namespace {
-
-// What System can be asked for here (see conformance.hpp on ASan).
-constexpr std::size_t kSystemAlign = ca::testing::kSystemOverAlignedOk ? 4096 : 16;
 
 // Each fixture names its allocator and what it promises:
 //   serves     it hands out memory at all
@@ -53,7 +49,7 @@ struct NullFx {
 struct FreeListFx {
     static constexpr bool serves = true, lifo = true;
     static constexpr std::size_t max_size = 256, max_align = 256, ask_align = 4096;
-    ca::FreeList<TestParent> a{256, 64};
+    ca::FreeList<ca::System> a{256, 64};
     FreeListFx() { BOOST_REQUIRE(a.ready()); }
     ~FreeListFx() { BOOST_TEST(a.available() == 64u); }  // every block came back
 };
@@ -62,7 +58,7 @@ struct FreeListFx {
 struct CheckedFreeListFx {
     static constexpr bool serves = true, lifo = true;
     static constexpr std::size_t max_size = 208, max_align = 16, ask_align = 4096;
-    using Parent = CheckingAllocator<TestParent>;
+    using Parent = CheckingAllocator<ca::System>;
     Parent parent;
     std::optional<ca::FreeList<Ref<Parent>>> list{std::in_place, 208, 40, Ref<Parent>(parent)};
     ca::FreeList<Ref<Parent>>& a = *list;
@@ -87,8 +83,8 @@ struct SegregatedFx {
 
 struct FallbackListSystemFx {
     static constexpr bool serves = true, lifo = false;
-    static constexpr std::size_t max_size = 1 << 20, max_align = kSystemAlign, ask_align = kSystemAlign;
-    ca::Fallback<ca::FreeList<TestParent>, ca::System> a{ca::FreeList<TestParent>(256, 64), ca::System{}};
+    static constexpr std::size_t max_size = 1 << 20, max_align = 4096, ask_align = 4096;
+    ca::Fallback<ca::FreeList<ca::System>, ca::System> a{ca::FreeList<ca::System>(256, 64), ca::System{}};
     ~FallbackListSystemFx() { BOOST_TEST(a.primary().available() == 64u); }
 };
 
@@ -96,9 +92,9 @@ struct FallbackListSystemFx {
 // (unknown pointer) or shows in the primary's count.
 struct CheckedFallbackFx {
     static constexpr bool serves = true, lifo = false;
-    static constexpr std::size_t max_size = 1 << 20, max_align = kSystemAlign, ask_align = kSystemAlign;
+    static constexpr std::size_t max_size = 1 << 20, max_align = 4096, ask_align = 4096;
     using Sys = CheckingAllocator<ca::System>;
-    using List = ca::FreeList<TestParent>;
+    using List = ca::FreeList<ca::System>;
     Sys sys;
     ca::Fallback<List, Ref<Sys>> a{List(128, 32), Ref<Sys>(sys)};
     ~CheckedFallbackFx() {
@@ -119,7 +115,7 @@ struct FallbackSegregatedJemallocFx {
 
 struct ProxySystemFx {
     static constexpr bool serves = true, lifo = false;
-    static constexpr std::size_t max_size = 1 << 20, max_align = kSystemAlign, ask_align = kSystemAlign;
+    static constexpr std::size_t max_size = 1 << 20, max_align = 4096, ask_align = 4096;
     ca::Proxy<ca::System, ca::CountingLogger> a;
     ~ProxySystemFx() {
         const auto& log = a.logger();
@@ -131,7 +127,7 @@ struct ProxySystemFx {
 
 struct SystemFx {
     static constexpr bool serves = true, lifo = false;
-    static constexpr std::size_t max_size = 1 << 20, max_align = kSystemAlign, ask_align = kSystemAlign;
+    static constexpr std::size_t max_size = 1 << 20, max_align = 4096, ask_align = 4096;
     ca::System a;
 };
 

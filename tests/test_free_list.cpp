@@ -20,10 +20,9 @@ using chainalloc::testing::fill;
 using chainalloc::testing::holds;
 using chainalloc::testing::HeapParent;
 using chainalloc::testing::Ref;
-using chainalloc::testing::TestParent;
 namespace ca = chainalloc;
 
-using List = FreeList<TestParent>;
+using List = FreeList<ca::System>;
 using Checker = CheckingAllocator<HeapParent>;
 using CheckedList = FreeList<Ref<Checker>>;
 

@@ -17,10 +17,9 @@ using chainalloc::Proxy;
 using chainalloc::System;
 using chainalloc::testing::fill;
 using chainalloc::testing::holds;
-using chainalloc::testing::TestParent;
 namespace ca = chainalloc;
 
-using List = ca::FreeList<TestParent>;
+using List = ca::FreeList<ca::System>;
 
 namespace {
 

@@ -75,7 +75,7 @@ public:
     bool owns(const void* p) const noexcept {
         auto* c = static_cast<const char*>(p);
         auto* begin = static_cast<const char*>(region_.ptr);
-        return region_ && c >= begin && c < begin + region_.size;
+        return region_ && c >= begin && c < begin + block_size_ * count_;  // not the parent's slack
     }
 
     /// Every block is block_size() long, so a request that fits is served in place.

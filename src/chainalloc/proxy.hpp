@@ -58,6 +58,13 @@ public:
         return inner_.owns(p);
     }
 
+    /// Gives everything back at once; the logger hears of it as no single block.
+    void deallocate_all() noexcept
+        requires DeallocatingAll<A>
+    {
+        inner_.deallocate_all();
+    }
+
     std::size_t good_size(std::size_t n) const noexcept
         requires GoodSize<A>
     {

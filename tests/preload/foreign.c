@@ -1,7 +1,6 @@
 // Pointers the chain did not make — from __libc_malloc, or from a library loaded with
 // RTLD_DEEPBIND that binds to glibc's malloc — must reach glibc when the program frees,
-// reallocates or measures them, never a free list. (Under a jemalloc terminal this is a known
-// limit; the test runs with glibc-terminated chains.) Usage: foreign path/to/libforeign_lib.so
+// reallocates or measures them, never a free list nor jemalloc. Usage: foreign path/to/libforeign_lib.so
 #include "check.h"
 
 #include <dlfcn.h>
