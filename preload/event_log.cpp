@@ -153,6 +153,7 @@ struct Log {
 };
 
 Log g_logs[config::kMaxLayers];
+std::int64_t g_start_unix_ns = 0;  // the moment the log's t_ns count from
 SpinLock g_lock;  // one for all logs: a realloc's line and a free's line keep their order
 
 // "%p" -> pid, "%e" -> program name, "%%" -> "%".
@@ -223,15 +224,13 @@ void write_header(Log& log) noexcept {
         std::size_t used = std::strlen(layers);
         std::snprintf(layers + used, sizeof layers - used, "%s%s", i ? "," : "", config::layer_name(g_rt.layers[i].kind));
     }
-    timespec now{};
-    clock_gettime(CLOCK_REALTIME, &now);
     char header[config::kMaxChainText + 512];
     int n = std::snprintf(header, sizeof header,
                           "# chainalloc-log 1 pid=%d ppid=%d program=%s page=%ld start_unix_ns=%lld sample=%u "
                           "events=%s layers=%s chain=%s",
                           static_cast<int>(getpid()), static_cast<int>(getppid()), program_invocation_short_name,
                           sysconf(_SC_PAGESIZE),
-                          static_cast<long long>(now.tv_sec) * 1000000000LL + now.tv_nsec,
+                          static_cast<long long>(g_start_unix_ns),
                           log.spec.sample ? log.spec.sample : 1,
                           log.spec.events == config::Events::summary ? "summary" : "all", layers, chain);
     log.logger->log(spdlog::level::info, spdlog::string_view_t(header, static_cast<std::size_t>(n)));
@@ -264,7 +263,8 @@ bool ensure_open(Log& log) noexcept {
 
 }  // namespace
 
-void attach(unsigned layer, const config::ProxySpec& spec) noexcept {
+void attach(unsigned layer, const config::ProxySpec& spec, std::int64_t start_unix_ns) noexcept {
+    g_start_unix_ns = start_unix_ns;
     g_logs[layer].spec = spec;
     g_logs[layer].attached = true;
 }
@@ -289,8 +289,9 @@ void before_fork() noexcept {
         if (log.logger) log.logger->flush();
 }
 
-void after_fork(bool child) noexcept {
+void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
     if (child) {
+        g_start_unix_ns = start_unix_ns;
         for (Log& log : g_logs) {
             if (!log.logger) continue;
             // The parent's logger object is abandoned, not destroyed (its destructor would

@@ -10,11 +10,12 @@
 #include "config/chain_spec.hpp"
 
 #include <cstddef>
+#include <cstdint>
 
 namespace chainalloc::preload::event_log {
 
 /// Remembers where layer `layer` logs; the file is created with the first line.
-void attach(unsigned layer, const config::ProxySpec& spec) noexcept;
+void attach(unsigned layer, const config::ProxySpec& spec, std::int64_t start_unix_ns) noexcept;
 
 /// Appends one event line (without its newline) to the layer's log.
 void write(unsigned layer, const char* line, std::size_t len) noexcept;
@@ -26,6 +27,6 @@ void close_all(unsigned layer, const char* footer, std::size_t len) noexcept;
 // fork: the parent flushes and holds the lock across fork(); the child drops the parent's
 // files (never writing to them) and opens its own, with its own pid, on its first event.
 void before_fork() noexcept;
-void after_fork(bool child) noexcept;
+void after_fork(bool child, std::int64_t start_unix_ns) noexcept;
 
 }  // namespace chainalloc::preload::event_log

@@ -3,7 +3,8 @@
 //
 //  - malloc(0) is a unique pointer; every result is 16-byte aligned (classes are multiples of 16)
 //  - sizes above PTRDIFF_MAX fail with ENOMEM before reaching any layer, so they never wrap
-//    into a small class; calloc/reallocarray overflow fails the same way
+//    into a small class; calloc/reallocarray overflow fails the same way (proxies still log
+//    these refusals as failed requests)
 //  - free(NULL) does nothing; free never changes errno
 //  - realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL (glibc 2.36);
 //    a failed realloc returns NULL and leaves p untouched
@@ -27,8 +28,18 @@ inline void* fail(int error) noexcept {
     return nullptr;
 }
 
+inline void* refuse(std::size_t n, std::size_t align, bool zero) noexcept {
+    note_refused(n, align, zero);
+    return fail(ENOMEM);
+}
+
+inline void* refuse_realloc(void* p, std::size_t n) noexcept {
+    note_refused_realloc(p, n);
+    return fail(ENOMEM);
+}
+
 inline void* allocate_or_fail(std::size_t n, std::size_t align, bool zero) noexcept {
-    if (n > PTRDIFF_MAX) return fail(ENOMEM);
+    if (n > PTRDIFF_MAX) return refuse(n, align, zero);
     void* p = preload::allocate(n, align, zero);
     return p ? p : fail(ENOMEM);
 }
@@ -48,7 +59,7 @@ inline void free(void* p) noexcept {
 
 inline void* calloc(std::size_t count, std::size_t size) noexcept {
     std::size_t n;
-    if (__builtin_mul_overflow(count, size, &n)) return fail(ENOMEM);
+    if (__builtin_mul_overflow(count, size, &n)) return refuse(SIZE_MAX, kMinAlign, true);
     if (void* p = fast_allocate(n)) [[likely]] return std::memset(p, 0, n);
     return allocate_or_fail(n, kMinAlign, true);
 }
@@ -59,7 +70,7 @@ inline void* realloc(void* p, std::size_t n) noexcept {
         free(p);
         return nullptr;
     }
-    if (n > PTRDIFF_MAX) return fail(ENOMEM);
+    if (n > PTRDIFF_MAX) return refuse_realloc(p, n);
     if (fast_fits_in_place(p, n)) return p;
     void* q = preload::reallocate(p, n);
     return q ? q : fail(ENOMEM);
@@ -67,7 +78,7 @@ inline void* realloc(void* p, std::size_t n) noexcept {
 
 inline void* reallocarray(void* p, std::size_t count, std::size_t size) noexcept {
     std::size_t n;
-    if (__builtin_mul_overflow(count, size, &n)) return fail(ENOMEM);
+    if (__builtin_mul_overflow(count, size, &n)) return p ? refuse_realloc(p, SIZE_MAX) : refuse(SIZE_MAX, kMinAlign, false);
     return realloc(p, n);
 }
 
@@ -93,7 +104,7 @@ inline void* valloc(std::size_t n) noexcept { return memalign(page_size(), n); }
 
 inline void* pvalloc(std::size_t n) noexcept {
     std::size_t page = page_size();
-    if (n > PTRDIFF_MAX) return fail(ENOMEM);
+    if (n > PTRDIFF_MAX) return refuse(n, page, false);
     return memalign(page, n ? align_up(n, page) : page);
 }
 

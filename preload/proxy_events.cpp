@@ -24,17 +24,26 @@ struct Proxy {
     bool logging = false;  // events=all: one line per event; summary: header and footer only
     std::uint32_t sample = 1;
     Counters counts;
+    std::atomic<std::uint64_t> failures_seen{0};  // failures are sampled by count
 };
 
 constinit Proxy g_proxies[config::kMaxLayers];
+// The log's clock: t_ns counts from g_start_ns; the header gives the same moment in Unix time.
 std::atomic<std::int64_t> g_start_ns{0};
+std::int64_t g_start_unix_ns = 0;
 
 __thread int t_tid __attribute__((tls_model("initial-exec")));
 
-std::int64_t now_ns() noexcept {
+std::int64_t clock_ns(clockid_t clock) noexcept {
     timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+std::int64_t now_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
+
+void start_clock() noexcept {
+    g_start_ns.store(now_ns(), std::memory_order_relaxed);
+    g_start_unix_ns = clock_ns(CLOCK_REALTIME);
 }
 
 // A line under construction; fields are appended with a leading space. Digits are written
@@ -140,11 +149,11 @@ __attribute__((destructor)) void on_exit_write_footers() noexcept {
 }  // namespace
 
 void proxy_attach(unsigned layer, const config::ProxySpec& spec) noexcept {
-    if (g_start_ns.load() == 0) g_start_ns.store(now_ns());
+    if (g_start_ns.load() == 0) start_clock();
     Proxy& proxy = g_proxies[layer];
     proxy.sample = spec.sample > 1 ? spec.sample : 1;
     proxy.logging = true;
-    event_log::attach(layer, spec);
+    event_log::attach(layer, spec, g_start_unix_ns);
     if (spec.events == config::Events::summary) proxy.sample = 0;  // 0: no event lines at all
 }
 
@@ -156,7 +165,8 @@ void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool ze
     counter.fetch_add(1, std::memory_order_relaxed);
     if (!result) proxy.counts.failed.fetch_add(1, std::memory_order_relaxed);
     else proxy.counts.live_blocks.fetch_add(1, std::memory_order_relaxed);
-    if (proxy.sample == 0 || (result && !sampled(proxy, result))) return;
+    if (proxy.sample == 0) return;
+    if (result ? !sampled(proxy, result) : proxy.failures_seen.fetch_add(1) % proxy.sample != 0) return;
     Line line;
     start_line(line, op);
     if (op == 'a') line.sp().dec(align);
@@ -192,7 +202,7 @@ void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, un
         if (!result) proxy.counts.failed.fetch_add(1, std::memory_order_relaxed);
         if (proxy.sample == 0) continue;
         bool old_in = sampled(proxy, old), new_in = result && sampled(proxy, result);
-        if (!old_in && !new_in && result) continue;
+        if (!old_in && !new_in && (result || proxy.failures_seen.fetch_add(1) % proxy.sample != 0)) continue;
         Line line;
         start_line(line, 'r');
         if (old_in) line.sp().hex(old); else line.sp().put('-');
@@ -206,10 +216,21 @@ void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, un
 
 void proxy_before_fork() noexcept { event_log::before_fork(); }
 
-// The child's forking thread has a new tid; its log starts afresh on its first event.
+// The child is a new process to its log: the forking thread has a new tid, the counts and the
+// clock start again, and its own file opens on its first event.
 void proxy_after_fork(bool child) noexcept {
-    if (child) t_tid = 0;
-    event_log::after_fork(child);
+    if (child) {
+        t_tid = 0;
+        start_clock();
+        for (Proxy& proxy : g_proxies) {
+            Counters& c = proxy.counts;
+            for (auto* counter : {&c.malloc, &c.calloc, &c.aligned, &c.realloc, &c.free, &c.failed, &c.lines})
+                counter->store(0, std::memory_order_relaxed);
+            c.live_blocks.store(0, std::memory_order_relaxed);
+            proxy.failures_seen.store(0, std::memory_order_relaxed);
+        }
+    }
+    event_log::after_fork(child, g_start_unix_ns);
 }
 
 ProxyCounts proxy_counts(unsigned layer) noexcept {

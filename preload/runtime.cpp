@@ -355,6 +355,17 @@ void* reallocate(void* p, std::size_t n) noexcept {
     return q;
 }
 
+void note_refused(std::size_t n, std::size_t align, bool zero) noexcept {
+    if (!ensure_ready() || t_state.in_allocator) return;
+    for (unsigned i = 0; i < g_rt.count; ++i)
+        if (g_rt.layers[i].kind == LayerKind::proxy) proxy_on_allocate(i, n, align, zero, nullptr, 0);
+}
+
+void note_refused_realloc(void* p, std::size_t n) noexcept {
+    if (!ensure_ready() || g_bootstrap.owns(p)) return;
+    proxy_on_realloc(owner_of(p), p, n, nullptr, g_rt.count);  // seen by every proxy in front of it
+}
+
 std::size_t usable_size(const void* p) noexcept {
     if (g_bootstrap.owns(p)) return BootstrapArena::size_of(p);
     if (!ensure_ready()) return 0;

@@ -122,6 +122,11 @@ void deallocate(void* p) noexcept;
 void* reallocate(void* p, std::size_t n) noexcept;  // p != nullptr, n > 0
 std::size_t usable_size(const void* p) noexcept;    // p != nullptr
 
+// Requests refused before reaching any layer (sizes past PTRDIFF_MAX, count*size overflow):
+// the proxies still see them, as failures.
+void note_refused(std::size_t n, std::size_t align, bool zero) noexcept;
+void note_refused_realloc(void* p, std::size_t n) noexcept;
+
 // Statistics report (stats.cpp).
 void print_stats() noexcept;
 

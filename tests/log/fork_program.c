@@ -1,7 +1,7 @@
 // A parent and a forked child with known, different allocation counts, for
 // test_end_to_end.py.
 //
-//   fork_program        parent: 10 mallocs (3 kept across the fork, 7 freed), a 0.2 s sleep
+//   fork_program        parent: 10 mallocs (3 kept across the fork, 7 freed), a 0.3 s sleep
 //                       (so the child's times show whose start they count from), fork, wait,
 //                       then 5 mallocs and 8 frees (its 5 and the 3 kept);
 //                       child: 7 mallocs, 7 frees, and one free of a block inherited from the
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < 10; ++i) before[i] = get(100 + 10 * (size_t)i);
     for (int i = 3; i < 10; ++i) free(before[i]);
 
-    usleep(200 * 1000);
+    usleep(300 * 1000);
     pid_t child = fork();
     if (child < 0) die("fork");
     if (child == 0) {
