@@ -43,8 +43,11 @@ namespace chainalloc {
 struct System {
     static constexpr std::size_t alignment = kMinAlign;
 
+    // A zero-byte request asks for one byte: the same block under glibc, and a block whose
+    // reported usable size is really writable under a sanitizer's malloc.
     Block allocate(std::size_t n, std::size_t align = kMinAlign) noexcept {
-        void* p = align <= kMinAlign ? libc::malloc(n) : libc::memalign(align, n);
+        std::size_t ask = n ? n : 1;
+        void* p = align <= kMinAlign ? libc::malloc(ask) : libc::memalign(align, ask);
         return p ? Block{p, usable_size(p, n)} : Block{};
     }
 
@@ -65,7 +68,7 @@ struct System {
     }
 
     Block zeroed(std::size_t n) noexcept {
-        void* p = libc::calloc(1, n);
+        void* p = libc::calloc(1, n ? n : 1);
         return p ? Block{p, usable_size(p, n)} : Block{};
     }
 
