@@ -74,6 +74,45 @@ EOF
     "$prog" work.py
 }
 
+# A multi-threaded server: python's ThreadingHTTPServer on a loopback port, 8 client threads,
+# every Python object on malloc (PYTHONMALLOC=malloc), blocks freed by threads that did not
+# make them. Bounded: 8 x 40 requests.
+work_python3_server() {
+    cat > server.py <<'EOF'
+import hashlib, http.server, json, threading, urllib.request
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        n = int(self.path.strip("/"))
+        body = json.dumps({"n": n, "items": [str(i) * (n % 7 + 1) for i in range(n % 50)]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+port = server.server_address[1]
+digests = [None] * 8
+
+def client(k):
+    h = hashlib.sha256()
+    for i in range(40):
+        with urllib.request.urlopen("http://127.0.0.1:%d/%d" % (port, k * 100 + i), timeout=30) as r:
+            h.update(r.read())
+    digests[k] = h.hexdigest()
+
+threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+server.shutdown()
+print(hashlib.sha256("".join(digests).encode()).hexdigest())
+EOF
+    PYTHONMALLOC=malloc "$prog" server.py
+}
+
 work_sqlite3() {
     "$prog" work.db <<'EOF'
 CREATE TABLE t(id INTEGER PRIMARY KEY, grp INTEGER, name TEXT, val REAL);
@@ -151,9 +190,11 @@ work_perl() {
     '
 }
 
-programs=(python3 sqlite3 git g++ sort perl)
-declare -A workload=([python3]=work_python3 [sqlite3]=work_sqlite3 [git]=work_git
+programs=(python3 python3-server sqlite3 git g++ sort perl)
+declare -A workload=([python3]=work_python3 [python3-server]=work_python3_server
+                     [sqlite3]=work_sqlite3 [git]=work_git
                      [g++]=work_gxx [sort]=work_sort [perl]=work_perl)
+declare -A binary=([python3-server]=python3)  # where a program's name is not its binary
 
 awk 'BEGIN { for (i = 0; i < 120000; i++) printf "%d,%s%05d,%x\n", (i * 48271) % 99991, (i % 3 ? "b" : "a"), (i * 7) % 10007, i }' \
     > "$scratch/sort-input.txt"
@@ -181,7 +222,7 @@ show_diff() {
 }
 
 for name in "${programs[@]}"; do
-    prog=$(find_program "$name")
+    prog=$(find_program "${binary[$name]:-$name}")
     if [ -z "$prog" ]; then
         echo "SKIP $name: not installed"
         continue
