@@ -23,7 +23,7 @@ void default_layer(LayerKind kind, LayerSpec& out) noexcept {
     if (kind == LayerKind::freelist) {
         default_classes(out.freelist);
         out.freelist.max_bytes = 0;
-        out.freelist.cache = 64;
+        out.freelist.cache = 512;
     } else if (kind == LayerKind::proxy) {
         out.proxy.events = Events::all;
         out.proxy.sample = 1;

@@ -42,7 +42,7 @@ bool load(GetEnv getenv_fn, ChainSpec& out, Diagnostic& diag) noexcept;
 
 /// Writes the canonical text of spec's chain into buf (always NUL-terminated when cap > 0,
 /// truncated if need be), e.g.
-///   freelist(classes=16..128/16,160..256/32,...,max=0,cache=64) > system
+///   freelist(classes=16..128/16,160..256/32,...,max=0,cache=512) > system
 /// Returns the full length of the text, as snprintf does: a result >= cap means truncation.
 /// parse_chain of this text gives back the same layers.
 std::size_t format_chain(const ChainSpec& spec, char* buf, std::size_t cap) noexcept;

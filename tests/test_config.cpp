@@ -236,7 +236,7 @@ BOOST_AUTO_TEST_CASE(default_chain_is_freelist_then_system) {
     BOOST_TEST(fl.classes[39] == 32768u);
     BOOST_TEST(fl.classes[38] == 28672u);
     BOOST_TEST(fl.max_bytes == 0u);
-    BOOST_TEST(fl.cache == 64u);
+    BOOST_TEST(fl.cache == 512u);
 }
 
 BOOST_AUTO_TEST_CASE(bare_layer_names_take_defaults) {
@@ -519,7 +519,7 @@ BOOST_AUTO_TEST_CASE(diagnostics_stay_one_short_line) {
 BOOST_AUTO_TEST_CASE(canonical_text_of_default_chain) {
     BOOST_TEST(format(default_spec()) ==
                "freelist(classes=16..128/16,160..256/32,320..512/64,640..1024/128,1280..2048/256,"
-               "2560..4096/512,5120..8192/1024,10240..16384/2048,20480..32768/4096,max=0,cache=64)"
+               "2560..4096/512,5120..8192/1024,10240..16384/2048,20480..32768/4096,max=0,cache=512)"
                " > system");
     BOOST_TEST(format(parse_ok("proxy(log=-, sample=3) > freelist(classes=16,48,1M, max=64M, "
                                "cache=0) > null")) ==
