@@ -21,7 +21,8 @@ struct Counters {
 };
 
 struct Proxy {
-    bool logging = false;  // events=all: one line per event; summary: header and footer only
+    bool logging = false;  // attached: header and footer at least
+    bool lines = false;    // events=all: a line per (sampled) event; summary: none
     std::uint32_t sample = 1;
     Counters counts;
     std::atomic<std::uint64_t> failures_seen{0};  // failures are sampled by count
@@ -153,8 +154,8 @@ void proxy_attach(unsigned layer, const config::ProxySpec& spec) noexcept {
     Proxy& proxy = g_proxies[layer];
     proxy.sample = spec.sample > 1 ? spec.sample : 1;
     proxy.logging = true;
+    proxy.lines = spec.events == config::Events::all;
     event_log::attach(layer, spec, g_start_unix_ns);
-    if (spec.events == config::Events::summary) proxy.sample = 0;  // 0: no event lines at all
 }
 
 void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool zero, void* result,
@@ -165,7 +166,7 @@ void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool ze
     counter.fetch_add(1, std::memory_order_relaxed);
     if (!result) proxy.counts.failed.fetch_add(1, std::memory_order_relaxed);
     else proxy.counts.live_blocks.fetch_add(1, std::memory_order_relaxed);
-    if (proxy.sample == 0) return;
+    if (!proxy.lines) return;
     if (result ? !sampled(proxy, result) : proxy.failures_seen.fetch_add(1) % proxy.sample != 0) return;
     Line line;
     start_line(line, op);
@@ -184,7 +185,7 @@ void proxy_on_free(unsigned owner, void* p) noexcept {
         Proxy& proxy = g_proxies[i];
         proxy.counts.free.fetch_add(1, std::memory_order_relaxed);
         proxy.counts.live_blocks.fetch_sub(1, std::memory_order_relaxed);
-        if (proxy.sample == 0 || !sampled(proxy, p)) continue;
+        if (!proxy.lines || !sampled(proxy, p)) continue;
         Line line;
         start_line(line, 'f');
         line.sp().hex(p);
@@ -200,7 +201,7 @@ void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, un
         Proxy& proxy = g_proxies[i];
         proxy.counts.realloc.fetch_add(1, std::memory_order_relaxed);
         if (!result) proxy.counts.failed.fetch_add(1, std::memory_order_relaxed);
-        if (proxy.sample == 0) continue;
+        if (!proxy.lines) continue;
         bool old_in = sampled(proxy, old), new_in = result && sampled(proxy, result);
         if (!old_in && !new_in && (result || proxy.failures_seen.fetch_add(1) % proxy.sample != 0)) continue;
         Line line;

@@ -48,8 +48,6 @@ struct FreelistLayer {
 struct Layer {
     LayerKind kind = LayerKind::system;
     FreelistLayer* freelist = nullptr;  // for kind == freelist
-    // Proxy layers keep exact counts here until the logger (log/) is attached.
-    std::atomic<std::uint64_t> events{0};
 };
 
 /// The owner of a pointer no layer made under a jemalloc terminal (from __libc_malloc, or a
