@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <vector>
 
 namespace chainalloc::testing {
 
@@ -87,6 +88,19 @@ private:
 [[gnu::noinline]] inline bool owns_own_stack_address(const auto& a) {
     volatile int local = 0;
     return a.owns(const_cast<const int*>(&local));
+}
+
+/// Request sizes for backend tests: 0..64 one by one, then around every power of two up to
+/// 1 MiB.
+inline std::vector<std::size_t> sizes_to_1mib() {
+    std::vector<std::size_t> out;
+    for (std::size_t n = 0; n <= 64; ++n) out.push_back(n);
+    for (std::size_t p = 128; p <= (1u << 20); p *= 2) {
+        out.push_back(p - 1);
+        out.push_back(p);
+        out.push_back(p + 1);
+    }
+    return out;
 }
 
 }  // namespace chainalloc::testing

@@ -11,26 +11,12 @@ using chainalloc::Block;
 using chainalloc::Jemalloc;
 using chainalloc::testing::fill;
 using chainalloc::testing::holds;
+using chainalloc::testing::sizes_to_1mib;
 namespace ca = chainalloc;
 
 static_assert(ca::Reallocating<Jemalloc> && ca::Expanding<Jemalloc> && ca::GoodSize<Jemalloc> &&
               !ca::BlockOwner<Jemalloc>);
 static_assert(std::is_empty_v<Jemalloc>);
-
-namespace {
-
-std::vector<std::size_t> sizes_to_1mib() {
-    std::vector<std::size_t> out;
-    for (std::size_t n = 0; n <= 64; ++n) out.push_back(n);
-    for (std::size_t p = 128; p <= (1u << 20); p *= 2) {
-        out.push_back(p - 1);
-        out.push_back(p);
-        out.push_back(p + 1);
-    }
-    return out;
-}
-
-}  // namespace
 
 BOOST_AUTO_TEST_CASE(sizes_and_alignments) {
     Jemalloc j;

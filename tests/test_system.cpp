@@ -13,6 +13,7 @@ using chainalloc::Block;
 using chainalloc::System;
 using chainalloc::testing::fill;
 using chainalloc::testing::holds;
+using chainalloc::testing::sizes_to_1mib;
 namespace ca = chainalloc;
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -24,22 +25,6 @@ extern "C" const char* __asan_default_options() { return "allocator_may_return_n
 static_assert(ca::Reallocating<System> && !ca::BlockOwner<System> && !ca::Expanding<System>);
 static_assert(std::is_empty_v<System>);
 static_assert(System::alignment == 16);
-
-namespace {
-
-// 0..64 one by one, then around every power of two up to 1 MiB.
-std::vector<std::size_t> sizes_to_1mib() {
-    std::vector<std::size_t> out;
-    for (std::size_t n = 0; n <= 64; ++n) out.push_back(n);
-    for (std::size_t p = 128; p <= (1u << 20); p *= 2) {
-        out.push_back(p - 1);
-        out.push_back(p);
-        out.push_back(p + 1);
-    }
-    return out;
-}
-
-}  // namespace
 
 BOOST_AUTO_TEST_CASE(sizes_and_alignments) {
     System s;
