@@ -292,7 +292,9 @@ void release(unsigned owner, void* p) noexcept {
 
 std::size_t system_usable_size(void* p) noexcept {
     // Looked up in libc.so.6 itself (RTLD_NEXT could find jemalloc's, which our preload links).
-    // The lookup may allocate; that recursion is ordinary (no lock of ours is held here).
+    // The lookup may allocate; that recursion is ordinary (no lock of ours is held here). Not
+    // System::usable_size: its function-local static would hold a guard across the lookup, and
+    // a recursive call (stats on) would wait on that guard forever.
     using Fn = std::size_t (*)(void*);
     static std::atomic<Fn> fn{nullptr};
     Fn f = fn.load(std::memory_order_acquire);
