@@ -1,0 +1,18 @@
+"""chainalloc log reader: turns a proxy log (format in scripts/LOG-FORMAT.md) into
+what a person wants to know.
+
+    chainalloc_log.py summary FILE... [--json]
+    chainalloc_log.py leaks FILE [--fail-on-leak] [--json]
+    chainalloc_log.py plot FILE -o report.html
+    chainalloc_log.py suggest FILE [--max-classes N] [--json]
+
+Python 3 standard library only. One streaming pass per file (parse.py); the figures
+(figures.py) feed the text, JSON and HTML reports and the class-table search (suggest.py).
+"""
+
+# The names a caller (or a test) uses without knowing the module layout.
+from .cli import EXIT_ERROR, EXIT_LEAK, EXIT_OK, main
+from .figures import combine, public, summarize
+from .header import FORMAT_VERSION, LogError, parse_footer, parse_header
+from .parse import TEMP_WINDOW, TIMELINE_POINTS, scan_log
+from .suggest import default_classes, evaluate, format_classes, optimal_classes, suggest

@@ -1,0 +1,181 @@
+"""From a scan to the reported figures: one dict per log (its keys are the `--json`
+keys), and the combination of several logs."""
+
+import collections
+import time
+
+from .leaks import classify_leaks, group_leaks
+from .parse import TEMP_WINDOW, scan_log
+
+
+def size_bucket(size):
+    """Power-of-two bucket: the bucket's upper bound `le` (size <= le, size > le/2)."""
+    return 0 if size == 0 else 1 << (size - 1).bit_length()
+
+
+def summarize(path, timeline=False):
+    t0 = time.perf_counter()
+    s = scan_log(path, timeline)
+    elapsed = time.perf_counter() - t0
+    head = s.head
+    try:
+        scale = max(1, int(head.get('sample', '1')))
+    except ValueError:
+        scale = 1
+    foot = s.footer or {}
+    reasons = []
+    if s.footer is None:
+        reasons.append('no footer: the process did not exit normally '
+                       '(crash, _exit, killed) or the log is still being written')
+    if s.cut_line:
+        reasons.append('last line cut mid-write (ignored)')
+    warnings = []
+    if s.after_footer:
+        warnings.append('%d events after the footer' % s.after_footer)
+    if s.malformed:
+        warnings.append('%d malformed lines ignored' % s.malformed)
+    if s.reused_live:
+        warnings.append('%d allocations returned a pointer that was still live '
+                        '(a free is missing from the log)' % s.reused_live)
+    if s.tombstones_dropped:
+        warnings.append('freed addresses were forgotten to bound memory: some double frees '
+                        'may be counted as frees of unknown pointers')
+
+    counted = {k: v * scale for k, v in s.counts.items()}
+    calls = dict(counted)
+    if s.footer is not None:
+        for k in calls:
+            if isinstance(foot.get(k), int):
+                calls[k] = foot[k]
+        if scale == 1 and calls != counted:
+            warnings.append('footer totals %s differ from the events in the log %s '
+                            '(events lost?)' % (calls, counted))
+        if scale == 1 and isinstance(foot.get('events'), int) and foot['events'] != s.events:
+            warnings.append('footer says %d events, the log holds %d'
+                            % (foot['events'], s.events))
+
+    runtime_ns = foot.get('t_ns') if isinstance(foot.get('t_ns'), int) else s.last_t
+    runtime_ns = max(runtime_ns, s.last_t)
+    secs = runtime_ns / 1e9
+    program, rt = classify_leaks(s)
+    leaks = group_leaks(program, scale)
+    runtime_leaks = group_leaks(rt, scale)
+    prog_bytes = sum(g['bytes'] for g in leaks)
+    rt_bytes = sum(g['bytes'] for g in runtime_leaks)
+    leaked_bytes = s.live_bytes * scale
+    leaked_blocks = s.live_blocks * scale
+    if s.footer is not None and scale > 1:
+        # The footer's totals are exact; the sampled blocks only estimate them.
+        leaked_bytes = foot.get('live_bytes', leaked_bytes)
+        leaked_blocks = foot.get('live_blocks', leaked_blocks)
+
+    requests = sum(s.sizes.values())
+    requested_bytes = sum(k * v for k, v in s.sizes.items())
+    pid = head.get('pid', '')
+    threads = sorted(
+        ({'tid': int(th[3]), 'calls': th[0] * scale, 'bytes': th[1] * scale,
+          'main': th[3].decode() == pid} for th in s.threads.values()),
+        key=lambda r: (-r['calls'], r['tid']))
+    top = sorted(s.sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:12]
+    hist = collections.defaultdict(lambda: [0, 0])
+    for size, cnt in s.sizes.items():
+        h = hist[size_bucket(size)]
+        h[0] += cnt
+        h[1] += cnt * size
+    layer_rows = []
+    for key, (cnt, nbytes) in sorted(s.layers.items(), key=lambda kv: int(kv[0])):
+        i = int(key)
+        layer_rows.append({'index': i,
+                           'name': s.layer_names[i] if i < len(s.layer_names) else '?',
+                           'requests': cnt * scale, 'bytes': nbytes * scale})
+    out = {
+        'file': path,
+        'program': head.get('program', '?'),
+        'pid': _int(pid), 'ppid': _int(head.get('ppid')),
+        'version': head['version'], 'chain': head.get('chain', ''),
+        'layers': s.layer_names, 'sample': scale, 'estimated': scale > 1,
+        'start_unix_ns': _int(head.get('start_unix_ns')),
+        'complete': not reasons, 'incomplete_reasons': reasons,
+        'has_footer': s.footer is not None, 'cut_line': s.cut_line,
+        'events': s.events, 'runtime_ns': runtime_ns,
+        'calls': calls, 'counted_calls': counted,
+        'calls_per_second': {k: (v / secs if secs > 0 else None) for k, v in calls.items()},
+        'requests': requests * scale, 'requested_bytes': requested_bytes * scale,
+        'peak_bytes': s.peak * scale, 'peak_t_ns': s.peak_t,
+        'leaked_bytes': leaked_bytes, 'leaked_blocks': leaked_blocks,
+        'program_leaked_bytes': prog_bytes,
+        'program_leaked_blocks': sum(g['count'] for g in leaks),
+        'runtime_leaked_bytes': rt_bytes,
+        'runtime_leaked_blocks': sum(g['count'] for g in runtime_leaks),
+        'leaks': leaks, 'runtime_leaks': runtime_leaks,
+        'temporary': {'window_events': TEMP_WINDOW, 'blocks': s.temp_blocks * scale,
+                      'bytes': s.temp_bytes * scale},
+        'unknown_frees': s.unknown_frees * scale, 'double_frees': s.double_frees * scale,
+        'unknown_reallocs': s.bad_reallocs * scale,
+        # a[1] counts lines after the header: the file line is one more.
+        'anomalies': [{'kind': a[0], 'line': a[1] + 1,
+                       't_ns': _int(a[2].decode('ascii', 'replace')),
+                       'tid': _int(a[3].decode('ascii', 'replace')),
+                       'ptr': a[4].decode('ascii', 'replace')} for a in s.anomalies],
+        'threads': threads,
+        'top_sizes': [{'size': k, 'count': v * scale, 'bytes': k * v * scale} for k, v in top],
+        'histogram': [{'le': le, 'count': c * scale, 'bytes': b * scale}
+                      for le, (c, b) in sorted(hist.items())],
+        'layer_split': layer_rows,
+        'malformed_lines': s.malformed,
+        'warnings': warnings,
+        'read_seconds': elapsed,
+        'events_per_second': (s.events / elapsed) if elapsed > 0 else None,
+    }
+    if timeline:
+        out['timeline'] = [{'t_ns': t, 'live': a * scale, 'max': b * scale, 'min': c * scale}
+                           for (t, a, b, c) in s.points]
+    out['_sizes'] = s.sizes            # for `suggest`; removed before JSON output
+    out['_aligned_over16'] = s.aligned_over16
+    return out
+
+
+def _int(v):
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def public(d):
+    return {k: v for k, v in d.items() if not k.startswith('_')}
+
+
+def combine(files):
+    calls = collections.Counter()
+    for d in files:
+        calls.update(d['calls'])
+    merged = {}
+    for key in ('leaks', 'runtime_leaks'):
+        groups = {}
+        for d in files:
+            for g in d[key]:
+                k = (g['size'], g.get('kind'))
+                if k in groups:
+                    groups[k]['count'] += g['count']
+                    groups[k]['bytes'] += g['bytes']
+                else:
+                    groups[k] = dict(g, pid=d['pid'])
+        merged[key] = sorted(groups.values(), key=lambda g: (-g['bytes'], -g['size']))
+    pids = {d['pid'] for d in files}
+    return {
+        'processes': len(files),
+        'calls': {k: calls[k] for k in ('malloc', 'calloc', 'realloc', 'aligned', 'free',
+                                        'failed')},
+        # Processes run side by side: the sum of their peaks bounds the combined peak.
+        'peak_bytes': sum(d['peak_bytes'] for d in files),
+        'leaked_bytes': sum(d['leaked_bytes'] for d in files),
+        'leaked_blocks': sum(d['leaked_blocks'] for d in files),
+        'leaks': merged['leaks'], 'runtime_leaks': merged['runtime_leaks'],
+        'unknown_frees': sum(d['unknown_frees'] for d in files),
+        'double_frees': sum(d['double_frees'] for d in files),
+        'complete': all(d['complete'] for d in files),
+        'children': [d['pid'] for d in files if d['ppid'] in pids],
+        'files': [public(d) for d in files],
+    }
+

@@ -1,0 +1,30 @@
+"""Numbers as a person reads them: sizes, durations, text bars."""
+
+
+def human(n):
+    n = float(n)
+    for unit in ('B', 'KiB', 'MiB', 'GiB', 'TiB'):
+        if abs(n) < 1024 or unit == 'TiB':
+            return ('%d %s' % (n, unit)) if unit == 'B' else ('%.1f %s' % (n, unit))
+        n /= 1024
+
+
+def short_size(n):
+    for unit, div in (('G', 1 << 30), ('M', 1 << 20), ('K', 1 << 10)):
+        if n >= div and n % div == 0:
+            return '%d%s' % (n // div, unit)
+    return str(n)
+
+
+def secs(ns):
+    for unit, div in (('s', 1e9), ('ms', 1e6), ('us', 1e3)):
+        if abs(ns) >= div:
+            return '%.3f %s' % (ns / div, unit)
+    return '%d ns' % ns
+
+
+def bar(value, top, width):
+    if top <= 0 or value <= 0:
+        return ''
+    return '#' * max(1, round(width * value / top))
+

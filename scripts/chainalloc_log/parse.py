@@ -1,0 +1,286 @@
+"""The streaming pass: one read of a log into a Scan. Memory grows with the number of
+distinct live addresses, not with the file size."""
+
+import collections
+import gzip
+import sys
+
+from .header import LogError, parse_footer, parse_header
+
+CHUNK = 1 << 22          # bytes read per call: big reads keep the per-line cost minimal
+TEMP_WINDOW = 8          # a block freed <= this many events (of its thread) later is temporary
+TIMELINE_POINTS = 3000   # downsampled live-bytes points kept for `plot`
+TOMBSTONE_SLACK = 1 << 18  # freed addresses remembered beyond the live ones (double frees)
+
+
+def open_log(path):
+    if path == '-':
+        return sys.stdin.buffer
+    with open(path, 'rb') as probe:
+        magic = probe.read(2)
+    if magic == b'\x1f\x8b':
+        return gzip.open(path, 'rb')
+    return open(path, 'rb')
+
+
+class Scan:
+    """Raw results of one pass over a log; figures are as logged (not yet scaled by the
+    sampling factor). `live` maps pointer (bytes) -> block record or None (a tombstone:
+    freed, remembered to tell a double free from a free of an unknown pointer).
+    A block record is (size, t_ns bytes, thread state, thread event index, event index, op)."""
+
+
+def scan_log(path, timeline=False):
+    f = open_log(path)
+    try:
+        first = f.readline()
+        if not first:
+            raise LogError('empty file')
+        if not first.endswith(b'\n'):
+            raise LogError('header line is cut (log holds no complete line)')
+        head = parse_header(first)
+        return _scan_events(f, head, timeline)
+    finally:
+        if f is not sys.stdin.buffer:
+            f.close()
+
+
+def _scan_events(f, head, timeline):
+    s = Scan()
+    s.head = head
+    s.tombstones_dropped = False
+    layer_names = [x for x in head.get('layers', '').split(',') if x]
+    # Layer index (as bytes, as it appears in the log) -> [requests, bytes].
+    layers = {str(i).encode(): [0, 0] for i in range(len(layer_names))}
+    threads = {}                             # tid bytes -> [events, bytes, first event index, tid]
+    sizes = collections.defaultdict(int)     # requested size -> allocation requests
+    aligned_over16 = collections.defaultdict(int)  # size -> aligned requests with align > 16
+    live = {}
+    lbytes = lblocks = 0
+    peak = 0
+    peak_t = b'0'
+    nm = nc = na = nr = nf = failed = 0
+    tmp_blocks = tmp_bytes = 0
+    unknown = double = bad_realloc = reused = malformed = 0
+    anomalies = []                           # first few (kind, line number, t, tid, ptr)
+    footer = None
+    footer_at = 0
+    skipped = 0                              # comment and blank lines (for line numbers)
+    n = 0                                    # event (line) index, 1-based after the header
+    temp_window = TEMP_WINDOW
+
+    # Timeline: one point per `step` lines: (t of last line, live at end, max, min).
+    points = []
+    step = 1 if timeline else (1 << 62)
+    step_left = step
+    bmax = bmin = 0
+    last_t = b'0'
+
+    tail = b''
+    lget = live.get
+    while True:
+        chunk = f.read(CHUNK)
+        if not chunk:
+            break
+        lines = (tail + chunk).split(b'\n') if tail else chunk.split(b'\n')
+        tail = lines.pop()
+        nlines = len(lines)
+        i = 0
+        while i < nlines:
+            j = i + step_left
+            if j > nlines:
+                j = nlines
+            batch = lines if (i == 0 and j == nlines) else lines[i:j]
+            for line in batch:
+                n += 1
+                try:
+                    if line[0] == 35:   # '#': a comment, the footer; handled below
+                        raise ValueError
+                    p = line.split()
+                    op = p[2]
+                    tid = p[1]
+                    try:
+                        th = threads[tid]
+                    except KeyError:
+                        int(tid)        # validates a new thread id once
+                        th = threads[tid] = [0, 0, n, tid]
+                    th[0] += 1
+                    if op == b'f':
+                        ptr = p[3]
+                        nf += 1
+                        rec = lget(ptr)
+                        if rec is not None:
+                            live[ptr] = None
+                            size = rec[0]
+                            lbytes -= size
+                            lblocks -= 1
+                            if lbytes < bmin:
+                                bmin = lbytes
+                            if rec[2] is th and th[0] - rec[3] <= temp_window:
+                                tmp_blocks += 1
+                                tmp_bytes += size
+                        elif ptr in live:
+                            double += 1
+                            if len(anomalies) < 20:
+                                anomalies.append(('double free', n + skipped, p[0], tid, ptr))
+                        else:
+                            unknown += 1
+                            if len(anomalies) < 20:
+                                anomalies.append(('free of unknown pointer', n + skipped, p[0], tid, ptr))
+                        continue
+                    if op == b'm' or op == b'c':
+                        size = int(p[3])
+                        ptr = p[4]
+                        lay = None if ptr == b'0' else layers[p[5]]
+                        if op == b'm':
+                            nm += 1
+                        else:
+                            nc += 1
+                        if lay is None:
+                            failed += 1
+                            continue
+                    elif op == b'r':
+                        old = p[3]
+                        size = int(p[4])
+                        ptr = p[5]
+                        if ptr != b'0' and ptr != b'-':
+                            lay = layers[p[6]]
+                        nr += 1
+                        if ptr == b'0' and (size != 0 or old == b'0'):
+                            failed += 1      # the old block is untouched
+                            continue
+                        if old != b'0' and old != b'-':
+                            rec = lget(old)
+                            if rec is not None:
+                                live[old] = None
+                                lbytes -= rec[0]
+                                lblocks -= 1
+                                if lbytes < bmin:
+                                    bmin = lbytes
+                            else:
+                                bad_realloc += 1
+                                if len(anomalies) < 20:
+                                    anomalies.append(('realloc of a pointer that is not live',
+                                                      n + skipped, p[0], tid, old))
+                        if ptr == b'0' or ptr == b'-':
+                            continue         # realloc(p, 0) freed p / new block not sampled
+                    elif op == b'a':
+                        align = int(p[3])
+                        size = int(p[4])
+                        ptr = p[5]
+                        lay = None if ptr == b'0' else layers[p[6]]
+                        na += 1
+                        if lay is None:
+                            failed += 1
+                            continue
+                        if align > 16:
+                            aligned_over16[size] += 1
+                    else:
+                        raise ValueError
+                    # A new block of `size` bytes at `ptr`, served by layer `lay`.
+                    sizes[size] += 1
+                    lay[0] += 1
+                    lay[1] += size
+                    th[1] += size
+                    rec = lget(ptr)
+                    if rec is not None:      # allocated again while live: a free was lost
+                        reused += 1
+                        lbytes -= rec[0]
+                        lblocks -= 1
+                        if len(anomalies) < 20:
+                            anomalies.append(('allocation of a live pointer', n + skipped, p[0], tid, ptr))
+                    live[ptr] = (size, p[0], th, th[0], n, op)
+                    lbytes += size
+                    lblocks += 1
+                    if lbytes > bmax:
+                        bmax = lbytes
+                        if lbytes > peak:
+                            peak = lbytes
+                            peak_t = p[0]
+                except (IndexError, ValueError, KeyError):
+                    n -= 1
+                    if line.startswith(b'# end ') or line == b'# end':
+                        footer = parse_footer(line)
+                        footer_at = n
+                        skipped += 1
+                    elif line.startswith(b'#') or not line.strip():
+                        skipped += 1     # comments and blank lines carry no events
+                    else:
+                        n += 1
+                        malformed += 1
+                        if len(anomalies) < 20:
+                            anomalies.append(('malformed line', n + skipped, b'?', b'?',
+                                              line[:60]))
+                    continue
+            step_left -= j - i
+            i = j
+            if step_left == 0:
+                # Timeline bucket complete (only reachable when timeline is on).
+                lt = _last_time(lines, j, last_t)
+                last_t = lt
+                points.append((lt, lbytes, bmax, bmin))
+                bmax = bmin = lbytes
+                if len(points) >= 2 * TIMELINE_POINTS:
+                    points = _halve(points)
+                    step *= 2
+                step_left = step
+        last_t = _last_time(lines, nlines, last_t)
+        # Forget tombstones when they outgrow the live set (bounded memory on huge logs).
+        if len(live) > 2 * lblocks + TOMBSTONE_SLACK:
+            live = {k: v for k, v in live.items() if v is not None}
+            lget = live.get
+            s.tombstones_dropped = True
+
+    # A log whose process never reached exit (exec, crash, kill) ends in the NUL bytes of its
+    # last, partly written window: not a line.
+    tail = tail.rstrip(b"\0")
+    s.cut_line = bool(tail.strip())
+    s.cut_text = tail[:60]
+    if timeline and step_left != step:
+        points.append((last_t, lbytes, bmax, bmin))
+    s.layer_names = layer_names
+    s.layers = layers
+    s.threads = threads
+    s.sizes = sizes
+    s.aligned_over16 = aligned_over16
+    s.live = {k: v for k, v in live.items() if v is not None}
+    s.live_bytes, s.live_blocks = lbytes, lblocks
+    s.peak, s.peak_t = peak, int(peak_t)
+    s.counts = {'malloc': nm, 'calloc': nc, 'realloc': nr, 'aligned': na, 'free': nf,
+                'failed': failed}
+    s.temp_blocks, s.temp_bytes = tmp_blocks, tmp_bytes
+    s.unknown_frees, s.double_frees = unknown, double
+    s.bad_reallocs, s.reused_live = bad_realloc, reused
+    s.malformed = malformed
+    s.anomalies = anomalies
+    s.footer = footer
+    s.after_footer = (n - footer_at) if footer is not None else 0
+    s.events = n
+    s.last_t = int(last_t)
+    s.points = [(int(t), a, b, c) for (t, a, b, c) in points]
+    return s
+
+
+def _last_time(lines, end, default):
+    """t_ns of the last event line before index `end` (for runtime and timeline)."""
+    k = end - 1
+    while k >= 0:
+        line = lines[k]
+        if line and line[0] != 35:
+            tok = line.split(None, 1)
+            if tok and tok[0].isdigit():
+                return tok[0]
+        k -= 1
+    return default
+
+
+def _halve(points):
+    """Merge neighbouring timeline points, keeping the envelope (max of max, min of min)."""
+    out = []
+    for k in range(0, len(points) - 1, 2):
+        a, b = points[k], points[k + 1]
+        out.append((b[0], b[1], max(a[2], b[2]), min(a[3], b[3])))
+    if len(points) % 2:
+        out.append(points[-1])
+    return out
+
