@@ -20,7 +20,8 @@ import unittest
 
 sys.dont_write_bytecode = True   # keep tests/ and scripts/ free of __pycache__
 HERE = os.path.dirname(os.path.abspath(__file__))
-READER = os.path.join(HERE, '..', '..', 'scripts', 'chainalloc_log.py')
+sys.path.insert(0, HERE)
+from reader_cli import READER, run as reader, run_json as reader_json  # noqa: E402
 
 PROGRAMS = ('known', 'threads', 'fork', 'exec', 'loop')
 PATHS = {}      # 'so' and the program names -> absolute paths (filled by main())
@@ -65,17 +66,6 @@ def run_program(argv, env_extra, check=True, **kw):
     return p
 
 
-def reader(*args, expect=0):
-    p = subprocess.run([sys.executable, READER] + [str(a) for a in args],
-                       capture_output=True, text=True)
-    if p.returncode != expect:
-        raise AssertionError('reader exit %d (want %d) for %s\n%s%s' % (
-            p.returncode, expect, args, p.stdout, p.stderr))
-    return p
-
-
-def reader_json(*args, expect=0):
-    return json.loads(reader(*args, '--json', expect=expect).stdout)
 
 
 def read_lines(path):

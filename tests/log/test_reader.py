@@ -3,10 +3,8 @@
 is checked through --json. Run: python3 tests/log/test_reader.py"""
 
 import itertools
-import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -20,21 +18,11 @@ sys.path.insert(0, os.path.join(HERE, '..', '..', 'scripts'))
 
 import gen_log                 # noqa: E402
 import chainalloc_log          # noqa: E402
+from reader_cli import run, run_json  # noqa: E402
 
 MAIN = 4242
 
 
-def run(*args, expect=0):
-    p = subprocess.run([sys.executable, READER] + [str(a) for a in args],
-                       capture_output=True, text=True)
-    if p.returncode != expect:
-        raise AssertionError('exit %d (want %d) for %s\n%s%s' % (
-            p.returncode, expect, args, p.stdout, p.stderr))
-    return p
-
-
-def run_json(*args, expect=0):
-    return json.loads(run(*args, '--json', expect=expect).stdout)
 
 
 class Case(unittest.TestCase):
