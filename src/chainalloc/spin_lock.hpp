@@ -24,9 +24,6 @@ public:
     }
     void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
-    /// For a fork child, the only thread left: whoever held the lock is gone.
-    void reset() noexcept { locked_.store(false, std::memory_order_relaxed); }
-
 private:
     std::atomic<bool> locked_{false};
 };
@@ -34,7 +31,6 @@ private:
 struct NoLock {
     void lock() noexcept {}
     void unlock() noexcept {}
-    void reset() noexcept {}
 };
 
 template <class L>
