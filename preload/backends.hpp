@@ -30,14 +30,21 @@ inline void* jemalloc_allocate(std::size_t n, std::size_t align, bool zero) noex
     return system_allocate(n, align, zero);
 }
 
-/// rallocx, with the same guarantee: a result outside the range moves to glibc.
+/// In place when jemalloc can (xallocx); otherwise a new block, a copy, then the free, in
+/// that order, so a failure leaves p untouched as realloc must. Not rallocx: its result may lie
+/// outside the range (above), and by the time that shows, rallocx has freed p, so a failed
+/// move to glibc would lose the caller's data.
 inline void* jemalloc_reallocate(void* p, std::size_t n) noexcept {
-    void* q = rallocx(p, n, Jemalloc::align_flag(kMinAlign) | jemalloc_arenas::arena_flags());
-    if (!q || jemalloc_arenas::owns(q)) [[likely]] return q;
-    void* moved = libc::malloc(n);
-    if (moved) std::memcpy(moved, q, n);
-    dallocx(q, 0);  // on failure the contents are lost with q: rallocx already freed p
-    return moved;
+    // In place only when the block ends up in n's own size class: xallocx that cannot shrink
+    // returns the old size, and a 1 MiB block cut to 16 bytes should not keep its megabyte.
+    int flags = Jemalloc::align_flag(kMinAlign);
+    if (xallocx(p, n, 0, flags) == nallocx(n, flags)) return p;
+    void* q = jemalloc_allocate(n, kMinAlign, false);
+    if (!q) return nullptr;
+    std::size_t old = Jemalloc::usable_size(p);
+    std::memcpy(q, p, n < old ? n : old);
+    dallocx(p, 0);
+    return q;
 }
 
 /// glibc's malloc_usable_size, for blocks glibc made (looked up on first use; see runtime.cpp).

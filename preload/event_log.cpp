@@ -3,6 +3,7 @@
 #include "chainalloc/spin_lock.hpp"
 #include "config/parse.hpp"
 #include "runtime.hpp"
+#include "write_all.hpp"
 
 #include <spdlog/details/null_mutex.h>
 #include <spdlog/logger.h>
@@ -22,16 +23,6 @@
 namespace chainalloc::preload::event_log {
 namespace {
 
-void write_all(int fd, const char* p, std::size_t n) noexcept {
-    while (n) {
-        ssize_t w = ::write(fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return;
-        p += w;
-        n -= static_cast<std::size_t>(w);
-    }
-}
-
 // spdlog's file sinks open by name (fopen) and cannot promise O_EXCL|O_NOFOLLOW|O_CLOEXEC, and
 // they buffer in the process, where an exec() or a crash loses the tail. This sink takes a
 // descriptor we opened ourselves and, for a regular file, writes each line straight into a
@@ -41,11 +32,16 @@ void write_all(int fd, const char* p, std::size_t n) noexcept {
 // line, which the reader ignores. Anything that cannot be mapped (stderr, a pipe, /dev/null)
 // gets an ordinary 64 KiB buffer and write(). spdlog's pattern formatter ("%v") still makes
 // each line; lines stay far below its 250-byte inline buffer, so an event allocates nothing.
+//
+// A window's disk blocks are reserved (posix_fallocate) before it is mapped: a store into a
+// hole that the filesystem cannot fill is SIGBUS, so a full disk would kill the program. When
+// the reservation fails, logging stops with one line on stderr and the program runs on.
 class FileSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
 public:
-    explicit FileSink(int fd) : fd_(fd) {
+    FileSink(int fd, const char* path) : fd_(fd) {
         struct stat st;
         mapped_ = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+        std::snprintf(path_, sizeof path_, "%s", path);
     }
 
     /// Normal exit: the file gets its exact length.
@@ -64,19 +60,22 @@ public:
         through_ = true;
     }
 
-    /// In a fork child: let go of the parent's file without writing a byte to it.
+    /// In a fork child: let go of the parent's file without writing a byte to it. The window
+    /// stays mapped: when the fork came from a signal handler that interrupted this very sink,
+    /// the interrupted copy of the line may still land there (the same bytes at the same place
+    /// as in the parent); unmapped, it would fault.
     void abandon() {
-        if (window_) munmap(window_, kWindow);
         window_ = nullptr;
         used_ = 0;
     }
 
 protected:
     void sink_it_(const spdlog::details::log_msg& msg) override {
+        if (stopped_) return;
         spdlog::memory_buf_t line;
         formatter_->format(msg, line);
         if (mapped_ && !through_ && put_mapped(line.data(), line.size())) return;
-        put_buffered(line.data(), line.size());
+        if (!stopped_) put_buffered(line.data(), line.size());
     }
     void flush_() override {
         write_all(fd_, buffer_, used_);
@@ -101,12 +100,13 @@ private:
         return true;
     }
 
-    // Grows the file by a window and maps it; on failure the sink falls back to write().
+    // Grows the file by a window, its blocks reserved, and maps it. A file that can't be mapped
+    // (mmap refused) falls back to write(); one that can't grow stops the log.
     bool next_window() {
         if (window_) munmap(window_, kWindow);
         window_ = nullptr;
         off_t offset = static_cast<off_t>(written_);
-        if (ftruncate(fd_, offset + static_cast<off_t>(kWindow)) != 0) return give_up();
+        if (int error = posix_fallocate(fd_, offset, static_cast<off_t>(kWindow))) return stop(error);
         void* w = mmap(nullptr, kWindow, PROT_WRITE, MAP_SHARED, fd_, offset);
         if (w == MAP_FAILED) return give_up();
         window_ = static_cast<char*>(w);
@@ -122,6 +122,17 @@ private:
         return false;
     }
 
+    // The disk is full (or the file may grow no more): what was written stays, exactly cut.
+    bool stop(int error) {
+        give_up();
+        stopped_ = true;
+        char line[sizeof path_ + 160];
+        int n = std::snprintf(line, sizeof line, "chainalloc: the log '%s' cannot grow (%s); logging stops here\n",
+                              path_, std::strerror(error));
+        if (n > 0) write_all(STDERR_FILENO, line, std::min(sizeof line - 1, static_cast<std::size_t>(n)));
+        return false;
+    }
+
     void put_buffered(const char* p, std::size_t n) {
         if (used_ + n > sizeof buffer_) flush_();
         if (n > sizeof buffer_) {
@@ -134,6 +145,8 @@ private:
     }
 
     int fd_;
+    char path_[config::kMaxPath + 80];
+    bool stopped_ = false;  // the file could not grow: nothing more is written
     bool mapped_ = false;
     bool through_ = false;  // after the footer: every line goes out at once
     char* window_ = nullptr;
@@ -155,33 +168,39 @@ struct Log {
 Log g_logs[config::kMaxLayers];
 std::int64_t g_start_unix_ns = 0;  // the moment the log's t_ns count from
 SpinLock g_lock;  // one for all logs: a realloc's line and a free's line keep their order
+ForkGuard<SpinLock> g_fork;
 
-// "%p" -> pid, "%e" -> program name, "%%" -> "%".
+constexpr std::size_t kPathCap = config::kMaxPath + 80;
+
+// A byte that may stand in a file name and a header field as it is.
+bool plain(unsigned char c) noexcept { return c > ' ' && c < 0x7f && c != '%' && c != '/'; }
+
+// "%p" -> pid, "%e" -> program name (bytes other than printable ones, '%' and '/' become '_',
+// so a name with a space or a newline makes one file name), "%%" -> "%". False if the
+// result does not fit.
 bool expand_path(const char* pattern, char* out, std::size_t cap) noexcept {
     std::size_t n = 0;
-    auto put = [&](const char* s) {
-        for (; *s; ++s) {
-            if (n + 1 >= cap) return false;
-            out[n++] = *s;
-        }
+    auto put = [&](char c) {
+        if (n + 1 >= cap) return false;
+        out[n++] = c;
         return true;
     };
     for (const char* p = pattern; *p; ++p) {
-        char one[2] = {*p, 0};
-        char pid[24];
-        bool ok;
+        bool ok = true;
         if (p[0] == '%' && p[1] == 'p') {
+            char pid[24];
             std::snprintf(pid, sizeof pid, "%d", static_cast<int>(getpid()));
-            ok = put(pid);
+            for (const char* d = pid; *d && ok; ++d) ok = put(*d);
             ++p;
         } else if (p[0] == '%' && p[1] == 'e') {
-            ok = put(program_invocation_short_name);
+            for (const char* e = program_invocation_short_name; *e && ok; ++e)
+                ok = put(plain(static_cast<unsigned char>(*e)) ? *e : '_');
             ++p;
         } else if (p[0] == '%' && p[1] == '%') {
-            ok = put("%");
+            ok = put('%');
             ++p;
         } else {
-            ok = put(one);
+            ok = put(*p);
         }
         if (!ok) return false;
     }
@@ -189,34 +208,71 @@ bool expand_path(const char* pattern, char* out, std::size_t cap) noexcept {
     return true;
 }
 
-// Creates the file, never opening one that exists (O_EXCL: no truncation, no appending to
-// someone else's file) nor following a symlink; a taken name gets a ".1", ".2", ... suffix.
-int open_log(const char* spec_path, char* path, std::size_t cap) noexcept {
+// A FIFO (or device) that exists is written as it is: there is no file to truncate or to
+// mistake for ours. Opened non-blocking, so a FIFO nobody reads fails at once (ENXIO) instead
+// of blocking the program in its first malloc; then blocking again, so no line is dropped.
+int open_existing_device(const char* path) noexcept {
+    int fd = ::open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
+// Creates the file, mode 0600 (allocation logs show a program's behaviour), never opening one
+// that exists (O_EXCL: no truncation, no appending to someone else's file) nor following a
+// symlink. A taken name gets ".1" to ".15", then ".PID", ".PID.1", ...: tidy names for a few
+// processes, and no limit (nor a quadratic number of tries) for a run of thousands.
+int open_log(const char* spec_path, char* path, std::size_t cap, const char*& why) noexcept {
     const char* pattern = spec_path[0] ? spec_path : "chainalloc.%e.%p.log";
     if (!std::strcmp(pattern, "-") || !std::strcmp(pattern, "stderr")) {
         std::snprintf(path, cap, "stderr");
         return STDERR_FILENO;
     }
-    char base[config::kMaxPath + 64];
-    if (!expand_path(pattern, base, sizeof base)) return -1;
-    for (int attempt = 0; attempt < 100; ++attempt) {
+    char base[kPathCap - 32];
+    if (!expand_path(pattern, base, sizeof base)) {
+        std::snprintf(path, cap, "%s", pattern);
+        why = "too long once %e and %p are expanded";
+        return -1;
+    }
+    NoCancel no_cancel;  // open() is a cancellation point
+    int pid = static_cast<int>(getpid());
+    for (long attempt = 0;; ++attempt) {
         if (attempt == 0)
             std::snprintf(path, cap, "%s", base);
+        else if (attempt < 16)
+            std::snprintf(path, cap, "%s.%ld", base, attempt);
+        else if (attempt == 16)
+            std::snprintf(path, cap, "%s.%d", base, pid);
         else
-            std::snprintf(path, cap, "%s.%d", base, attempt);
+            std::snprintf(path, cap, "%s.%d.%ld", base, pid, attempt - 16);
         // O_RDWR, not O_WRONLY: a shared writable mapping of the file needs read access too.
-        int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+        int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd >= 0 || errno != EEXIST) return fd;
-        // An existing device or FIFO (/dev/null, a named pipe) is written as it is: there is
-        // no file to truncate or to mistake for ours.
         struct stat st;
-        if (attempt == 0 && lstat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode)))
-            return ::open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (attempt == 0 && lstat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+            fd = open_existing_device(path);
+            if (fd < 0 && errno == ENXIO) why = "a FIFO that no process reads";
+            return fd;
+        }
+        if (attempt > 100000) return -1;  // errno is EEXIST: every name is taken
     }
-    return -1;
 }
 
-void write_header(Log& log) noexcept {
+// Appends text to out, a byte that is not `plain` (or a space, when spaces are kept) as %XX:
+// a header is one line of space-separated fields whatever the program is called.
+void put_escaped(char* out, std::size_t cap, const char* text, bool keep_spaces) noexcept {
+    std::size_t n = std::strlen(out);
+    for (const unsigned char* t = reinterpret_cast<const unsigned char*>(text); *t && n + 4 < cap; ++t) {
+        if (plain(*t) || *t == '/' || (keep_spaces && *t == ' ')) {
+            out[n++] = static_cast<char>(*t);
+        } else {
+            std::snprintf(out + n, cap - n, "%%%02X", *t);
+            n += 3;
+        }
+    }
+    out[n] = 0;
+}
+
+void write_header(Log& log) {
     char chain[config::kMaxChainText];
     config::format_chain(g_rt.spec, chain, sizeof chain);
     char layers[128] = "";
@@ -224,41 +280,55 @@ void write_header(Log& log) noexcept {
         std::size_t used = std::strlen(layers);
         std::snprintf(layers + used, sizeof layers - used, "%s%s", i ? "," : "", config::layer_name(g_rt.layers[i].kind));
     }
-    char header[config::kMaxChainText + 512];
-    int n = std::snprintf(header, sizeof header,
-                          "# chainalloc-log 1 pid=%d ppid=%d program=%s page=%ld start_unix_ns=%lld sample=%u "
-                          "events=%s layers=%s chain=%s",
-                          static_cast<int>(getpid()), static_cast<int>(getppid()), program_invocation_short_name,
-                          sysconf(_SC_PAGESIZE),
-                          static_cast<long long>(g_start_unix_ns),
-                          log.spec.sample ? log.spec.sample : 1,
-                          log.spec.events == config::Events::summary ? "summary" : "all", layers, chain);
-    log.logger->log(spdlog::level::info, spdlog::string_view_t(header, static_cast<std::size_t>(n)));
+    char header[config::kMaxChainText * 3 + 1024];
+    std::snprintf(header, sizeof header,
+                  "# chainalloc-log 1 pid=%d ppid=%d program=", static_cast<int>(getpid()), static_cast<int>(getppid()));
+    put_escaped(header, sizeof header, program_invocation_short_name, false);
+    std::size_t n = std::strlen(header);
+    std::snprintf(header + n, sizeof header - n, " page=%ld start_unix_ns=%lld sample=%u events=%s layers=%s chain=",
+                  sysconf(_SC_PAGESIZE), static_cast<long long>(g_start_unix_ns), log.spec.sample ? log.spec.sample : 1,
+                  log.spec.events == config::Events::summary ? "summary" : "all", layers);
+    put_escaped(header, sizeof header, chain, true);
+    log.logger->log(spdlog::level::info, spdlog::string_view_t(header, std::strlen(header)));
+}
+
+void report_open_failure(const char* path, const char* why) noexcept {
+    char line[kPathCap + 200];
+    int n = std::snprintf(line, sizeof line, "chainalloc: cannot create the log '%s': %s (events are counted, not logged)\n",
+                          path, why);
+    if (n > 0) write_all(STDERR_FILENO, line, std::min(sizeof line - 1, static_cast<std::size_t>(n)));
 }
 
 // First line of the process: create the file and the spdlog logger (allocations here are the
-// logger's own, served unlogged; the objects live as long as the process).
+// logger's own, served by glibc; the objects live as long as the process). Anything spdlog
+// throws (bad_alloc) ends the log, never the program.
 bool ensure_open(Log& log) noexcept {
     if (log.logger) return true;
     if (log.failed || !log.attached) return false;
-    char path[config::kMaxPath + 80];
-    log.fd = open_log(log.spec.log, path, sizeof path);
+    char path[kPathCap];
+    const char* why = nullptr;
+    log.fd = open_log(log.spec.log, path, sizeof path, why);
     if (log.fd < 0) {
         log.failed = true;
-        char line[config::kMaxPath + 160];
-        int n = std::snprintf(line, sizeof line, "chainalloc: cannot create the log '%s': %s (events are counted, not logged)\n",
-                              path, std::strerror(errno));
-        write_all(STDERR_FILENO, line, static_cast<std::size_t>(n));
+        report_open_failure(path, why ? why : std::strerror(errno));
         return false;
     }
-    auto sink = std::make_shared<FileSink>(log.fd);
-    sink->set_pattern("%v");
-    log.sink = sink.get();
-    log.logger = new spdlog::logger("chainalloc", std::move(sink));
-    log.logger->set_level(spdlog::level::info);
-    log.logger->flush_on(spdlog::level::off);  // we flush: buffer full, fork, exit
-    write_header(log);
-    return true;
+    try {
+        auto sink = std::make_shared<FileSink>(log.fd, path);
+        sink->set_pattern("%v");
+        log.logger = new spdlog::logger("chainalloc", sink);
+        log.sink = sink.get();
+        log.logger->set_level(spdlog::level::info);
+        log.logger->flush_on(spdlog::level::off);  // we flush: buffer full, fork, exit
+        write_header(log);
+        return true;
+    } catch (...) {
+        log.failed = true;
+        log.logger = nullptr;
+        log.sink = nullptr;
+        report_open_failure(path, "out of memory for the logger");
+        return false;
+    }
 }
 
 }  // namespace
@@ -276,40 +346,61 @@ void write(unsigned layer, const char* line, std::size_t len) noexcept {
     // Events go to the logger's sink directly: spdlog::logger would only add its level checks
     // and a second clock read per event (the line carries its own time). Same formatter, same
     // sink; measured 10-15% of an event's cost.
-    spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{}, "chainalloc",
-                                 spdlog::level::info, spdlog::string_view_t(line, len));
-    log.sink->log(msg);
+    try {
+        spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{}, "chainalloc",
+                                     spdlog::level::info, spdlog::string_view_t(line, len));
+        log.sink->log(msg);
+    } catch (...) {
+        // Out of memory in the formatter: this event is lost, the program goes on.
+    }
 }
 
 void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {
     Log& log = g_logs[layer];
     LockGuard guard(g_lock);
     if (!ensure_open(log)) return;
-    log.logger->log(spdlog::level::info, spdlog::string_view_t(footer, len));
-    log.sink->close_file();
+    try {
+        log.logger->log(spdlog::level::info, spdlog::string_view_t(footer, len));
+        log.sink->close_file();
+    } catch (...) {
+    }
 }
 
+// Called only in a process with threads (fork.cpp). A lock this thread holds itself (a signal
+// handler forking from inside a log write) is not waited for, and its half-written sink is
+// not flushed.
 void before_fork() noexcept {
-    g_lock.lock();
-    for (Log& log : g_logs)
-        if (log.logger) log.logger->flush();
+    g_fork.prepare(g_lock);
+    if (!g_fork.taken) return;
+    for (Log& log : g_logs) {
+        if (!log.logger) continue;
+        try {
+            log.logger->flush();
+        } catch (...) {
+        }
+    }
 }
 
 void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
-    if (child) {
-        g_start_unix_ns = start_unix_ns;
-        for (Log& log : g_logs) {
-            if (!log.logger) continue;
-            // The parent's logger object is abandoned, not destroyed (its destructor would
-            // flush into the parent's file); its descriptor is closed so no byte reaches it.
-            log.sink->abandon();
-            if (log.fd != STDERR_FILENO) ::close(log.fd);
-            log.logger = nullptr;
-            log.sink = nullptr;
-            log.fd = -1;
-        }
+    if (!child) {
+        g_fork.parent(g_lock);
+        return;
     }
-    g_lock.unlock();
+    g_start_unix_ns = start_unix_ns;
+    for (Log& log : g_logs) {
+        if (!log.logger) continue;
+        // The parent's logger object is abandoned, not destroyed (its destructor would
+        // flush into the parent's file); its descriptor is closed so no byte reaches it.
+        log.sink->abandon();
+        if (log.fd != STDERR_FILENO) {
+            NoCancel no_cancel;
+            ::close(log.fd);
+        }
+        log.logger = nullptr;
+        log.sink = nullptr;
+        log.fd = -1;
+    }
+    g_fork.child(g_lock);
 }
 
 }  // namespace chainalloc::preload::event_log

@@ -3,8 +3,8 @@
 // files, the lock, and the process life cycle (lazy open inside malloc, fork, exit). Lines go
 // into a shared mapping of the file, so exec, abort and kill lose none of them.
 //
-// Every function here runs with t_state.in_allocator set by the caller, so whatever spdlog,
-// fmt and libc allocate meanwhile passes the proxies unlogged and never recurses into a log.
+// Every function here runs inside a LoggerScope (runtime.hpp) set by the caller, so whatever
+// spdlog, fmt and libc allocate meanwhile comes from glibc, unlogged, and never recurses here.
 #pragma once
 
 #include "config/chain_spec.hpp"
@@ -24,8 +24,10 @@ void write(unsigned layer, const char* line, std::size_t len) noexcept;
 /// running during exit, late destructors) are written straight through after it.
 void close_all(unsigned layer, const char* footer, std::size_t len) noexcept;
 
-// fork: the parent flushes and holds the lock across fork(); the child drops the parent's
-// files (never writing to them) and opens its own, with its own pid, on its first event.
+// fork (fork.cpp calls these in its lock order): before_fork, only in a process with threads,
+// takes the log lock (unless this thread holds it) and flushes; after_fork releases it; the
+// child drops the parent's files (never writing to them) and opens its own, with its own pid,
+// on its first event.
 void before_fork() noexcept;
 void after_fork(bool child, std::int64_t start_unix_ns) noexcept;
 

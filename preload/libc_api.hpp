@@ -8,13 +8,16 @@
 //  - free(NULL) does nothing; free never changes errno
 //  - realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL (glibc 2.36);
 //    a failed realloc returns NULL and leaves p untouched
-//  - memalign/aligned_alloc with a non-power-of-two alignment fail with EINVAL;
-//    posix_memalign returns EINVAL unless the alignment is a power-of-two multiple of
-//    sizeof(void*), and leaves *memptr alone on failure
+//  - memalign/aligned_alloc round an alignment that is not a power of two up to the next one
+//    (0 and 1 act as malloc) and fail with EINVAL only past the largest power of two (2.36's
+//    aligned_alloc is its memalign; 2.38 made it stricter); posix_memalign returns EINVAL
+//    unless the alignment is a power-of-two multiple of sizeof(void*), and leaves *memptr
+//    alone on failure
 #pragma once
 
 #include "runtime.hpp"
 
+#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -83,7 +86,10 @@ inline void* reallocarray(void* p, std::size_t count, std::size_t size) noexcept
 }
 
 inline void* memalign(std::size_t align, std::size_t n) noexcept {
-    if (!is_pow2(align)) return fail(EINVAL);
+    if (!is_pow2(align)) {
+        if (align > SIZE_MAX / 2 + 1) return fail(EINVAL);
+        align = std::bit_ceil(align);
+    }
     if (align <= kMinAlign) return malloc(n);
     return allocate_or_fail(n, align, false);
 }

@@ -106,10 +106,10 @@ bool sampled(const Proxy& proxy, const void* p) noexcept {
 
 // The logger's own work: its allocations pass every proxy unlogged.
 void emit(unsigned layer, const Line& line) noexcept {
-    bool outer = t_state.in_allocator;
-    t_state.in_allocator = true;
-    event_log::write(layer, line.text, line.len);
-    t_state.in_allocator = outer;
+    {
+        LoggerScope scope;
+        event_log::write(layer, line.text, line.len);
+    }
     g_proxies[layer].counts.lines.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -135,10 +135,8 @@ void write_footer(unsigned layer) noexcept {
     field("failed", c.failed.load());
     std::int64_t live = c.live_blocks.load();
     field("live_blocks", static_cast<std::uint64_t>(live < 0 ? 0 : live));
-    bool outer = t_state.in_allocator;
-    t_state.in_allocator = true;
+    LoggerScope scope;
     event_log::close_all(layer, line.text, line.len);
-    t_state.in_allocator = outer;
 }
 
 // Footers at normal exit. Runs after the program's static destructors and atexit handlers.
@@ -179,7 +177,7 @@ void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool ze
 }
 
 void proxy_on_free(unsigned owner, void* p) noexcept {
-    if (t_state.in_allocator) return;
+    if (in_logger()) return;
     for (unsigned i = 0; i < owner; ++i) {
         if (!is_proxy(i)) continue;
         Proxy& proxy = g_proxies[i];
@@ -194,7 +192,7 @@ void proxy_on_free(unsigned owner, void* p) noexcept {
 }
 
 void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, unsigned served_by) noexcept {
-    if (t_state.in_allocator) return;
+    if (in_logger()) return;
     unsigned seen_until = owner > served_by ? owner : served_by;
     for (unsigned i = 0; i < seen_until; ++i) {
         if (!is_proxy(i)) continue;

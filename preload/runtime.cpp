@@ -4,8 +4,11 @@
 
 #include "backends.hpp"
 #include "config/parse.hpp"
+#include "foreign_pointer.hpp"
+#include "fork.hpp"
 #include "jemalloc_arenas.hpp"
 #include "proxy_events.hpp"
+#include "write_all.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -37,15 +40,7 @@ enum Phase : int { kUninitialised, kInitialising, kReady };
 std::atomic<int> g_phase{kUninitialised};
 pthread_key_t g_exit_key;
 
-void write_line(const char* text) noexcept {
-    std::size_t len = std::strlen(text);
-    while (len) {
-        ssize_t w = ::write(STDERR_FILENO, text, len);
-        if (w <= 0) return;
-        text += w;
-        len -= static_cast<std::size_t>(w);
-    }
-}
+void write_line(const char* text) noexcept { write_all(STDERR_FILENO, text, std::strlen(text)); }
 
 // ---- thread life cycle --------------------------------------------------------------------
 
@@ -68,27 +63,6 @@ void register_thread() noexcept {
     t_state.mode = ThreadMode::active;
     pthread_setspecific(g_exit_key, &t_state);  // any non-null value makes the destructor run
 }
-
-// ---- fork ---------------------------------------------------------------------------------
-
-// Before fork, take every lock of ours, so the child never inherits one held by a thread that
-// does not exist there; release them on both sides after. Order: the log lock first, then
-// the central lists — the order a logging thread takes them in (it allocates while holding
-// the log lock), so the two can't deadlock. The forking thread's caches are copied into the
-// child and stay valid; other threads' cached blocks are simply lost to the child (bounded
-// by the cache limits).
-void before_fork() noexcept {
-    proxy_before_fork();
-    for (unsigned i = 0; i < g_rt.count; ++i)
-        if (FreelistLayer* fl = g_rt.layers[i].freelist) fl->central.lock_all();
-}
-void after_fork(bool child) noexcept {
-    for (unsigned i = g_rt.count; i-- > 0;)
-        if (FreelistLayer* fl = g_rt.layers[i].freelist) fl->central.unlock_all();
-    proxy_after_fork(child);
-}
-void after_fork_parent() noexcept { after_fork(false); }
-void after_fork_child() noexcept { after_fork(true); }
 
 // ---- initialisation -----------------------------------------------------------------------
 
@@ -116,7 +90,24 @@ bool build_freelist(const config::FreeListSpec& spec, unsigned index, unsigned& 
     return true;
 }
 
+// glibc's malloc_usable_size, for blocks glibc made. Looked up in libc.so.6 itself (RTLD_NEXT
+// could find jemalloc's, which this object links), once, here: the lookup allocates, and
+// inside initialisation that recursion is served by the bootstrap arena. Looked up lazily
+// inside malloc instead, with statistics on, each allocation would look it up again, until
+// the stack ran out.
+std::atomic<std::size_t (*)(void*)> g_libc_usable_size{nullptr};
+
+void find_libc_usable_size() noexcept {
+    void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    if (!libc) return;
+    auto f = reinterpret_cast<std::size_t (*)(void*)>(dlsym(libc, "malloc_usable_size"));
+    g_libc_usable_size.store(f, std::memory_order_relaxed);
+    dlclose(libc);  // drops the reference NOLOAD took; libc stays
+}
+
 void initialise() noexcept {
+    find_libc_usable_size();
+    foreign_pointer_init();
     config::ChainSpec& spec = g_rt.spec;
     config::Diagnostic diag;
     bool ok = true;
@@ -154,7 +145,7 @@ void initialise() noexcept {
     }
 
     pthread_key_create(&g_exit_key, on_thread_exit);
-    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    register_fork_handlers();
 
     FreelistLayer* first = g_rt.layers[0].freelist;
     if (first && first->cache_slot == 0 && !g_rt.stats) g_rt.fast = first;
@@ -260,7 +251,7 @@ void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned
             }
             case LayerKind::proxy: {
                 // The logger's own requests (and realloc's inner one) pass unlogged.
-                if (t_state.in_allocator || !logged) continue;
+                if (!logged) continue;
                 p = serve(i + 1, n, align, zero, served_by);
                 proxy_on_allocate(i, n, align, zero, p, served_by);
                 return p;
@@ -278,9 +269,18 @@ void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned
     return nullptr;
 }
 
+// A pointer on its way to glibc (the `system` and `null` terminals, kForeign) must look like a
+// block of glibc's: a stack or global address stops here, with our message (foreign_pointer).
+void check_glibc_block(const char* call, unsigned owner, const void* p) noexcept {
+    LayerKind kind = g_rt.layers[owner].kind;
+    if (kind == LayerKind::freelist || kind == LayerKind::jemalloc) return;
+    if (const char* why = not_from_glibc(p)) [[unlikely]]
+        abort_on_foreign(call, p, why);
+}
+
 // Gives p back to layer `owner`, which made it (or, for the terminal, is its default owner).
 void release(unsigned owner, void* p) noexcept {
-    if (g_rt.stats) count_freed(owner, size_in_layer(owner, p));
+    if (g_rt.stats && !in_logger()) count_freed(owner, size_in_layer(owner, p));
     switch (g_rt.layers[owner].kind) {
         case LayerKind::freelist: freelist_deallocate(*g_rt.layers[owner].freelist, p); break;
         case LayerKind::jemalloc: dallocx(p, 0); break;
@@ -291,23 +291,12 @@ void release(unsigned owner, void* p) noexcept {
 }  // namespace
 
 std::size_t system_usable_size(void* p) noexcept {
-    // Looked up in libc.so.6 itself (RTLD_NEXT could find jemalloc's, which our preload links).
-    // The lookup may allocate; that recursion is ordinary (no lock of ours is held here). Not
-    // System::usable_size: its function-local static would hold a guard across the lookup, and
-    // a recursive call (stats on) would wait on that guard forever.
-    using Fn = std::size_t (*)(void*);
-    static std::atomic<Fn> fn{nullptr};
-    Fn f = fn.load(std::memory_order_acquire);
-    if (!f) {
-        void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-        f = libc ? reinterpret_cast<Fn>(dlsym(libc, "malloc_usable_size")) : nullptr;
-        if (!f) return 0;
-        fn.store(f, std::memory_order_release);
-    }
-    return f(p);
+    auto f = g_libc_usable_size.load(std::memory_order_relaxed);
+    return f ? f(p) : 0;
 }
 
 void* allocate(std::size_t n, std::size_t align, bool zero) noexcept {
+    if (in_logger()) return system_allocate(n, align, zero);  // see LoggerScope
     if (!ensure_ready()) return g_bootstrap.allocate(n, align);  // .bss: already zero
     unsigned served_by = 0;
     return serve(0, n, align, zero, served_by);
@@ -317,6 +306,7 @@ void deallocate(void* p) noexcept {
     if (!p || g_bootstrap.owns(p)) return;  // bootstrap blocks are never reused
     if (!ensure_ready()) return;  // only bootstrap blocks exist before the chain is ready
     unsigned owner = owner_of(p);
+    check_glibc_block("free", owner, p);
     proxy_on_free(owner, p);
     release(owner, p);
 }
@@ -329,6 +319,7 @@ void* reallocate(void* p, std::size_t n) noexcept {
     }
     if (!ensure_ready()) return nullptr;
     unsigned owner = owner_of(p);
+    check_glibc_block("realloc", owner, p);
     Layer& layer = g_rt.layers[owner];
     void* q = nullptr;
     unsigned served_by = owner;
@@ -362,7 +353,7 @@ void* reallocate(void* p, std::size_t n) noexcept {
 }
 
 void note_refused(std::size_t n, std::size_t align, bool zero) noexcept {
-    if (!ensure_ready() || t_state.in_allocator) return;
+    if (!ensure_ready() || in_logger()) return;
     for (unsigned i = 0; i < g_rt.count; ++i)
         if (g_rt.layers[i].kind == LayerKind::proxy) proxy_on_allocate(i, n, align, zero, nullptr, 0);
 }

@@ -73,16 +73,34 @@ enum class ThreadMode : std::uint8_t {
     unregistered,  // no exit hook yet: the next slow-path call registers it
     active,        // caches in use; flushed by the exit hook
     exiting,       // exit hook ran: caches bypassed, blocks go straight to the central lists
+    logging,       // inside the event log (LoggerScope): see below
 };
 
 struct ThreadState {
     ThreadMode mode;
-    bool in_init;       // this thread is initialising the runtime: recursion goes to bootstrap
-    bool in_allocator;  // inside our own logging: proxies let requests through unlogged
+    bool in_init;  // this thread is initialising the runtime: recursion goes to bootstrap
 };
 
 extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
 extern __thread Cache t_caches[kCachedLayers] __attribute__((tls_model("initial-exec")));
+
+/// True while the calling thread runs the event log's code (spdlog, fmt, libc).
+inline bool in_logger() noexcept { return t_state.mode == ThreadMode::logging; }
+
+/// The event log's own work. What it allocates meanwhile is the tool's, not the program's: it
+/// is served by glibc directly, never by the chain, so it is never logged (no recursion), never
+/// counted against a cap, and never refused by a `null` terminal. The mode is not `active`, so
+/// the fast path steps aside at no extra cost.
+class LoggerScope {
+public:
+    LoggerScope() noexcept : saved_(t_state.mode) { t_state.mode = ThreadMode::logging; }
+    ~LoggerScope() { t_state.mode = saved_; }
+    LoggerScope(const LoggerScope&) = delete;
+    LoggerScope& operator=(const LoggerScope&) = delete;
+
+private:
+    ThreadMode saved_;
+};
 
 /// A block from the calling thread's cache, or nullptr for the slow path.
 inline void* fast_allocate(std::size_t n) noexcept {

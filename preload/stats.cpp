@@ -4,6 +4,7 @@
 
 #include "config/parse.hpp"
 #include "proxy_events.hpp"
+#include "write_all.hpp"
 
 #include <cstdio>
 #include <cstring>
@@ -35,13 +36,8 @@ struct Out {
         if (n > 0) len = std::min(sizeof buf, len + static_cast<std::size_t>(n));
     }
     void flush() noexcept {
-        const char* p = buf;
-        while (len) {
-            ssize_t w = ::write(STDERR_FILENO, p, len);
-            if (w <= 0) return;
-            p += w;
-            len -= static_cast<std::size_t>(w);
-        }
+        write_all(STDERR_FILENO, buf, len);
+        len = 0;
     }
 };
 

@@ -19,6 +19,7 @@ using chainalloc::FreeNode;
 using chainalloc::Segregated;
 using chainalloc::SizeClasses;
 using chainalloc::SpinLock;
+using chainalloc::ForkGuard;
 using chainalloc::testing::fill;
 using chainalloc::testing::holds;
 namespace ca = chainalloc;
@@ -369,9 +370,9 @@ BOOST_AUTO_TEST_CASE(take_stops_at_the_cap) {
     (void)rest;
 }
 
-BOOST_AUTO_TEST_CASE(lock_all_blocks_other_threads) {
+BOOST_AUTO_TEST_CASE(fork_prepare_blocks_other_threads) {
     auto s = make<SpinLock>();
-    s->lock_all();
+    s->fork_prepare();
     std::atomic<bool> done{false};
     Block got;
     std::thread t([&] {
@@ -380,11 +381,28 @@ BOOST_AUTO_TEST_CASE(lock_all_blocks_other_threads) {
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     BOOST_TEST(!done.load());  // waiting on the class's lock
-    s->unlock_all();
+    s->fork_parent();
     t.join();
     BOOST_TEST(done.load());
     BOOST_TEST(s->owns(got.ptr));
     s->deallocate(got);
+}
+
+// A signal handler that forks may interrupt this thread while it holds a class's lock:
+// fork_prepare must not wait for it (it never comes back), and the parent must leave it held
+// (the interrupted code still owns it), while the child releases it.
+BOOST_AUTO_TEST_CASE(fork_prepare_skips_a_lock_the_caller_holds) {
+    SpinLock lock;
+    ForkGuard<SpinLock> guard;
+    lock.lock();
+    BOOST_TEST(lock.held_by_caller());
+    guard.prepare(lock);  // would spin forever if it waited
+    guard.parent(lock);
+    BOOST_TEST(lock.held_by_caller());  // still the interrupted owner's
+    guard.prepare(lock);
+    guard.child(lock);
+    BOOST_TEST(!lock.held_by_caller());
+    std::thread([&] { BOOST_TEST(!lock.held_by_caller()); lock.lock(); lock.unlock(); }).join();
 }
 
 // Four threads share the same classes through the locked central lists; each block's contents

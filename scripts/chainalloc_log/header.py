@@ -1,5 +1,7 @@
 """The log's first line ('# chainalloc-log 1 ...') and its footer ('# end ...')."""
 
+from urllib.parse import unquote
+
 FORMAT_VERSION = 1
 
 
@@ -29,11 +31,15 @@ def parse_header(line):
     if version != FORMAT_VERSION:
         raise LogError('log format version %d, this reader reads version %d'
                        % (version, FORMAT_VERSION))
-    head = {'version': version, 'chain': chain}
+    # The program's name and the chain are percent-encoded where they hold bytes that would
+    # break the line (a space or newline in a program's name).
+    head = {'version': version, 'chain': unquote(chain)}
     for tok in tokens[1:]:
         key, sep, value = tok.partition('=')
         if sep:
             head[key] = value   # unknown keys are kept and ignored: forward compatible
+    if 'program' in head:
+        head['program'] = unquote(head['program'])
     return head
 
 

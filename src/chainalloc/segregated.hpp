@@ -194,17 +194,23 @@ public:
         return static_cast<std::size_t>(bins_[c].bump - bins_[c].start);
     }
 
-    // For fork: the parent takes every lock before fork() and both sides release them after.
-    void lock_all() noexcept {
-        for (std::size_t c = 0; c < classes_.count(); ++c) bins_[c].lock.lock();
+    // fork, as pthread_atfork's three handlers: every class's lock is taken before fork() (but
+    // one this thread holds itself, see ForkGuard) and released on both sides after it, so the
+    // child never inherits a list that a vanished thread was halfway through changing.
+    void fork_prepare() noexcept {
+        for (std::size_t c = 0; c < classes_.count(); ++c) bins_[c].fork.prepare(bins_[c].lock);
     }
-    void unlock_all() noexcept {
-        for (std::size_t c = 0; c < classes_.count(); ++c) bins_[c].lock.unlock();
+    void fork_parent() noexcept {
+        for (std::size_t c = classes_.count(); c-- > 0;) bins_[c].fork.parent(bins_[c].lock);
+    }
+    void fork_child() noexcept {
+        for (std::size_t c = classes_.count(); c-- > 0;) bins_[c].fork.child(bins_[c].lock);
     }
 
 private:
     struct alignas(64) Bin {  // own cache line: threads working on other classes don't collide
         Lock lock;
+        ForkGuard<Lock> fork;
         FreeNode* free = nullptr;
         char* start = nullptr;  // first block of the class
         char* bump = nullptr;

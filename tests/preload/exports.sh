@@ -25,8 +25,9 @@ family=(malloc free calloc realloc reallocarray posix_memalign aligned_alloc mem
         pvalloc malloc_usable_size free_sized free_aligned_sized)
 
 # Also allowed: symbols the linker adds, and a "chainalloc_" C API should the project document
-# one. operator new/delete are allowed too: replacing them is legitimate for a malloc.
-allowed_extra='^(_init|_fini|_edata|_end|__bss_start|chainalloc_[A-Za-z0-9_]+|_Zn[wa][jm].*|_Zd[la]Pv.*)$'
+# one. operator new/delete are allowed too: replacing them is legitimate for a malloc; and
+# __register_atfork, through which fork.cpp keeps jemalloc's fork handlers in its lock order.
+allowed_extra='^(_init|_fini|_edata|_end|__bss_start|__register_atfork|chainalloc_[A-Za-z0-9_]+|_Zn[wa][jm].*|_Zd[la]Pv.*)$'
 
 passed=0
 failed=0
