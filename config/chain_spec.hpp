@@ -36,6 +36,7 @@ struct ProxySpec {
     char log[kMaxPath] = {};  // "" = default path chainalloc.%e.%p.log; "-" or "stderr" allowed
     Events events = Events::all;
     std::uint32_t sample = 0;  // 1 = every event
+    std::uint32_t mode = 0;    // the log file's permissions (0600 by default_layer)
 
     friend bool operator==(const ProxySpec&, const ProxySpec&) = default;
 };

@@ -27,6 +27,7 @@ void default_layer(LayerKind kind, LayerSpec& out) noexcept {
     } else if (kind == LayerKind::proxy) {
         out.proxy.events = Events::all;
         out.proxy.sample = 1;
+        out.proxy.mode = 0600;
     }
 }
 

@@ -8,6 +8,8 @@
 #include "config/parse.hpp"
 #include "config/text.hpp"
 
+#include <span>
+
 namespace chainalloc::config {
 
 namespace {
@@ -158,28 +160,48 @@ private:
         }
     }
 
-    static const char* keys_accepted(LayerKind kind) noexcept {
-        switch (kind) {
-            case LayerKind::freelist: return "classes, max, cache";
-            case LayerKind::proxy: return "log, events, sample";
-            default: return "none";
+    // --- keys ---------------------------------------------------------------------------------
+
+    using KeyParser = bool (Parser::*)(LayerSpec&) noexcept;
+    /// Every key of every layer, in the order messages list them: one table, so the accepted
+    /// names, the parsers and the "given twice" bits cannot drift apart.
+    struct Key {
+        LayerKind kind;
+        const char* name;
+        KeyParser parse;
+    };
+    static std::span<const Key> keys() noexcept;  // below the class, after the parsers
+
+    /// "classes, max, cache" for a freelist; "none" for a layer without keys.
+    Writer& keys_accepted(LayerKind kind) noexcept {
+        bool any = false;
+        for (const Key& k : keys()) {
+            if (k.kind != kind) continue;
+            if (any) writer_ << ", ";
+            writer_ << k.name;
+            any = true;
         }
+        if (!any) writer_ << "none";
+        return writer_;
     }
 
-    /// One `key=value`. Keys are numbered in the order keys_accepted lists them.
+    /// One `key=value`.
     bool setting(LayerSpec& spec) noexcept {
         const char* kind = layer_name(spec.kind);
         Span key = ident();
         if (key.empty()) {
             fail() << "expected a key in " << kind << "(...), found ";
-            found() << " (accepted: " << keys_accepted(spec.kind) << ")";
+            found() << " (accepted: ";
+            keys_accepted(spec.kind) << ")";
             return false;
         }
-        int index = key_index(spec.kind, key);
-        if (index < 0) {
+        const std::span<const Key> all = keys();
+        unsigned index = 0;
+        while (index < all.size() && !(all[index].kind == spec.kind && key.equals(all[index].name))) ++index;
+        if (index == all.size()) {
             fail() << "unknown key '";
-            writer_.quoted(key) << "' for " << kind << " (accepted: " << keys_accepted(spec.kind)
-                                << ")";
+            writer_.quoted(key) << "' for " << kind << " (accepted: ";
+            keys_accepted(spec.kind) << ")";
             return false;
         }
         if (seen_ & (1u << index)) {
@@ -197,31 +219,13 @@ private:
         }
         ++cur_;
         skip_space();
-        if (spec.kind == LayerKind::freelist) {
-            if (index == 0) return classes(spec.freelist);
-            if (index == 1) return max_bytes(spec.freelist);
-            return cache(spec.freelist);
-        }
-        if (index == 0) return log(spec.proxy);
-        if (index == 1) return events(spec.proxy);
-        return sample(spec.proxy);
-    }
-
-    static int key_index(LayerKind kind, Span key) noexcept {
-        static constexpr const char* kFreeList[] = {"classes", "max", "cache"};
-        static constexpr const char* kProxy[] = {"log", "events", "sample"};
-        const char* const* names = kind == LayerKind::freelist ? kFreeList
-                                   : kind == LayerKind::proxy  ? kProxy
-                                                               : nullptr;
-        if (names == nullptr) return -1;
-        for (int i = 0; i < 3; ++i)
-            if (key.equals(names[i])) return i;
-        return -1;
+        return (this->*all[index].parse)(spec);
     }
 
     // --- freelist keys ------------------------------------------------------------------------
 
-    bool classes(FreeListSpec& fl) noexcept {
+    bool classes(LayerSpec& spec) noexcept {
+        FreeListSpec& fl = spec.freelist;
         fl.class_count = 0;
         for (;;) {
             Span item = value();
@@ -332,7 +336,8 @@ private:
         return true;
     }
 
-    bool max_bytes(FreeListSpec& fl) noexcept {
+    bool max_bytes(LayerSpec& spec) noexcept {
+        FreeListSpec& fl = spec.freelist;
         Span v = value();
         switch (detail::parse_size(v, fl.max_bytes)) {
             case detail::SizeResult::ok: return true;
@@ -348,7 +353,8 @@ private:
         return false;
     }
 
-    bool cache(FreeListSpec& fl) noexcept {
+    bool cache(LayerSpec& spec) noexcept {
+        FreeListSpec& fl = spec.freelist;
         Span v = value();
         std::uint64_t n = 0;
         if (!detail::parse_uint(v, kMaxCache, n)) {
@@ -362,7 +368,8 @@ private:
 
     // --- proxy keys ---------------------------------------------------------------------------
 
-    bool log(ProxySpec& px) noexcept {
+    bool log(LayerSpec& spec) noexcept {
+        ProxySpec& px = spec.proxy;
         Span v = value();
         if (v.empty() || v.n >= kMaxPath) {
             fail() << "bad log path '";
@@ -374,7 +381,8 @@ private:
         return true;
     }
 
-    bool events(ProxySpec& px) noexcept {
+    bool events(LayerSpec& spec) noexcept {
+        ProxySpec& px = spec.proxy;
         Span v = value();
         if (v.equals("all")) {
             px.events = Events::all;
@@ -388,7 +396,8 @@ private:
         return true;
     }
 
-    bool sample(ProxySpec& px) noexcept {
+    bool sample(LayerSpec& spec) noexcept {
+        ProxySpec& px = spec.proxy;
         Span v = value();
         std::uint64_t n = 0;
         if (!detail::parse_uint(v, UINT32_MAX, n) || n == 0) {
@@ -401,6 +410,24 @@ private:
         return true;
     }
 
+    /// The log file's permissions, in octal as chmod takes them (0600 by default).
+    bool mode(LayerSpec& spec) noexcept {
+        Span v = value();
+        std::uint32_t m = 0;
+        bool ok = !v.empty() && v.n <= 4;
+        for (std::size_t i = 0; ok && i < v.n; ++i) {
+            ok = v.p[i] >= '0' && v.p[i] <= '7';
+            m = m * 8 + static_cast<std::uint32_t>(v.p[i] - '0');
+        }
+        if (!ok || (m & 0600) != 0600) {
+            fail() << "bad mode '";
+            writer_.quoted(v) << "' (accepted: octal permissions from 0600 to 0777, e.g. 0640)";
+            return false;
+        }
+        spec.proxy.mode = m;
+        return true;
+    }
+
     const char* cur_;
     const char* end_;
     ChainSpec& out_;
@@ -409,6 +436,20 @@ private:
     Writer writer_{diag_.text, kMaxDiagnostic};
     unsigned seen_ = 0;  // keys already given in the current layer, one bit per key
 };
+
+std::span<const Parser::Key> Parser::keys() noexcept {
+    static constexpr Key table[] = {
+        {LayerKind::freelist, "classes", &Parser::classes},
+        {LayerKind::freelist, "max", &Parser::max_bytes},
+        {LayerKind::freelist, "cache", &Parser::cache},
+        {LayerKind::proxy, "log", &Parser::log},
+        {LayerKind::proxy, "events", &Parser::events},
+        {LayerKind::proxy, "sample", &Parser::sample},
+        {LayerKind::proxy, "mode", &Parser::mode},
+    };
+    static_assert(sizeof table / sizeof table[0] <= 32, "seen_ has a bit per key");
+    return table;
+}
 
 }  // namespace
 

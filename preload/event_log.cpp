@@ -217,12 +217,13 @@ int open_existing_device(const char* path) noexcept {
     return fd;
 }
 
-// Creates the file, mode 0600 (allocation logs show a program's behaviour), never opening one
+// Creates the file, mode 0600 unless proxy(mode=...) says otherwise (allocation logs show a
+// program's behaviour; the umask still applies), never opening one
 // that exists (O_EXCL: no truncation, no appending to someone else's file) nor following a
 // symlink. A taken name gets ".1" to ".15", then ".PID", ".PID.1", ...: tidy names for a few
 // processes, and no limit (nor a quadratic number of tries) for a run of thousands.
-int open_log(const char* spec_path, char* path, std::size_t cap, const char*& why) noexcept {
-    const char* pattern = spec_path[0] ? spec_path : "chainalloc.%e.%p.log";
+int open_log(const config::ProxySpec& spec, char* path, std::size_t cap, const char*& why) noexcept {
+    const char* pattern = spec.log[0] ? spec.log : "chainalloc.%e.%p.log";
     if (!std::strcmp(pattern, "-") || !std::strcmp(pattern, "stderr")) {
         std::snprintf(path, cap, "stderr");
         return STDERR_FILENO;
@@ -245,7 +246,7 @@ int open_log(const char* spec_path, char* path, std::size_t cap, const char*& wh
         else
             std::snprintf(path, cap, "%s.%d.%ld", base, pid, attempt - 16);
         // O_RDWR, not O_WRONLY: a shared writable mapping of the file needs read access too.
-        int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, spec.mode ? spec.mode : 0600);
         if (fd >= 0 || errno != EEXIST) return fd;
         struct stat st;
         if (attempt == 0 && lstat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
@@ -307,7 +308,7 @@ bool ensure_open(Log& log) noexcept {
     if (log.failed || !log.attached) return false;
     char path[kPathCap];
     const char* why = nullptr;
-    log.fd = open_log(log.spec.log, path, sizeof path, why);
+    log.fd = open_log(log.spec, path, sizeof path, why);
     if (log.fd < 0) {
         log.failed = true;
         report_open_failure(path, why ? why : std::strerror(errno));

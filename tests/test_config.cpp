@@ -349,7 +349,7 @@ BOOST_AUTO_TEST_CASE(unknown_and_repeated_keys) {
     BOOST_TEST(parse_error("freelist(foo=1) > system") ==
                kPrefix + "unknown key 'foo' for freelist (accepted: classes, max, cache)");
     BOOST_TEST(parse_error("proxy(max=1) > system") ==
-               kPrefix + "unknown key 'max' for proxy (accepted: log, events, sample)");
+               kPrefix + "unknown key 'max' for proxy (accepted: log, events, sample, mode)");
     BOOST_TEST(parse_error("freelist > system(x=1)") ==
                kPrefix + "unknown key 'x' for system (accepted: none)");
     BOOST_TEST(contains(parse_error("freelist > jemalloc(x=1)"), "for jemalloc (accepted: none)"));
@@ -480,6 +480,10 @@ BOOST_AUTO_TEST_CASE(proxy_keys) {
     BOOST_TEST(std::string(parse_ok("proxy(log=a>b(c)>system").layers[0].proxy.log) == "a>b(c");
     BOOST_TEST(parse_ok("proxy(sample=4294967295) > system").layers[0].proxy.sample == 4294967295u);
     BOOST_TEST((parse_ok("proxy(events=all) > system").layers[0].proxy.events == cfg::Events::all));
+    // The log file's permissions: 0600 unless asked, never less than the owner's read/write.
+    BOOST_TEST(parse_ok("proxy > system").layers[0].proxy.mode == 0600u);
+    BOOST_TEST(parse_ok("proxy(mode=0644) > system").layers[0].proxy.mode == 0644u);
+    BOOST_TEST(parse_ok("proxy(mode=640) > system").layers[0].proxy.mode == 0640u);
 }
 
 BOOST_AUTO_TEST_CASE(bad_proxy_values) {
@@ -488,6 +492,11 @@ BOOST_AUTO_TEST_CASE(bad_proxy_values) {
     BOOST_TEST(contains(parse_error("proxy(sample=0) > system"), "bad sample '0'"));
     BOOST_TEST(contains(parse_error("proxy(sample=4294967296) > system"), "bad sample"));
     BOOST_TEST(contains(parse_error("proxy(log=) > system"), "bad log path ''"));
+    BOOST_TEST(parse_error("proxy(mode=0400) > system") ==
+               kPrefix + "bad mode '0400' (accepted: octal permissions from 0600 to 0777, e.g. 0640)");
+    BOOST_TEST(contains(parse_error("proxy(mode=0689) > system"), "bad mode '0689'"));
+    BOOST_TEST(contains(parse_error("proxy(mode=10644) > system"), "bad mode"));
+    BOOST_TEST(contains(parse_error("proxy(mode=) > system"), "bad mode ''"));
     std::string long_path(cfg::kMaxPath - 1, 'p');
     std::string ok_text = "proxy(log=" + long_path + ") > system";
     BOOST_TEST(std::string(parse_ok(ok_text.c_str()).layers[0].proxy.log) == long_path);
@@ -526,6 +535,7 @@ BOOST_AUTO_TEST_CASE(canonical_text_of_default_chain) {
                "proxy(log=-,events=all,sample=3) > "
                "freelist(classes=16,48,1048576,max=64M,cache=0) > null");
     BOOST_TEST(format(parse_ok("proxy > jemalloc")) == "proxy(events=all,sample=1) > jemalloc");
+    BOOST_TEST(format(parse_ok("proxy(mode=644) > jemalloc")) == "proxy(events=all,sample=1,mode=0644) > jemalloc");
     BOOST_TEST(format(parse_ok("freelist(max=1536K)>system")).find("max=1536K") !=
                std::string::npos);
     BOOST_TEST(format(parse_ok("freelist(max=1000)>system")).find("max=1000,") !=

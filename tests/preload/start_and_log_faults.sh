@@ -95,6 +95,12 @@ run "log + null terminal, python3" 0 "" -- CHAINALLOC_PRESET=capped CHAINALLOC_L
 run "log file mode" 0 "" -- CHAINALLOC_LOG="$scratch/mode.log" -- /bin/true &&
     { [ "$(stat -c %a mode.log)" = 600 ] && ok || fail "log file mode is $(stat -c %a mode.log), want 600"; }
 
+saved_umask=$(umask)
+umask 022
+run "log file mode=0644" 0 "" -- CHAINALLOC_CHAIN='proxy(log=mode644.log, mode=0644) > system' -- /bin/true
+umask "$saved_umask"
+[ "$(stat -c %a mode644.log)" = 644 ] && ok || fail "proxy(mode=0644) made mode $(stat -c %a mode644.log)"
+
 mkfifo fifo
 run "FIFO nobody reads" 0 "cannot create the log '.*fifo': a FIFO that no process reads" -- CHAINALLOC_LOG="$scratch/fifo" -- /bin/true
 cat fifo > fifo.out &
