@@ -13,7 +13,7 @@ namespace chainalloc::config {
 inline constexpr unsigned kMaxLayers = 8;
 inline constexpr unsigned kMaxClasses = 64;
 inline constexpr unsigned kMaxPath = 256;        // proxy log path, including the NUL
-inline constexpr unsigned kMaxDiagnostic = 512;  // one error line, including the NUL
+inline constexpr unsigned kMaxDiagnostic = 2048;  // error lines (one per bad setting), with the NUL
 inline constexpr unsigned kMaxChainText = 8192;  // enough for format_chain of any ChainSpec
 
 inline constexpr std::uint32_t kClassAlign = 16;
@@ -51,16 +51,23 @@ struct LayerSpec {
 };
 
 /// Outermost layer first; the last one is terminal (system, jemalloc or null).
+/// Where CHAINALLOC_STATS sends the report at exit.
+enum class StatsFormat : std::uint8_t { text, json };
+
 struct ChainSpec {
     std::uint32_t layer_count = 0;
     LayerSpec layers[kMaxLayers];
     bool stats = false;
+    StatsFormat stats_format = StatsFormat::text;
+    char stats_path[kMaxPath] = {};  // "" = stderr; %p and %e expand as in log paths
     bool strict = false;
+    bool verbose = false;  // CHAINALLOC_VERBOSE: the configuration on stderr at start
 
     friend bool operator==(const ChainSpec&, const ChainSpec&) = default;
 };
 
-/// One line, no trailing newline; "" = no error.
+/// One line per bad setting, each "chainalloc: VARIABLE: what is wrong (accepted: ...); what
+/// runs instead", separated by '\n', no trailing newline; "" = no error.
 struct Diagnostic {
     char text[kMaxDiagnostic] = {};
 };

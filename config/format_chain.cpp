@@ -48,11 +48,21 @@ void write_size(Writer& w, std::uint64_t bytes) noexcept {
     w << bytes;
 }
 
-void write_layer(Writer& w, const LayerSpec& layer) noexcept {
+// brief: the class list as its count and range (a list of 40 classes is 100 characters no one
+// reads in a one-line report).
+void write_layer(Writer& w, const LayerSpec& layer, bool brief) noexcept {
     w << layer_name(layer.kind);
     if (layer.kind == LayerKind::freelist) {
-        w << "(classes=";
-        write_classes(w, layer.freelist);
+        const FreeListSpec& fl = layer.freelist;
+        if (brief && fl.class_count > 3) {
+            w << '(' << fl.class_count << " classes ";
+            write_size(w, fl.classes[0]);
+            w << "..";
+            write_size(w, fl.classes[fl.class_count - 1]);
+        } else {
+            w << "(classes=";
+            write_classes(w, fl);
+        }
         w << ",max=";
         write_size(w, layer.freelist.max_bytes);
         w << ",cache=" << layer.freelist.cache << ')';
@@ -76,12 +86,12 @@ void write_layer(Writer& w, const LayerSpec& layer) noexcept {
 
 }  // namespace
 
-std::size_t format_chain(const ChainSpec& spec, char* buf, std::size_t cap) noexcept {
+std::size_t format_chain(const ChainSpec& spec, char* buf, std::size_t cap, bool brief) noexcept {
     Writer w(buf, cap);
     std::uint32_t count = spec.layer_count < kMaxLayers ? spec.layer_count : kMaxLayers;
     for (std::uint32_t i = 0; i < count; ++i) {
         if (i != 0) w << " > ";
-        write_layer(w, spec.layers[i]);
+        write_layer(w, spec.layers[i], brief);
     }
     return w.length();
 }

@@ -1,7 +1,10 @@
-// CHAINALLOC_* variables -> ChainSpec. Every variable is read and checked, so stats/strict keep
-// their valid values even when the chain is bad, but only the first error is reported.
+// CHAINALLOC_* variables -> ChainSpec. Each variable stands alone: a bad one gets its own line
+// saying what is wrong and what runs instead, and every other setting still applies (a typo
+// in CHAINALLOC_STATS must not drop the cap that CHAINALLOC_CHAIN asked for).
 #include "config/parse.hpp"
 #include "config/text.hpp"
+
+#include <initializer_list>
 
 namespace chainalloc::config {
 
@@ -19,6 +22,14 @@ const char* read(GetEnv getenv_fn, const char* name) noexcept {
     return nullptr;
 }
 
+bool any_of(Span s, std::initializer_list<const char*> words) noexcept {
+    for (const char* w : words)
+        if (s.equals(w)) return true;
+    return false;
+}
+
+constexpr const char* kFlagAccepted = "1, yes, on, true or 0, no, off, false";
+
 class Loader {
 public:
     Loader(GetEnv getenv_fn, ChainSpec& out, Diagnostic& diag) noexcept
@@ -29,49 +40,39 @@ public:
         default_chain(out_);
         chain();
         log();
-        flag(kStatsVar, out_.stats);
-        flag(kStrictVar, out_.strict);
-        if (!ok_) {
-            bool stats = out_.stats, strict = out_.strict;
-            default_chain(out_);
-            out_.stats = stats;
-            out_.strict = strict;
-        }
+        stats();
+        flag(kStrictVar, out_.strict, "not strict");
+        flag(kVerboseVar, out_.verbose, "not verbose");
         return ok_;
     }
 
 private:
-    /// Starts the error line if it is the first error; otherwise writes into a scratch buffer.
-    Writer fail(const char* variable) noexcept {
-        bool first = ok_;
+    /// Starts a new line of the diagnostic: "chainalloc: VARIABLE: ".
+    Writer& fail(const char* variable) noexcept {
+        if (!ok_) writer_ << '\n';
         ok_ = false;
-        Writer w = first ? Writer(diag_.text, kMaxDiagnostic) : Writer(scratch_, sizeof scratch_);
-        w << "chainalloc: " << variable << ": ";
-        return w;
+        return writer_ << "chainalloc: " << variable << ": ";
     }
 
     void chain() noexcept {
         const char* chain = read(env_, kChainVar);
         const char* preset_name = read(env_, kPresetVar);
+        const char* variable = kChainVar;
         if (chain != nullptr && preset_name != nullptr) {
             fail(kPresetVar) << "cannot be combined with " << kChainVar
-                             << " (accepted: one of them)";
-            return;
-        }
-        const char* variable = kChainVar;
-        if (preset_name != nullptr) {
+                             << " (accepted: one of them); " << kChainVar << " is used";
+        } else if (preset_name != nullptr) {
             const Preset* preset = find_preset(preset_name);
             if (preset == nullptr) {
-                Writer w = fail(kPresetVar);
-                w << "unknown preset '";
-                w.quoted(Span{preset_name, detail::length(preset_name)}) << "' (accepted: ";
+                fail(kPresetVar) << "unknown preset '";
+                writer_.quoted(Span{preset_name, detail::length(preset_name)}) << "' (accepted: ";
                 bool comma = false;
                 for (const Preset& p : presets()) {
-                    if (comma) w << ", ";
-                    w << p.name;
+                    if (comma) writer_ << ", ";
+                    writer_ << p.name;
                     comma = true;
                 }
-                w << ')';
+                writer_ << "); running the default chain";
                 return;
             }
             chain = preset->chain;
@@ -80,30 +81,29 @@ private:
         if (chain == nullptr) return;  // the default chain is already in place
         Diagnostic local;              // parse_chain writes the whole line, variable included
         if (!parse_chain(chain, out_, local, variable)) {
-            if (ok_)
-                for (unsigned i = 0; i < kMaxDiagnostic; ++i) diag_.text[i] = local.text[i];
+            if (!ok_) writer_ << '\n';
             ok_ = false;
+            writer_ << local.text << "; running the default chain";
         }
     }
 
     void log() noexcept {
         const char* path = read(env_, kLogVar);
-        if (path == nullptr || !ok_) return;
+        if (path == nullptr) return;
         std::size_t n = detail::length(path);
         bool bad = n >= kMaxPath;
         for (std::size_t i = 0; i < n && !bad; ++i)
             bad = path[i] == ',' || path[i] == ')' || detail::is_space(path[i]);
         if (bad) {
-            Writer w = fail(kLogVar);
-            w << "bad log path '";
-            w.quoted(Span{path, n}) << "' (accepted: 1 to " << std::uint32_t{kMaxPath - 1}
-                                    << " characters other than ',', ')' and whitespace)";
+            fail(kLogVar) << "bad log path '";
+            writer_.quoted(Span{path, n}) << "' (accepted: 1 to " << std::uint32_t{kMaxPath - 1}
+                                          << " characters other than ',', ')' and whitespace); no log";
             return;
         }
         if (out_.layer_count == kMaxLayers) {
-            fail(kLogVar) << "no room to add proxy(log=...) to a chain of "
-                          << std::uint32_t{kMaxLayers} << " layers (accepted: at most "
-                          << std::uint32_t{kMaxLayers} << " layers in all)";
+            fail(kLogVar) << "no room to add proxy(log=...) to a chain of " << std::uint32_t{kMaxLayers}
+                          << " layers (accepted: at most " << std::uint32_t{kMaxLayers}
+                          << " layers in all); no log";
             return;
         }
         for (std::uint32_t i = out_.layer_count; i > 0; --i) out_.layers[i] = out_.layers[i - 1];
@@ -112,32 +112,119 @@ private:
         for (std::size_t i = 0; i < n; ++i) out_.layers[0].proxy.log[i] = path[i];
     }
 
-    void flag(const char* name, bool& value) noexcept {
+    /// A switch, "json" (JSON on stderr), or a file (a path with a '/'; "name.json" for JSON).
+    void stats() noexcept {
+        const char* v = read(env_, kStatsVar);
+        if (v == nullptr) return;
+        Span s{v, detail::length(v)};
+        if (any_of(s, {"0", "no", "off", "false"})) return;
+        if (any_of(s, {"1", "yes", "on", "true"})) {
+            out_.stats = true;
+            return;
+        }
+        if (s.equals("json")) {
+            out_.stats = true;
+            out_.stats_format = StatsFormat::json;
+            return;
+        }
+        bool path = s.n < kMaxPath;
+        bool slash = false;
+        for (std::size_t i = 0; i < s.n && path; ++i) {
+            path = !detail::is_space(v[i]) || v[i] == ' ';  // no tabs or newlines in a name
+            slash = slash || v[i] == '/';
+        }
+        if (!path || !slash) {
+            fail(kStatsVar) << "bad value '";
+            writer_.quoted(s) << "' (accepted: " << kFlagAccepted
+                              << ", json, or a file path with a '/', %p and %e expanded); statistics stay off";
+            return;
+        }
+        out_.stats = true;
+        for (std::size_t i = 0; i < s.n; ++i) out_.stats_path[i] = v[i];
+        if (s.n > 5 && Span{v + s.n - 5, 5}.equals(".json")) out_.stats_format = StatsFormat::json;
+    }
+
+    void flag(const char* name, bool& value, const char* instead) noexcept {
         const char* v = read(env_, name);
         if (v == nullptr) return;
         Span s{v, detail::length(v)};
-        if (s.equals("0")) {
+        if (any_of(s, {"0", "no", "off", "false"})) {
             value = false;
-        } else if (s.equals("1")) {
+        } else if (any_of(s, {"1", "yes", "on", "true"})) {
             value = true;
         } else {
-            Writer w = fail(name);
-            w << "bad value '";
-            w.quoted(s) << "' (accepted: 0 or 1)";
+            fail(name) << "bad value '";
+            writer_.quoted(s) << "' (accepted: " << kFlagAccepted << "); " << instead;
         }
     }
 
     GetEnv env_;
     ChainSpec& out_;
     Diagnostic& diag_;
+    Writer writer_{diag_.text, kMaxDiagnostic};
     bool ok_ = true;
-    char scratch_[kMaxDiagnostic] = {};
 };
+
+// Levenshtein distance of two short names (at most 63 bytes are compared), for "did you
+// mean": two rows on the stack, no heap.
+unsigned distance(const char* a, const char* b) noexcept {
+    constexpr std::size_t kMax = 64;
+    std::size_t n = detail::length(b) < kMax - 1 ? detail::length(b) : kMax - 1;
+    unsigned row[kMax], next[kMax];
+    for (std::size_t j = 0; j <= n; ++j) row[j] = static_cast<unsigned>(j);
+    std::size_t m = 0;
+    for (; a[m] != '\0' && a[m] != '=' && m < kMax - 1; ++m) {
+        next[0] = static_cast<unsigned>(m + 1);
+        for (std::size_t j = 1; j <= n; ++j) {
+            unsigned replace = row[j - 1] + (a[m] == b[j - 1] ? 0 : 1);
+            unsigned insert = next[j - 1] + 1, erase = row[j] + 1;
+            next[j] = replace < insert ? (replace < erase ? replace : erase) : (insert < erase ? insert : erase);
+        }
+        for (std::size_t j = 0; j <= n; ++j) row[j] = next[j];
+    }
+    return row[n];
+}
 
 }  // namespace
 
 bool load(GetEnv getenv_fn, ChainSpec& out, Diagnostic& diag) noexcept {
     return Loader(getenv_fn, out, diag).run();
+}
+
+bool check_names(const char* const* environment, Diagnostic& diag) noexcept {
+    static constexpr const char* kKnown[] = {kChainVar, kPresetVar, kLogVar, kStatsVar, kStrictVar, kVerboseVar};
+    static constexpr char kPrefix[] = "CHAINALLOC_";
+    Writer w(diag.text, kMaxDiagnostic);
+    bool ok = true;
+    for (const char* const* e = environment; e != nullptr && *e != nullptr; ++e) {
+        const char* entry = *e;
+        std::size_t i = 0;
+        while (kPrefix[i] != '\0' && entry[i] == kPrefix[i]) ++i;
+        if (kPrefix[i] != '\0') continue;
+        std::size_t name_len = 0;
+        while (entry[name_len] != '\0' && entry[name_len] != '=') ++name_len;
+        const char* closest = nullptr;
+        unsigned best = ~0u;
+        bool known = false;
+        for (const char* k : kKnown) {
+            if (Span{entry, name_len}.equals(k)) known = true;
+            unsigned d = distance(entry, k);
+            if (d < best) {
+                best = d;
+                closest = k;
+            }
+        }
+        if (known) continue;
+        if (!ok) w << '\n';
+        ok = false;
+        w << "chainalloc: ";
+        w.quoted(Span{entry, name_len}) << ": unknown variable, ignored (";
+        if (best <= 3)
+            w << "did you mean " << closest << "?)";
+        else
+            w << "known: CHAINALLOC_CHAIN, _PRESET, _LOG, _STATS, _STRICT, _VERBOSE)";
+    }
+    return ok;
 }
 
 }  // namespace chainalloc::config

@@ -18,6 +18,7 @@ inline constexpr const char* kPresetVar = "CHAINALLOC_PRESET";
 inline constexpr const char* kLogVar = "CHAINALLOC_LOG";
 inline constexpr const char* kStatsVar = "CHAINALLOC_STATS";
 inline constexpr const char* kStrictVar = "CHAINALLOC_STRICT";
+inline constexpr const char* kVerboseVar = "CHAINALLOC_VERBOSE";
 
 /// How the parser reads a variable: getenv, secure_getenv, or a fake in tests. nullptr = unset.
 using GetEnv = const char* (*)(const char* name);
@@ -35,17 +36,27 @@ void default_chain(ChainSpec& out) noexcept;
 /// Default settings for one layer of the given kind (what `name` without keys means).
 void default_layer(LayerKind kind, LayerSpec& out) noexcept;
 
-/// Reads CHAINALLOC_CHAIN, _PRESET, _LOG, _STATS and _STRICT through getenv_fn.
-/// On error returns false, keeps the first error in diag, and leaves the default chain in out
-/// with whatever valid stats/strict values were given. Empty variables count as unset.
+/// Reads CHAINALLOC_CHAIN, _PRESET, _LOG, _STATS, _STRICT and _VERBOSE through getenv_fn.
+/// Each is taken on its own: a bad one is left at its default (a bad chain or preset runs the
+/// default chain, a bad log path logs nothing, ...) and gets one line in diag saying what is
+/// wrong and what runs instead; the others apply. Returns false if any was bad. Empty
+/// variables count as unset. Flags accept 1/yes/on/true and 0/no/off/false; CHAINALLOC_STATS
+/// also "json", or a file path with a '/' (JSON when it ends in ".json").
 bool load(GetEnv getenv_fn, ChainSpec& out, Diagnostic& diag) noexcept;
+
+/// Looks through an environment (NAME=VALUE entries, nullptr-terminated) for CHAINALLOC_*
+/// names that mean nothing, a misspelling most likely: one line each in diag ("did you mean
+/// CHAINALLOC_CHAIN?" when one is close). Returns false if any was found.
+bool check_names(const char* const* environment, Diagnostic& diag) noexcept;
 
 /// Writes the canonical text of spec's chain into buf (always NUL-terminated when cap > 0,
 /// truncated if need be), e.g.
 ///   freelist(classes=16..128/16,160..256/32,...,max=0,cache=512) > system
 /// Returns the full length of the text, as snprintf does: a result >= cap means truncation.
-/// parse_chain of this text gives back the same layers.
-std::size_t format_chain(const ChainSpec& spec, char* buf, std::size_t cap) noexcept;
+/// parse_chain of this text gives back the same layers. `brief` writes a freelist's classes as
+/// their count and range instead ("freelist(40 classes 16..32K,max=0,cache=512)"), for reports
+/// meant to be read, not parsed.
+std::size_t format_chain(const ChainSpec& spec, char* buf, std::size_t cap, bool brief = false) noexcept;
 
 /// "freelist", "proxy", "system", "jemalloc", "null" (or "?" for a value outside the enum).
 const char* layer_name(LayerKind kind) noexcept;

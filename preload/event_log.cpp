@@ -2,6 +2,7 @@
 
 #include "chainalloc/spin_lock.hpp"
 #include "config/parse.hpp"
+#include "output_file.hpp"
 #include "runtime.hpp"
 #include "write_all.hpp"
 
@@ -170,95 +171,7 @@ std::int64_t g_start_unix_ns = 0;  // the moment the log's t_ns count from
 SpinLock g_lock;  // one for all logs: a realloc's line and a free's line keep their order
 ForkGuard<SpinLock> g_fork;
 
-constexpr std::size_t kPathCap = config::kMaxPath + 80;
-
-// A byte that may stand in a file name and a header field as it is.
-bool plain(unsigned char c) noexcept { return c > ' ' && c < 0x7f && c != '%' && c != '/'; }
-
-// "%p" -> pid, "%e" -> program name (bytes other than printable ones, '%' and '/' become '_',
-// so a name with a space or a newline makes one file name), "%%" -> "%". False if the
-// result does not fit.
-bool expand_path(const char* pattern, char* out, std::size_t cap) noexcept {
-    std::size_t n = 0;
-    auto put = [&](char c) {
-        if (n + 1 >= cap) return false;
-        out[n++] = c;
-        return true;
-    };
-    for (const char* p = pattern; *p; ++p) {
-        bool ok = true;
-        if (p[0] == '%' && p[1] == 'p') {
-            char pid[24];
-            std::snprintf(pid, sizeof pid, "%d", static_cast<int>(getpid()));
-            for (const char* d = pid; *d && ok; ++d) ok = put(*d);
-            ++p;
-        } else if (p[0] == '%' && p[1] == 'e') {
-            for (const char* e = program_invocation_short_name; *e && ok; ++e)
-                ok = put(plain(static_cast<unsigned char>(*e)) ? *e : '_');
-            ++p;
-        } else if (p[0] == '%' && p[1] == '%') {
-            ok = put('%');
-            ++p;
-        } else {
-            ok = put(*p);
-        }
-        if (!ok) return false;
-    }
-    out[n] = 0;
-    return true;
-}
-
-// A FIFO (or device) that exists is written as it is: there is no file to truncate or to
-// mistake for ours. Opened non-blocking, so a FIFO nobody reads fails at once (ENXIO) instead
-// of blocking the program in its first malloc; then blocking again, so no line is dropped.
-int open_existing_device(const char* path) noexcept {
-    int fd = ::open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-    return fd;
-}
-
-// Creates the file, mode 0600 unless proxy(mode=...) says otherwise (allocation logs show a
-// program's behaviour; the umask still applies), never opening one
-// that exists (O_EXCL: no truncation, no appending to someone else's file) nor following a
-// symlink. A taken name gets ".1" to ".15", then ".PID", ".PID.1", ...: tidy names for a few
-// processes, and no limit (nor a quadratic number of tries) for a run of thousands.
-int open_log(const config::ProxySpec& spec, char* path, std::size_t cap, const char*& why) noexcept {
-    const char* pattern = spec.log[0] ? spec.log : "chainalloc.%e.%p.log";
-    if (!std::strcmp(pattern, "-") || !std::strcmp(pattern, "stderr")) {
-        std::snprintf(path, cap, "stderr");
-        return STDERR_FILENO;
-    }
-    char base[kPathCap - 32];
-    if (!expand_path(pattern, base, sizeof base)) {
-        std::snprintf(path, cap, "%s", pattern);
-        why = "too long once %e and %p are expanded";
-        return -1;
-    }
-    NoCancel no_cancel;  // open() is a cancellation point
-    int pid = static_cast<int>(getpid());
-    for (long attempt = 0;; ++attempt) {
-        if (attempt == 0)
-            std::snprintf(path, cap, "%s", base);
-        else if (attempt < 16)
-            std::snprintf(path, cap, "%s.%ld", base, attempt);
-        else if (attempt == 16)
-            std::snprintf(path, cap, "%s.%d", base, pid);
-        else
-            std::snprintf(path, cap, "%s.%d.%ld", base, pid, attempt - 16);
-        // O_RDWR, not O_WRONLY: a shared writable mapping of the file needs read access too.
-        int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, spec.mode ? spec.mode : 0600);
-        if (fd >= 0 || errno != EEXIST) return fd;
-        struct stat st;
-        if (attempt == 0 && lstat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
-            fd = open_existing_device(path);
-            if (fd < 0 && errno == ENXIO) why = "a FIFO that no process reads";
-            return fd;
-        }
-        if (attempt > 100000) return -1;  // errno is EEXIST: every name is taken
-    }
-}
-
-// Appends text to out, a byte that is not `plain` (or a space, when spaces are kept) as %XX:
+// Appends text to out, a byte that is not `plain` (output_file.hpp) (or a space, when spaces are kept) as %XX:
 // a header is one line of space-separated fields whatever the program is called.
 void put_escaped(char* out, std::size_t cap, const char* text, bool keep_spaces) noexcept {
     std::size_t n = std::strlen(out);
@@ -308,7 +221,7 @@ bool ensure_open(Log& log) noexcept {
     if (log.failed || !log.attached) return false;
     char path[kPathCap];
     const char* why = nullptr;
-    log.fd = open_log(log.spec, path, sizeof path, why);
+    log.fd = open_output(log.spec.log[0] ? log.spec.log : "chainalloc.%e.%p.log", log.spec.mode, path, sizeof path, why);
     if (log.fd < 0) {
         log.failed = true;
         report_open_failure(path, why ? why : std::strerror(errno));

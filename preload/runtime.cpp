@@ -69,6 +69,28 @@ void register_thread() noexcept {
 // secure_getenv ignores the variables in setuid/AT_SECURE processes, as DESIGN §3 requires.
 const char* read_variable(const char* name) noexcept { return secure_getenv(name); }
 
+// The CHAINALLOC_* variables -> spec. Each bad setting gets its line (what runs instead is in
+// it) and falls back alone; a misspelled variable name gets one too. With CHAINALLOC_STRICT=1
+// any of these aborts, before main when the first malloc comes from start-up code.
+void configure(config::ChainSpec& spec) noexcept {
+    if (getauxval(AT_SECURE)) {
+        config::default_chain(spec);
+        return;
+    }
+    config::Diagnostic values, names;
+    bool ok = config::load(read_variable, spec, values);
+    bool known = config::check_names(environ, names);
+    for (const config::Diagnostic* d : {&values, &names}) {
+        if (!d->text[0]) continue;
+        write_line(d->text);
+        write_line("\n");
+    }
+    if (spec.strict && !(ok && known)) {
+        write_line("chainalloc: CHAINALLOC_STRICT=1: aborting on the setting above\n");
+        abort();
+    }
+}
+
 bool build_freelist(const config::FreeListSpec& spec, unsigned index, unsigned& cached) noexcept {
     SizeClasses classes;
     if (!classes.assign({spec.classes, spec.class_count})) return false;
@@ -109,17 +131,7 @@ void initialise() noexcept {
     find_libc_usable_size();
     foreign_pointer_init();
     config::ChainSpec& spec = g_rt.spec;
-    config::Diagnostic diag;
-    bool ok = true;
-    if (getauxval(AT_SECURE))
-        config::default_chain(spec);
-    else
-        ok = config::load(read_variable, spec, diag);
-    if (!ok) {
-        write_line(diag.text);
-        write_line(spec.strict ? " (CHAINALLOC_STRICT=1: aborting)\n" : " (running the default chain)\n");
-        if (spec.strict) abort();
-    }
+    configure(spec);
 
     unsigned cached = 0;
     g_rt.count = 0;
@@ -149,6 +161,7 @@ void initialise() noexcept {
 
     FreelistLayer* first = g_rt.layers[0].freelist;
     if (first && first->cache_slot == 0 && !g_rt.stats) g_rt.fast = first;
+    if (spec.verbose) print_configuration();
 }
 
 // True when the chain may serve this thread; false sends the request to the bootstrap arena.
@@ -258,11 +271,13 @@ void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned
             }
             case LayerKind::system: p = system_allocate(n, align, zero); break;
             case LayerKind::jemalloc: p = jemalloc_allocate(n, align, zero); break;
-            case LayerKind::null: return nullptr;
+            case LayerKind::null: break;
         }
         if (p) {
             served_by = i;
             if (g_rt.stats) count_served(i, size_in_layer(i, p));
+        } else if (g_rt.stats) {
+            g_rt.layer_stats[i].failed.fetch_add(1, std::memory_order_relaxed);  // the terminal refused
         }
         return p;
     }

@@ -35,7 +35,7 @@ inline constexpr unsigned kCachedLayers = 4;
 
 /// Counters for CHAINALLOC_STATS (only touched when it is on).
 struct LayerStats {
-    std::atomic<std::uint64_t> requests{0}, bytes{0}, fallthroughs{0}, frees{0};
+    std::atomic<std::uint64_t> requests{0}, bytes{0}, fallthroughs{0}, failed{0}, frees{0};
     std::atomic<std::int64_t> live{0}, peak{0};
 };
 
@@ -143,7 +143,8 @@ std::size_t usable_size(const void* p) noexcept;    // p != nullptr
 void note_refused(std::size_t n, std::size_t align, bool zero) noexcept;
 void note_refused_realloc(void* p, std::size_t n) noexcept;
 
-// Statistics report (stats.cpp).
+// Statistics report at exit, and the configuration at start with CHAINALLOC_VERBOSE (stats.cpp).
 void print_stats() noexcept;
+void print_configuration() noexcept;
 
 }  // namespace chainalloc::preload

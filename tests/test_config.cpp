@@ -669,8 +669,8 @@ BOOST_AUTO_TEST_CASE(load_chain_and_preset) {
     BOOST_TEST(!r.ok);
     BOOST_TEST(r.diag ==
                "chainalloc: CHAINALLOC_PRESET: cannot be combined with CHAINALLOC_CHAIN "
-               "(accepted: one of them)");
-    BOOST_TEST((r.spec == default_spec()));
+               "(accepted: one of them); CHAINALLOC_CHAIN is used");
+    BOOST_TEST((r.spec == parse_ok("system")));
 }
 
 BOOST_AUTO_TEST_CASE(load_unknown_preset_lists_all_names) {
@@ -679,8 +679,8 @@ BOOST_AUTO_TEST_CASE(load_unknown_preset_lists_all_names) {
     std::string names;
     for (const cfg::Preset& p : cfg::presets())
         names += (names.empty() ? "" : ", ") + std::string(p.name);
-    BOOST_TEST(r.diag ==
-               "chainalloc: CHAINALLOC_PRESET: unknown preset 'x' (accepted: " + names + ")");
+    BOOST_TEST(r.diag == "chainalloc: CHAINALLOC_PRESET: unknown preset 'x' (accepted: " + names +
+                             "); running the default chain");
     BOOST_TEST(contains(r.diag, "(accepted: default, capped, fast, jemalloc, system, trace"));
     BOOST_TEST((r.spec == default_spec()));
 }
@@ -699,10 +699,11 @@ BOOST_AUTO_TEST_CASE(load_log_prepends_a_proxy) {
     BOOST_TEST(r.ok);
     BOOST_TEST((r.spec == parse_ok("proxy(log=-) > system")));
 
-    r = load({{"CHAINALLOC_LOG", "my log"}});
+    r = load({{"CHAINALLOC_LOG", "my log"}, {"CHAINALLOC_CHAIN", "freelist(max=1G) > system"}});
     BOOST_TEST(!r.ok);
     BOOST_TEST(contains(r.diag, "chainalloc: CHAINALLOC_LOG: bad log path 'my log'"), r.diag);
-    BOOST_TEST((r.spec == default_spec()));
+    BOOST_TEST(contains(r.diag, "; no log"), r.diag);
+    BOOST_TEST((r.spec == parse_ok("freelist(max=1G) > system")));  // the chain still applies
 
     r = load(
         {{"CHAINALLOC_CHAIN", "proxy > proxy > proxy > proxy > proxy > proxy > proxy > system"},
@@ -712,41 +713,111 @@ BOOST_AUTO_TEST_CASE(load_log_prepends_a_proxy) {
 }
 
 BOOST_AUTO_TEST_CASE(load_stats_and_strict) {
-    Loaded r = load({{"CHAINALLOC_STATS", "1"}, {"CHAINALLOC_STRICT", "1"}});
+    Loaded r = load({{"CHAINALLOC_STATS", "1"}, {"CHAINALLOC_STRICT", "1"}, {"CHAINALLOC_VERBOSE", "1"}});
     BOOST_TEST(r.ok);
     BOOST_TEST(r.spec.stats);
     BOOST_TEST(r.spec.strict);
+    BOOST_TEST(r.spec.verbose);
     r = load({{"CHAINALLOC_STATS", "0"}, {"CHAINALLOC_STRICT", "0"}});
     BOOST_TEST(r.ok);
     BOOST_TEST(!r.spec.stats);
     BOOST_TEST(!r.spec.strict);
-    r = load({{"CHAINALLOC_STATS", "yes"}});
+    // The words people use for a switch, as mimalloc's options take them.
+    for (const char* on : {"yes", "on", "true"}) {
+        r = load({{"CHAINALLOC_STATS", on}, {"CHAINALLOC_STRICT", on}});
+        BOOST_TEST((r.ok && r.spec.stats && r.spec.strict), on);
+    }
+    for (const char* off : {"no", "off", "false"}) {
+        r = load({{"CHAINALLOC_STATS", off}, {"CHAINALLOC_STRICT", off}});
+        BOOST_TEST((r.ok && !r.spec.stats && !r.spec.strict), off);
+    }
+    r = load({{"CHAINALLOC_STATS", "maybe"}});
     BOOST_TEST(!r.ok);
-    BOOST_TEST(r.diag == "chainalloc: CHAINALLOC_STATS: bad value 'yes' (accepted: 0 or 1)");
+    BOOST_TEST(r.diag ==
+               "chainalloc: CHAINALLOC_STATS: bad value 'maybe' (accepted: 1, yes, on, true or 0, no, off, "
+               "false, json, or a file path with a '/', %p and %e expanded); statistics stay off");
+    BOOST_TEST(!r.spec.stats);
     r = load({{"CHAINALLOC_STRICT", "10"}});
-    BOOST_TEST(r.diag == "chainalloc: CHAINALLOC_STRICT: bad value '10' (accepted: 0 or 1)");
+    BOOST_TEST(r.diag ==
+               "chainalloc: CHAINALLOC_STRICT: bad value '10' (accepted: 1, yes, on, true or 0, no, off, "
+               "false); not strict");
     BOOST_TEST(!r.spec.strict);
 }
 
-BOOST_AUTO_TEST_CASE(load_error_keeps_valid_flags_and_first_error_only) {
-    Loaded r = load({{"CHAINALLOC_CHAIN", "fre > system"},
-                     {"CHAINALLOC_STATS", "maybe"},
-                     {"CHAINALLOC_STRICT", "1"},
-                     {"CHAINALLOC_LOG", "/tmp/x"}});
+BOOST_AUTO_TEST_CASE(load_stats_destinations) {
+    Loaded r = load({{"CHAINALLOC_STATS", "json"}});
+    BOOST_TEST(r.ok);
+    BOOST_TEST((r.spec.stats && r.spec.stats_format == cfg::StatsFormat::json));
+    BOOST_TEST(std::string(r.spec.stats_path).empty());
+    r = load({{"CHAINALLOC_STATS", "/tmp/stats.%e.%p.txt"}});
+    BOOST_TEST((r.ok && r.spec.stats && r.spec.stats_format == cfg::StatsFormat::text));
+    BOOST_TEST(std::string(r.spec.stats_path) == "/tmp/stats.%e.%p.txt");
+    r = load({{"CHAINALLOC_STATS", "./run.json"}});
+    BOOST_TEST((r.ok && r.spec.stats_format == cfg::StatsFormat::json));
+    r = load({{"CHAINALLOC_STATS", "stats.txt"}});  // a path needs a '/': a typo is not a file
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(!r.spec.stats);
+    std::string too_long = "/" + std::string(cfg::kMaxPath, 'x');
+    r = load({{"CHAINALLOC_STATS", too_long}});
+    BOOST_TEST(!r.ok);
+}
+
+// Each setting stands alone: a bad one falls back by itself, says what runs instead, and the
+// others apply; every bad one has its own line.
+BOOST_AUTO_TEST_CASE(load_each_setting_alone) {
+    Loaded r = load({{"CHAINALLOC_CHAIN", "freelist(max=1G) > system"}, {"CHAINALLOC_STATS", "yes please"}});
+    BOOST_TEST(!r.ok);
+    BOOST_TEST((r.spec.layers[0].freelist.max_bytes == (std::uint64_t{1} << 30)));  // the cap stays
+    BOOST_TEST(!contains(r.diag, "default chain"), r.diag);
+    BOOST_TEST(contains(r.diag, "statistics stay off"), r.diag);
+
+    r = load({{"CHAINALLOC_CHAIN", "fre > system"},
+              {"CHAINALLOC_STATS", "maybe"},
+              {"CHAINALLOC_STRICT", "1"},
+              {"CHAINALLOC_LOG", "/tmp/x"}});
     BOOST_TEST(!r.ok);
     BOOST_TEST(r.diag == kPrefix +
                              "unknown layer 'fre' (accepted: freelist, proxy, system, "
-                             "jemalloc, null)");
+                             "jemalloc, null); running the default chain\n"
+                             "chainalloc: CHAINALLOC_STATS: bad value 'maybe' (accepted: 1, yes, on, true or "
+                             "0, no, off, false, json, or a file path with a '/', %p and %e expanded); "
+                             "statistics stay off");
     BOOST_TEST(r.spec.strict);
     BOOST_TEST(!r.spec.stats);
-    BOOST_TEST(r.spec.layer_count == 2u);
-    BOOST_TEST((r.spec.layers[0] == default_spec().layers[0]));
-    BOOST_TEST((r.spec.layers[1] == default_spec().layers[1]));
+    BOOST_TEST((r.spec == [] {
+        ChainSpec want = parse_ok("proxy(log=/tmp/x) > freelist > system");
+        want.strict = true;
+        return want;
+    }()));
 
-    r = load({{"CHAINALLOC_STATS", "1"}, {"CHAINALLOC_STRICT", "on"}, {"CHAINALLOC_LOG", "a b"}});
+    r = load({{"CHAINALLOC_STATS", "1"}, {"CHAINALLOC_STRICT", "sure"}, {"CHAINALLOC_LOG", "a b"}});
     BOOST_TEST(!r.ok);
     BOOST_TEST(contains(r.diag, "CHAINALLOC_LOG"), r.diag);
-    BOOST_TEST(!contains(r.diag, "CHAINALLOC_STRICT"), r.diag);
+    BOOST_TEST(contains(r.diag, "CHAINALLOC_STRICT"), r.diag);
     BOOST_TEST(r.spec.stats);
     BOOST_TEST(!r.spec.strict);
+    BOOST_TEST((r.spec.layer_count == 2u));  // no proxy: the log path was bad
+}
+
+// Misspelled variable names are pointed out, with the closest known name.
+BOOST_AUTO_TEST_CASE(unknown_variable_names) {
+    const char* env[] = {"PATH=/bin", "CHAINALLOC_CHIAN=freelist > system", "CHAINALLOC_STATS=1",
+                         "CHAINALLOC_WHATEVER=1", "CHAINALLOC_LOG", nullptr};
+    Diagnostic diag;
+    long heap_calls;
+    bool ok;
+    {
+        HeapWatch watch;
+        ok = cfg::check_names(env, diag);
+        heap_calls = watch.calls();
+    }
+    BOOST_TEST(heap_calls == 0);
+    BOOST_TEST(!ok);
+    BOOST_TEST(std::string(diag.text) ==
+               "chainalloc: CHAINALLOC_CHIAN: unknown variable, ignored (did you mean CHAINALLOC_CHAIN?)\n"
+               "chainalloc: CHAINALLOC_WHATEVER: unknown variable, ignored (known: CHAINALLOC_CHAIN, _PRESET, "
+               "_LOG, _STATS, _STRICT, _VERBOSE)");
+    const char* fine[] = {"CHAINALLOC_CHAIN=system", "CHAINALLOCX=1", nullptr};
+    BOOST_TEST(cfg::check_names(fine, diag));
+    BOOST_TEST(std::string(diag.text).empty());
 }

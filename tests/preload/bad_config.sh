@@ -46,7 +46,9 @@ bad_cases=(
     "CHAINALLOC_CHAIN|freelist|freelist"
     "CHAINALLOC_CHAIN|freelist(classes=) > system|classes"
     "CHAINALLOC_CHAIN|freelist(classes=16,24,32) > system|24"
-    "CHAINALLOC_STATS|yes|yes"
+    "CHAINALLOC_STATS|maybe|maybe"
+    "CHAINALLOC_VERBOSE|loud|loud"
+    "CHAINALLOC_CHIAN|freelist > system|CHAINALLOC_CHIAN,CHAINALLOC_CHAIN"
     "CHAINALLOC_PRESET|nope|nope"
 )
 
@@ -72,7 +74,8 @@ launch() {
     shift
     {
         (
-            unset CHAINALLOC_CHAIN CHAINALLOC_PRESET CHAINALLOC_LOG CHAINALLOC_STATS CHAINALLOC_STRICT
+            unset CHAINALLOC_CHAIN CHAINALLOC_PRESET CHAINALLOC_LOG CHAINALLOC_STATS CHAINALLOC_STRICT \
+                CHAINALLOC_VERBOSE
             local kv
             for kv in "$@"; do export "${kv%%=*}=${kv#*=}"; done
             export LD_PRELOAD=$so
@@ -143,6 +146,43 @@ for i in "${!programs[@]}"; do
             passed=$((passed + 1))
         fi
     done
+done
+
+# Each setting fails alone: with every variable good but one, the bad one gets its line and
+# the others still apply. CHAINALLOC_VERBOSE's line (or the statistics) shows the chain that
+# runs; the log and the statistics file show themselves.
+good=("CHAINALLOC_CHAIN=freelist(max=1G) > system" "CHAINALLOC_LOG=$scratch/alone.%p.log"
+      "CHAINALLOC_STATS=$scratch/stats.%p.txt" "CHAINALLOC_VERBOSE=1" "CHAINALLOC_STRICT=0")
+bad=("CHAINALLOC_CHAIN=freelist(max=1Q) > system" "CHAINALLOC_LOG=a log" "CHAINALLOC_STATS=maybe"
+     "CHAINALLOC_VERBOSE=loud" "CHAINALLOC_STRICT=perhaps")
+for i in "${!good[@]}"; do
+    settings=("${good[@]}")
+    settings[$i]=${bad[$i]}
+    var=${bad[$i]%%=*}
+    rm -f "$scratch"/alone.*.log "$scratch"/stats.*.txt
+    launch "/bin/echo hello" "${settings[@]}"
+    what="one bad setting, $var"
+    problems=""
+    [ "$status" -eq 0 ] && [ "$(cat out)" = hello ] || problems+=" exit $status;"
+    [ "$(grep -c "^chainalloc: $var: " err)" -eq 1 ] || problems+=" no single line naming $var;"
+    if [ "$var" != CHAINALLOC_CHAIN ]; then
+        cat err "$scratch"/stats.*.txt 2> /dev/null | grep -q "chain.*max=1G" || problems+=" the chain's cap was dropped;"
+    fi
+    if [ "$var" != CHAINALLOC_LOG ]; then
+        ls "$scratch"/alone.*.log > /dev/null 2>&1 || problems+=" no log;"
+    fi
+    if [ "$var" != CHAINALLOC_STATS ]; then
+        ls "$scratch"/stats.*.txt > /dev/null 2>&1 || problems+=" no statistics file;"
+    fi
+    if [ "$var" != CHAINALLOC_VERBOSE ]; then
+        grep -q "^chainalloc: echo (pid [0-9]*): chain " err || problems+=" no verbose line;"
+    fi
+    if [ -n "$problems" ]; then
+        fail "$what:$problems"
+    else
+        echo "ok   $what: the others still apply"
+        passed=$((passed + 1))
+    fi
 done
 
 echo "$passed passed, $failed failed"
