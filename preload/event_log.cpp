@@ -171,38 +171,64 @@ std::int64_t g_start_unix_ns = 0;  // the moment the log's t_ns count from
 SpinLock g_lock;  // one for all logs: a realloc's line and a free's line keep their order
 ForkGuard<SpinLock> g_fork;
 
-// Appends text to out, a byte that is not `plain` (output_file.hpp) (or a space, when spaces are kept) as %XX:
-// a header is one line of space-separated fields whatever the program is called.
-void put_escaped(char* out, std::size_t cap, const char* text, bool keep_spaces) noexcept {
+// Appends n bytes of text to out, each byte that is not `plain` (output_file.hpp) nor in `keep`
+// as %XX: a header is one line of space-separated fields whatever the program is called.
+void put_escaped(char* out, std::size_t cap, const char* text, std::size_t len, const char* keep) noexcept {
     std::size_t n = std::strlen(out);
-    for (const unsigned char* t = reinterpret_cast<const unsigned char*>(text); *t && n + 4 < cap; ++t) {
-        if (plain(*t) || *t == '/' || (keep_spaces && *t == ' ')) {
-            out[n++] = static_cast<char>(*t);
+    for (std::size_t i = 0; i < len && n + 4 < cap; ++i) {
+        auto c = static_cast<unsigned char>(text[i]);
+        if ((plain(c) && c != ',') || (c && std::strchr(keep, c))) {
+            out[n++] = static_cast<char>(c);
         } else {
-            std::snprintf(out + n, cap - n, "%%%02X", *t);
+            std::snprintf(out + n, cap - n, "%%%02X", c);
             n += 3;
         }
     }
     out[n] = 0;
 }
 
+// The command line, as argv=ARG,ARG,... (each argument escaped, commas included): %e alone
+// can't tell `git pack-objects` from `git repack`.
+void put_argv(char* out, std::size_t cap) noexcept {
+    static char args[4096];  // under g_lock, as write_header
+    ssize_t len = 0;
+    {
+        NoCancel no_cancel;  // open() and read() are cancellation points
+        int fd = ::open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return;
+        len = ::read(fd, args, sizeof args);
+        ::close(fd);
+    }
+    if (len <= 0) return;
+    std::strncat(out, " argv=", cap - std::strlen(out) - 1);
+    for (ssize_t start = 0; start < len;) {
+        std::size_t arg = strnlen(args + start, static_cast<std::size_t>(len - start));
+        if (start) std::strncat(out, ",", cap - std::strlen(out) - 1);
+        put_escaped(out, cap, args + start, arg, "/");
+        start += static_cast<ssize_t>(arg) + 1;
+    }
+}
+
+// Called with g_lock held, so its buffers can be static: a header is a few KiB, too much for
+// the stack of a thread made with a small one.
 void write_header(Log& log) {
-    char chain[config::kMaxChainText];
+    static char chain[config::kMaxChainText];
+    static char header[config::kMaxChainText * 3 + 16384];
     config::format_chain(g_rt.spec, chain, sizeof chain);
     char layers[128] = "";
     for (unsigned i = 0; i < g_rt.count; ++i) {
         std::size_t used = std::strlen(layers);
         std::snprintf(layers + used, sizeof layers - used, "%s%s", i ? "," : "", config::layer_name(g_rt.layers[i].kind));
     }
-    char header[config::kMaxChainText * 3 + 1024];
     std::snprintf(header, sizeof header,
                   "# chainalloc-log 1 pid=%d ppid=%d program=", static_cast<int>(getpid()), static_cast<int>(getppid()));
-    put_escaped(header, sizeof header, program_invocation_short_name, false);
+    put_escaped(header, sizeof header, program_invocation_short_name, std::strlen(program_invocation_short_name), "");
+    put_argv(header, sizeof header);
     std::size_t n = std::strlen(header);
     std::snprintf(header + n, sizeof header - n, " page=%ld start_unix_ns=%lld sample=%u events=%s layers=%s chain=",
                   sysconf(_SC_PAGESIZE), static_cast<long long>(g_start_unix_ns), log.spec.sample ? log.spec.sample : 1,
                   log.spec.events == config::Events::summary ? "summary" : "all", layers);
-    put_escaped(header, sizeof header, chain, true);
+    put_escaped(header, sizeof header, chain, std::strlen(chain), "/, ");
     log.logger->log(spdlog::level::info, spdlog::string_view_t(header, std::strlen(header)));
 }
 
