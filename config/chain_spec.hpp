@@ -1,4 +1,4 @@
-// ChainSpec: what the CHAINALLOC_* variables mean, as plain data (DESIGN.md §3).
+// ChainSpec: what the CHAINALLOC_* variables mean, as plain data (docs/DESIGN.md §3).
 //
 // Produced by config/parse.hpp, consumed by the preload. Fixed-size arrays only: the parser runs
 // inside the first malloc of a process and must not allocate. Every field has a value (unused

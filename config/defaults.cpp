@@ -1,4 +1,4 @@
-// What a layer means when no keys are given, and the default chain (DESIGN.md §3).
+// What a layer means when no keys are given, and the default chain (docs/DESIGN.md §3).
 #include "config/parse.hpp"
 
 namespace chainalloc::config {

@@ -1,4 +1,4 @@
-// The configuration parser: CHAINALLOC_* text -> ChainSpec (DESIGN.md §3).
+// The configuration parser: CHAINALLOC_* text -> ChainSpec (docs/DESIGN.md §3).
 //
 // Everything here allocates nothing, throws nothing and prints nothing, because it runs inside
 // the first malloc of an arbitrary process. Errors come back as one line in a Diagnostic, e.g.

@@ -1,7 +1,7 @@
 // What the chain tells its proxy layers. A proxy at position i sees a request that passes
 // through it: an allocation served by a later layer, the free or realloc of a block owned by a
 // later layer. Today a proxy counts events exactly (shown by CHAINALLOC_STATS); the event log
-// of DESIGN §5 attaches here.
+// of docs/DESIGN.md §5 attaches here.
 #pragma once
 
 #include "config/chain_spec.hpp"

@@ -66,7 +66,7 @@ void register_thread() noexcept {
 
 // ---- initialisation -----------------------------------------------------------------------
 
-// secure_getenv ignores the variables in setuid/AT_SECURE processes, as DESIGN §3 requires.
+// secure_getenv ignores the variables in setuid/AT_SECURE processes, as docs/DESIGN.md §3 requires.
 const char* read_variable(const char* name) noexcept { return secure_getenv(name); }
 
 // The CHAINALLOC_* variables -> spec. Each bad setting gets its line (what runs instead is in

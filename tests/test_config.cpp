@@ -1,4 +1,4 @@
-// config/: CHAINALLOC_* text -> ChainSpec (DESIGN.md §3). Every call into the parser below is
+// config/: CHAINALLOC_* text -> ChainSpec (docs/DESIGN.md §3). Every call into the parser below is
 // made with the heap counters armed, so each test also proves the parser allocates nothing.
 #define BOOST_TEST_MODULE config
 #include <algorithm>

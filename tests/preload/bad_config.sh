@@ -1,5 +1,5 @@
 #!/bin/bash
-# The configuration contract (DESIGN.md §3) seen from outside the process: a bad setting prints
+# The configuration contract (docs/DESIGN.md §3) seen from outside the process: a bad setting prints
 # exactly one line on stderr, "chainalloc: ...", naming the variable and the bad token, and the
 # program still runs on the default chain; with CHAINALLOC_STRICT=1 it aborts (SIGABRT) before
 # main instead. A good setting prints nothing on stderr.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Checks the built preload's ELF interface:
-#  - it defines and exports the whole malloc family (DESIGN.md §4), as functions;
+#  - it defines and exports the whole malloc family (docs/DESIGN.md §4), as functions;
 #  - it exports nothing else but linker-made symbols, version nodes and a few allowed extras
 #    (a stray export, e.g. a weak std:: template instance, interposes on every program);
 #  - its dynamic section has the STATIC_TLS flag (initial-exec TLS, so no TLS access ever

@@ -1,4 +1,4 @@
-// The malloc family's contract (glibc 2.36, plus the stricter points DESIGN.md §4 makes ours),
+// The malloc family's contract (glibc 2.36, plus the stricter points docs/DESIGN.md §4 makes ours),
 // checked on whatever allocator the process runs with: glibc, or one given by LD_PRELOAD.
 // Prints one line per failed check, then "N passed, M failed"; exits 0 only if none failed.
 //
