@@ -100,6 +100,18 @@ static void on_alarm(int sig) {
     _exit(in_child ? 3 : 2);
 }
 
+// A crash (an abort from the allocator, a fault) gets a line saying where the worker was; the
+// signal then does what it would have done (SA_RESETHAND), so the exit status still shows it.
+static char crash_msg[128];
+static _Thread_local const struct worker* self;  // the worker this thread runs, or NULL
+
+static void put(const char* s) {
+    ssize_t ignored = write(1, s, strlen(s));
+    (void)ignored;
+}
+
+static void on_crash(int sig);
+
 // ------------------------------------------------------------------ random numbers, patterns
 
 static uint64_t mix(uint64_t x) {
@@ -208,10 +220,14 @@ static void verify(struct worker* w, const struct block* b, const unsigned char*
     size_t off = pattern_mismatch(p, len, s);
     w->checked += len;
     if (off < len)
-        fail("%s: block %p (now at %p) of %zu bytes from %s, tag %#" PRIx64
+    {
+        char moved[40] = "";
+        if (p != b->p) snprintf(moved, sizeof moved, " (moved to %p)", (const void*)p);
+        fail("%s: block %p%s of %zu bytes from %s, tag %#" PRIx64
              ": offset %zu holds 0x%02x, expected 0x%02x",
-             when, (void*)b->p, (const void*)p, b->n, how_name[b->how], b->tag, off, p[off],
+             when, (void*)b->p, moved, b->n, how_name[b->how], b->tag, off, p[off],
              pattern_byte(s, off));
+    }
 }
 
 // A NULL result: a failure, unless --allow-null and errno says ENOMEM.
@@ -478,6 +494,7 @@ static void worker_end(void* arg) {
 static void* worker_main(void* arg) {
     struct worker* w = arg;
     bool detached = w->detached;
+    self = w;
     pthread_cleanup_push(worker_end, w);
     while (w->done++ < w->lifetime && !atomic_load_explicit(&stopping, memory_order_relaxed)) {
         step(w);
@@ -493,6 +510,7 @@ static void* worker_main(void* arg) {
     }
     pthread_cleanup_pop(1);
     if (detached) {  // nobody joins it: it frees itself, and then says it is gone
+        self = NULL;
         free(w);
         atomic_fetch_sub(&detached_live, 1);
     }
@@ -534,6 +552,28 @@ static void join_worker(struct worker* w, bool cancelled) {
         atomic_fetch_add(&cancellations, 1);
     }
     free(w);
+}
+
+static void on_crash(int sig) {
+    put(crash_msg);
+    put(in_child ? ", in a fork child): SIG" : "): SIG");
+    put(sigabbrev_np(sig));
+    if (self) {
+        char id[16];
+        int i = (int)sizeof id;
+        unsigned v = self->id;
+        id[--i] = 0;
+        do id[--i] = (char)('0' + v % 10);
+        while (v /= 10);
+        put(" in worker ");
+        put(id + i);
+        put(self->in_call ? ", inside " : ", between allocator calls");
+        if (self->in_call) put(self->in_call), put("()");
+    } else {
+        put(" in the supervisor");
+    }
+    put("\n");
+    raise(sig);
 }
 
 // ------------------------------------------------------------------ main: the supervisor
@@ -583,8 +623,12 @@ int main(int argc, char** argv) {
     snprintf(child_watchdog_msg, sizeof child_watchdog_msg,
              "soak: FAIL (seed %" PRIu64 ", in a fork child): watchdog: the child hung for %d s\n",
              seed, CHILD_WATCHDOG_S);
+    snprintf(crash_msg, sizeof crash_msg, "soak: FAIL (seed %" PRIu64, seed);
     struct sigaction sa = {.sa_handler = on_alarm};
     sigaction(SIGALRM, &sa, NULL);
+    struct sigaction crash = {.sa_handler = on_crash, .sa_flags = SA_RESETHAND | SA_NODEFER};
+    for (int sig = 0; sig < 5; ++sig)
+        sigaction((int[]){SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL}[sig], &crash, NULL);
     alarm(WATCHDOG_S);
 
     super_rng = mix(seed ^ 0x5eed);
