@@ -18,7 +18,8 @@
 // plus: calloc memory is zero, memalign/aligned_alloc/posix_memalign are aligned, and
 // malloc_usable_size(p) >= n. An alarm() watchdog turns a hang into a message.
 //
-// Usage: soak [--seconds N] [--threads N] [--seed S] [--allow-null]
+// Usage: soak [--seconds N] [--threads N] [--seed S] [--fork-ms N] [--allow-null]
+//   --fork-ms N   a worker forks every N ms (100)
 //   --allow-null  a NULL result is accepted if errno is ENOMEM (for capped chains)
 // Prints one summary line and exits 0; or prints the first failure and exits 1 (2: a hang).
 #define _GNU_SOURCE
@@ -45,7 +46,6 @@ enum {
     MAX_DETACHED = 2,       // detached workers alive at once
     PHASE_MS = 1000,        // how long one size mix lasts
     TICK_US = 5000,         // the supervisor's period
-    FORK_EVERY_MS = 100,
     WATCHDOG_S = 30,        // no progress for this long is a hang
     CHILD_WATCHDOG_S = 10,
     CHILD_STEPS = 300,
@@ -54,10 +54,9 @@ enum {
 #define THREAD_BYTES ((size_t)16 << 20)
 #define EXCHANGE_BYTES ((size_t)32 << 20)
 
-static unsigned run_seconds = 10, n_threads = 4;
+static unsigned run_seconds = 10, n_threads = 4, fork_every_ms = 100;
 static uint64_t seed;
 static bool allow_null;
-static pid_t main_pid;
 static volatile sig_atomic_t in_child;
 
 // ------------------------------------------------------------------ failure and watchdog
@@ -83,32 +82,31 @@ static void fail(const char* fmt, ...) {
     _exit(1);
 }
 
-// Formatted up front: a signal handler may not call printf.
+// For signal handlers, which may not call printf: their messages are formatted up front.
+static void put(const char* s) {
+    ssize_t ignored = write(1, s, strlen(s));
+    (void)ignored;
+}
+
 static char watchdog_msg[256], child_watchdog_msg[256];
 static const char* volatile supervisor_doing = "starting";
 
 static void on_alarm(int sig) {
     (void)sig;
-    const char* m = in_child ? child_watchdog_msg : watchdog_msg;
-    ssize_t ignored = write(1, m, strlen(m));
-    if (!in_child) {
-        const char* d = supervisor_doing;
-        ignored = write(1, d, strlen(d));
-        ignored = write(1, ")\n", 2);
+    if (in_child) {
+        put(child_watchdog_msg);
+        _exit(3);
     }
-    (void)ignored;
-    _exit(in_child ? 3 : 2);
+    put(watchdog_msg);
+    put((const char*)supervisor_doing);
+    put(")\n");
+    _exit(2);
 }
 
 // A crash (an abort from the allocator, a fault) gets a line saying where the worker was; the
 // signal then does what it would have done (SA_RESETHAND), so the exit status still shows it.
 static char crash_msg[128];
 static _Thread_local const struct worker* self;  // the worker this thread runs, or NULL
-
-static void put(const char* s) {
-    ssize_t ignored = write(1, s, strlen(s));
-    (void)ignored;
-}
 
 static void on_crash(int sig);
 
@@ -603,10 +601,12 @@ static void parse_args(int argc, char** argv) {
         if (!strcmp(a, "--seconds")) run_seconds = (unsigned)parse_num(a, v, 86400), ++i;
         else if (!strcmp(a, "--threads")) n_threads = (unsigned)parse_num(a, v, MAX_THREADS), ++i;
         else if (!strcmp(a, "--seed")) seed = parse_num(a, v, ~0ul), ++i;
+        else if (!strcmp(a, "--fork-ms")) fork_every_ms = (unsigned)parse_num(a, v, 3600000), ++i;
         else if (!strcmp(a, "--allow-null")) allow_null = true;
         else {
             fprintf(stderr,
-                    "usage: soak [--seconds N] [--threads N] [--seed S] [--allow-null]\n");
+                    "usage: soak [--seconds N] [--threads N] [--seed S] [--fork-ms N] "
+                    "[--allow-null]\n");
             exit(2);
         }
     }
@@ -615,7 +615,6 @@ static void parse_args(int argc, char** argv) {
 
 int main(int argc, char** argv) {
     parse_args(argc, argv);
-    main_pid = getpid();
     snprintf(watchdog_msg, sizeof watchdog_msg,
              "soak: FAIL (seed %" PRIu64 "): watchdog: no progress for %d s, a hang "
              "(the supervisor was ",
@@ -639,7 +638,7 @@ int main(int argc, char** argv) {
     unsigned long seen_ops = 0;
     while ((t = now_ms()) < end) {
         atomic_store(&phase, (int)((t - t0) / PHASE_MS % PHASES));
-        if (t - last_fork >= FORK_EVERY_MS) {
+        if (t - last_fork >= fork_every_ms) {
             atomic_store(&fork_wanted, true);
             last_fork = t;
         }
