@@ -11,7 +11,7 @@
 #   tests/install/test_install.sh [BUILD_DIR]
 #
 # BUILD_DIR (default: a temporary one) is configured with -Dtests=false, which also checks
-# that such a build has no test in it; scripts/test passes build-install/ so that later runs
+# that such a build has no test in it; scripts/test passes build-install-test/ so later runs
 # only rebuild what changed. The prefix is new on every run. Needs g++, meson, ninja, cmake,
 # pkg-config and man (scripts/setup installs them).
 set -euo pipefail
