@@ -192,7 +192,9 @@ bool load(GetEnv getenv_fn, ChainSpec& out, Diagnostic& diag) noexcept {
 }
 
 bool check_names(const char* const* environment, Diagnostic& diag) noexcept {
-    static constexpr const char* kKnown[] = {kChainVar, kPresetVar, kLogVar, kStatsVar, kStrictVar, kVerboseVar};
+    // CHAINALLOC_LIB is the launcher's (which .so it preloads); children inherit it.
+    static constexpr const char* kKnown[] = {kChainVar,  kPresetVar,  kLogVar,           kStatsVar,
+                                             kStrictVar, kVerboseVar, "CHAINALLOC_LIB"};
     static constexpr char kPrefix[] = "CHAINALLOC_";
     Writer w(diag.text, kMaxDiagnostic);
     bool ok = true;
