@@ -33,7 +33,7 @@ class Failed(Exception):
 
 
 def expand(patterns):
-    """FILE arguments -> paths. Globs are expanded here too, for shells (and callers such
+    """FILE arguments -> (paths, problems). Globs are expanded here too, for shells (and callers such
     as subprocess) that pass them through; a file given twice is read once."""
     paths, problems = [], []
     for pat in patterns:
@@ -44,9 +44,7 @@ def expand(patterns):
             if not found:
                 problems.append('%s: no file matches' % pat)
         paths += [p for p in found if p not in paths]
-    if problems:
-        raise Failed(*problems)
-    return paths
+    return paths, problems
 
 
 def reason(err):
@@ -60,8 +58,9 @@ def reason(err):
 
 def load_all(patterns, timeline=False):
     """Every file's figures; every unreadable file named before giving up."""
-    files, problems = [], []
-    for path in expand(patterns):
+    files = []
+    paths, problems = expand(patterns)
+    for path in paths:
         try:
             files.append(summarize(path, timeline))
         except (OSError, EOFError, zlib.error, LogError) as err:

@@ -13,7 +13,7 @@ h3{font-size:16px;margin:24px 0 6px}p.note{color:#555;font-size:13px;margin:2px 
 table{border-collapse:collapse;margin-bottom:12px}
 th,td{text-align:left;padding:3px 10px;border-bottom:1px solid #e5e5e5;font-size:14px;
 overflow-wrap:anywhere;vertical-align:top}
-th{white-space:nowrap}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+th{white-space:nowrap;overflow-wrap:normal}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .bad{color:#b00}.hover{fill:transparent}.hover:hover{fill:rgba(0,0,0,.08)}
 g.row:hover text{font-weight:bold}nav a{margin-right:14px}
 '''
@@ -33,6 +33,12 @@ def table(rows, head=None, numeric=()):
     out += ['<tr>%s</tr>' % cells('td', r) for r in rows]
     out.append('</table>')
     return ''.join(out)
+
+
+def facts_table(rows):
+    """Label/value rows: the label is a heading cell, so it never wraps."""
+    return '<table>%s</table>' % ''.join('<tr><th>%s</th><td>%s</td></tr>' % (esc(k), esc(v))
+                                         for k, v in rows)
 
 
 def facts(d):
@@ -89,7 +95,7 @@ def process_section(d, anchor):
     return ''.join([
         '<h2 id="%s">%s <small>pid %s</small></h2>' % (anchor, esc(d['command']), d['pid']),
         '<p class="note">%s</p>' % esc(d['file']),
-        table(facts(d)),
+        facts_table(facts(d)),
         '<h3>Live bytes over time</h3>',
         '<p class="note">Line: bytes allocated and not yet freed. Band: the lowest and '
         'highest value within each time slot. Dot: the peak. Hover for values.</p>',
@@ -138,7 +144,7 @@ def run_section(files):
                      ('program', 'processes', 'calls', 'requested', 'largest peak', 'leaked'),
                      (1, 2, 3, 4, 5))
     return ''.join([
-        '<h2 id="run">The run: %d processes</h2>' % len(files), table(rows),
+        '<h2 id="run">The run: %d processes</h2>' % len(files), facts_table(rows),
         '<h3>Processes over time</h3>',
         '<p class="note">One bar per process, from its start to its exit (orange: the log is '
         'incomplete). Hover for its figures.</p>',
