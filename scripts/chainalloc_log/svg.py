@@ -36,9 +36,8 @@ def ticks(top, units):
 
 
 def _svg(width, height, body):
-    return ('<svg width="%d" height="%d" viewBox="0 0 %d %d" role="img" '
-            'xmlns="http://www.w3.org/2000/svg">%s</svg>' % (width, height, width, height,
-                                                               ''.join(body)))
+    return ('<svg width="%d" height="%d" viewBox="0 0 %d %d" role="img">%s</svg>'
+            % (width, height, width, height, ''.join(body)))
 
 
 def _text(x, y, text, anchor='start', extra=''):
