@@ -144,6 +144,10 @@ def print_leaks(d, out, top=50):
     w('== %s: %s (pid %s): %s in %d blocks %s%s\n' % (
         d['file'], command_line(d), d['pid'], human(d['leaked_bytes']), d['leaked_blocks'],
         what, est))
+    if d['events_logged'] == 'summary':
+        w('(a summary-only log, proxy(events=summary): the footer counts the blocks; their '
+          'sizes were not logged)\n\n')
+        return
     _leak_lists(d, w, top)
     w('\n')
 
