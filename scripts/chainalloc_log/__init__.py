@@ -1,13 +1,15 @@
 """chainalloc log reader: turns a proxy log (format in scripts/LOG-FORMAT.md) into
 what a person wants to know.
 
-    chainalloc_log.py summary FILE... [--json]
-    chainalloc_log.py leaks FILE [--fail-on-leak] [--json]
-    chainalloc_log.py plot FILE -o report.html
-    chainalloc_log.py suggest FILE [--max-classes N] [--json]
+    chainalloc_log.py summary FILE... [--top N] [--json]
+    chainalloc_log.py leaks FILE... [--fail-on-leak] [--top N] [--json]
+    chainalloc_log.py plot FILE... -o report.html [--json]
+    chainalloc_log.py suggest FILE... [--max-classes N] [--max-size SIZE] [--json]
+
+FILE may be a glob; --json prints {"schema", "verb", "files", "combined"} (schema.json).
 
 Python 3 standard library only. One streaming pass per file (parse.py); the figures
-(figures.py) feed the text, JSON and HTML reports and the class-table search (suggest.py).
+(figures.py) feed the text, JSON and HTML (html_report.py, svg.py) reports and the class-table search (suggest.py).
 """
 
 # The names a caller (or a test) uses without knowing the module layout.

@@ -1,103 +1,248 @@
-"""Command line: argument parsing and one function per subcommand."""
+"""Command line: argument parsing and one function per subcommand.
+
+Each subcommand reads its files, decides its exit code, and returns it with a function
+that prints the result: the code is known before anything is written, so a reader that
+closes the pipe early (`| head`) cannot change it."""
 
 import argparse
+import collections
+import glob
+import gzip
+import os
 import sys
+import zlib
 
-from .figures import combine, summarize
+from .cliparse import Parser, add_verb, add_verbs, parse_or_usage, positive_int
+from .figures import combine, public, summarize
 from .header import LogError
 from .html_report import render_html
-from .json_report import leaks_object, summary_object, write_json
+from .humanize import parse_size
+from .json_report import (combined_leaks, envelope, leaks_object, suggest_file_object,
+                          write_json)
 from .suggest import suggest
-from .text_report import print_combined, print_leaks, print_suggestion, print_summary
+from .text_report import (print_combined, print_combined_leaks, print_leaks,
+                          print_suggestion, print_summary)
 
 EXIT_OK, EXIT_LEAK, EXIT_ERROR = 0, 1, 2
+PROG = 'chainalloc log'
+GLOB_CHARS = '*?['
 
 
-def load(path, timeline=False):
-    try:
-        return summarize(path, timeline)
-    except (OSError, LogError) as e:
-        sys.stderr.write('chainalloc log: %s: %s\n' % (path, e))
-        sys.exit(EXIT_ERROR)
+class Failed(Exception):
+    """A file could not be read or written: one line per problem, then exit 2."""
+
+
+def expand(patterns):
+    """FILE arguments -> (paths, problems). Globs are expanded here too, for shells (and callers such
+    as subprocess) that pass them through; a file given twice is read once."""
+    paths, problems = [], []
+    for pat in patterns:
+        if pat == '-' or os.path.exists(pat) or not any(c in pat for c in GLOB_CHARS):
+            found = [pat]
+        else:
+            found = sorted(glob.glob(pat))
+            if not found:
+                problems.append('%s: no file matches' % pat)
+        paths += [p for p in found if p not in paths]
+    return paths, problems
+
+
+def reason(err):
+    """An exception as the few words a user needs, without '[Errno 2]' and the repr."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    if isinstance(err, (gzip.BadGzipFile, EOFError, zlib.error)):
+        return 'damaged compressed file (%s)' % err
+    return str(err)
+
+
+def load_all(patterns, timeline=False):
+    """Every file's figures; every unreadable file named before giving up."""
+    files = []
+    paths, problems = expand(patterns)
+    for path in paths:
+        try:
+            files.append(summarize(path, timeline))
+        except (OSError, EOFError, zlib.error, LogError) as err:
+            problems.append('%s: %s' % (path, reason(err)))
+    if problems:
+        raise Failed(*problems)
+    return files
 
 
 def cmd_summary(args):
-    files = [load(p) for p in args.files]
+    files = load_all(args.files)
     if args.json:
-        write_json(summary_object(files), sys.stdout)
-        return EXIT_OK
-    for d in files:
-        print_summary(d, sys.stdout)
-    if len(files) > 1:
-        print_combined(combine(files), sys.stdout)
-    return EXIT_OK
+        obj = envelope('summary', [public(d) for d in files], combine(files))
+        return EXIT_OK, lambda out: write_json(obj, out)
+
+    def emit(out):
+        if len(files) > 1:
+            print_combined(combine(files), out, args.top)
+        for d in files:
+            print_summary(d, out, args.top)
+    return EXIT_OK, emit
 
 
 def cmd_leaks(args):
-    d = load(args.file)
+    files = load_all(args.files)
+    found = any(d['leaks'] for d in files)
+    code = EXIT_LEAK if (args.fail_on_leak and found) else EXIT_OK
     if args.json:
-        write_json(leaks_object(d), sys.stdout)
-    else:
-        print_leaks(d, sys.stdout)
-    return EXIT_LEAK if (args.fail_on_leak and d['leaks']) else EXIT_OK
+        obj = envelope('leaks', [leaks_object(d) for d in files], combined_leaks(files))
+        return code, lambda out: write_json(obj, out)
+
+    def emit(out):
+        if len(files) > 1:
+            print_combined_leaks(combined_leaks(files), out, args.top)
+        for d in files:
+            print_leaks(d, out, args.top)
+    return code, emit
 
 
 def cmd_plot(args):
-    d = load(args.file, timeline=True)
-    with open(args.output, 'w', encoding='utf-8') as f:
-        f.write(render_html(d))
-    sys.stderr.write('wrote %s\n' % args.output)
-    return EXIT_OK
+    if args.output is None and not args.json:
+        raise argparse.ArgumentError(None, 'say where the report goes: -o report.html '
+                                           '(or --json for its figures)')
+    files = load_all(args.files, timeline=True)
+    if args.output is not None:
+        write_report(args.output, render_html(files))
+    if args.json:
+        obj = envelope('plot', [public(d) for d in files], combine(files), output=args.output)
+        return EXIT_OK, lambda out: write_json(obj, out)
+    return EXIT_OK, lambda out: sys.stderr.write('wrote %s\n' % args.output)
+
+
+def write_report(path, text):
+    try:
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(text)
+    except OSError as err:
+        raise Failed('cannot write %s: %s' % (path, reason(err)))
+
+
+def merged_sizes(files):
+    """The request sizes of all files as if one process made them (one chain serves them
+    all when the launcher runs a program and its children)."""
+    sizes, aligned = collections.Counter(), collections.Counter()
+    for d in files:
+        sizes.update(d['_sizes'])
+        aligned.update(d['_aligned_over16'])
+    return {'_sizes': sizes, '_aligned_over16': aligned}
 
 
 def cmd_suggest(args):
-    if not 1 <= args.max_classes <= 64:
-        sys.stderr.write('chainalloc log: --max-classes must be 1..64\n')
-        return EXIT_ERROR
-    d = load(args.file)
-    res = suggest(d, args.max_classes, args.coverage, args.max_size)
+    files = load_all(args.files)
+
+    def learn(d):
+        return suggest(d, args.max_classes, args.coverage, args.max_size)
+    res = learn(merged_sizes(files))
     if res is None:
-        sys.stderr.write('chainalloc log: %s: no allocation requests to learn from\n'
-                         % args.file)
-        return EXIT_ERROR
+        raise Failed('%s: no allocation requests to learn from' % ', '.join(args.files))
     if args.json:
-        write_json(res, sys.stdout)
-    else:
-        print_suggestion(res, args.file, sys.stdout)
-    return EXIT_OK
+        obj = envelope('suggest', [suggest_file_object(d, learn(d)) for d in files], res)
+        return EXIT_OK, lambda out: write_json(obj, out)
+    where = files[0]['file'] if len(files) == 1 else '%d files' % len(files)
+    return EXIT_OK, lambda out: print_suggestion(res, where, out)
+
+
+def coverage(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError('%r is not a share in (0, 1], e.g. 0.999' % text)
+    return value
+
+
+def size(text):
+    try:
+        return parse_size(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err))
+
+
+def add_files(p):
+    p.add_argument('files', nargs='+', metavar='FILE',
+                   help="logs; globs such as 'trace.*.log' are expanded, '-' is stdin, "
+                        ".gz is read directly")
+
+
+def add_json(p, what='print the figures as JSON (shape: scripts/LOG-FORMAT.md)'):
+    p.add_argument('--json', action='store_true', help=what)
+
+
+def build_parser():
+    ap = Parser(prog=PROG, description='Read chainalloc allocation logs (scripts/LOG-FORMAT.md).'
+                ' Exit codes: 0 ok, 1 leaks found with --fail-on-leak, 2 bad arguments or '
+                'a file that cannot be read.')
+    verbs = add_verbs(ap)
+    p = add_verb(verbs, 'summary', 'what happened: across processes, then per process')
+    add_files(p)
+    p.add_argument('--top', type=positive_int(1, 1000000), default=10, metavar='N',
+                   help='rows per list (threads, sizes, programs); default 10')
+    add_json(p)
+    p.set_defaults(run=cmd_summary)
+
+    p = add_verb(verbs, 'leaks', 'blocks still allocated at exit, by size')
+    add_files(p)
+    p.add_argument('--fail-on-leak', action='store_true',
+                   help="exit 1 when a program's own leaks are not empty (runtime blocks "
+                        "such as stdio buffers do not count)")
+    p.add_argument('--top', type=positive_int(1, 1000000), default=50, metavar='N',
+                   help='rows per list; default 50')
+    add_json(p)
+    p.set_defaults(run=cmd_leaks)
+
+    p = add_verb(verbs, 'plot', 'a self-contained HTML report (no network needed)')
+    add_files(p)
+    p.add_argument('-o', '--output', metavar='HTML', help='where to write the report')
+    add_json(p, 'print the figures the report is drawn from as JSON')
+    p.set_defaults(run=cmd_plot)
+
+    p = add_verb(verbs, 'suggest', 'freelist size classes fitted to these programs')
+    add_files(p)
+    p.add_argument('--max-classes', type=positive_int(1, 64), default=40, metavar='N',
+                   help='at most N classes (1..64); default 40')
+    p.add_argument('--coverage', type=coverage, default=0.999, metavar='SHARE',
+                   help='share of requests the classes must cover (the rarest large sizes '
+                        'beyond it go to the next layer); default 0.999')
+    p.add_argument('--max-size', type=size, default=32768, metavar='SIZE',
+                   help='largest request worth a class: 4096, 64K, 1M; default 32K')
+    add_json(p)
+    p.set_defaults(run=cmd_suggest)
+    return ap, verbs
+
+
+def emit_to_stdout(emit):
+    """Prints; a reader that went away (`| head -0`) ends the output, not the exit code."""
+    try:
+        emit(sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not complain.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog='chainalloc log',
-                                 description='Read chainalloc proxy logs.')
-    sub = ap.add_subparsers(dest='cmd', required=True)
-    p = sub.add_parser('summary', help='what happened, per process')
-    p.add_argument('files', nargs='+', metavar='FILE')
-    p.add_argument('--json', action='store_true')
-    p.set_defaults(run=cmd_summary)
-    p = sub.add_parser('leaks', help='blocks live at exit, by size')
-    p.add_argument('file', metavar='FILE')
-    p.add_argument('--fail-on-leak', action='store_true',
-                   help="exit 1 if the program's own leaks are not empty")
-    p.add_argument('--json', action='store_true')
-    p.set_defaults(run=cmd_leaks)
-    p = sub.add_parser('plot', help='self-contained HTML report')
-    p.add_argument('file', metavar='FILE')
-    p.add_argument('-o', '--output', required=True)
-    p.set_defaults(run=cmd_plot)
-    p = sub.add_parser('suggest', help='freelist size classes for this program')
-    p.add_argument('file', metavar='FILE')
-    p.add_argument('--max-classes', type=int, default=40)
-    p.add_argument('--coverage', type=float, default=0.999,
-                   help='share of requests the classes must cover (rarest large sizes '
-                        'beyond it go to the backend)')
-    p.add_argument('--max-size', type=int, default=32768,
-                   help='largest request worth a class')
-    p.add_argument('--json', action='store_true')
-    p.set_defaults(run=cmd_suggest)
-    args = ap.parse_args(argv)
+    ap, verbs = build_parser()
+    args = parse_or_usage(ap, verbs, argv)
+    sub = verbs.choices[args.verb]
     try:
-        return args.run(args)
-    except BrokenPipeError:
-        return EXIT_OK
-
+        code, emit = args.run(args)
+    except argparse.ArgumentError as err:
+        sub.error(err.message)
+    except Failed as err:
+        for problem in err.args:
+            sys.stderr.write('%s: %s\n' % (PROG, problem))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:   # a bug of the reader's: one line rather than a traceback
+        sys.stderr.write('%s: internal error (please report it): %s: %s\n'
+                         % (PROG, type(err).__name__, err))
+        return EXIT_ERROR
+    emit_to_stdout(emit)
+    return code

@@ -4,6 +4,7 @@ keys), and the combination of several logs."""
 import collections
 import time
 
+from .header import command_label
 from .leaks import classify_leaks, group_leaks
 from .parse import TEMP_WINDOW, scan_log
 
@@ -38,8 +39,11 @@ def summarize(path, timeline=False):
         warnings.append('%d allocations returned a pointer that was still live '
                         '(a free is missing from the log)' % s.reused_live)
     if s.tombstones_dropped:
-        warnings.append('freed addresses were forgotten to bound memory: some double frees '
-                        'may be counted as frees of unknown pointers')
+        warnings.append('the log is large, so the reader stopped remembering old freed '
+                        'addresses to save memory: a few double frees may be counted as '
+                        'frees of unknown pointers')
+    # proxy(events=summary) writes the header and the footer only: the footer is all there is.
+    summary_only = head.get('events') == 'summary'
 
     counted = {k: v * scale for k, v in s.counts.items()}
     calls = dict(counted)
@@ -47,10 +51,10 @@ def summarize(path, timeline=False):
         for k in calls:
             if isinstance(foot.get(k), int):
                 calls[k] = foot[k]
-        if scale == 1 and calls != counted:
-            warnings.append('footer totals %s differ from the events in the log %s '
-                            '(events lost?)' % (calls, counted))
-        if scale == 1 and isinstance(foot.get('events'), int) and foot['events'] != s.events:
+        if scale == 1 and calls != counted and not summary_only:
+            warnings.append(_mismatch(calls, counted))
+        if (scale == 1 and isinstance(foot.get('events'), int) and foot['events'] != s.events
+                and not summary_only):
             warnings.append('footer says %d events, the log holds %d'
                             % (foot['events'], s.events))
 
@@ -64,7 +68,7 @@ def summarize(path, timeline=False):
     rt_bytes = sum(g['bytes'] for g in runtime_leaks)
     leaked_bytes = s.live_bytes * scale
     leaked_blocks = s.live_blocks * scale
-    if s.footer is not None and scale > 1:
+    if s.footer is not None and (scale > 1 or summary_only):
         # The footer's totals are exact; the sampled blocks only estimate them.
         leaked_bytes = foot.get('live_bytes', leaked_bytes)
         leaked_blocks = foot.get('live_blocks', leaked_blocks)
@@ -91,6 +95,9 @@ def summarize(path, timeline=False):
     out = {
         'file': path,
         'program': head.get('program', '?'),
+        'argv': head.get('argv'),
+        'command': command_label(head.get('program', '?'), head.get('argv')),
+        'events_logged': 'summary' if summary_only else 'all',
         'pid': _int(pid), 'ppid': _int(head.get('ppid')),
         'version': head['version'], 'chain': head.get('chain', ''),
         'layers': s.layer_names, 'sample': scale, 'estimated': scale > 1,
@@ -146,36 +153,66 @@ def public(d):
     return {k: v for k, v in d.items() if not k.startswith('_')}
 
 
+def _mismatch(footer, counted):
+    """The footer's totals against the events read, naming only the calls that differ."""
+    diff = ', '.join('%s %d vs %d' % (k, footer[k], counted[k])
+                     for k in footer if footer[k] != counted.get(k))
+    return ('the footer counts more calls than the log holds (%s: footer vs log); '
+            'events were lost' % diff)
+
+
+CALL_KINDS = ('malloc', 'calloc', 'realloc', 'aligned', 'free', 'failed')
+# Figures that add up across processes.
+SUMMED = ('requests', 'requested_bytes', 'leaked_bytes', 'leaked_blocks',
+          'program_leaked_bytes', 'program_leaked_blocks', 'runtime_leaked_bytes',
+          'runtime_leaked_blocks', 'unknown_frees', 'double_frees')
+
+
+def _merge_leaks(files, key):
+    """Leak groups of all files, by (size, kind); each keeps the pid that first had it."""
+    groups = {}
+    for d in files:
+        for g in d[key]:
+            k = (g['size'], g.get('kind'))
+            if k in groups:
+                groups[k]['count'] += g['count']
+                groups[k]['bytes'] += g['bytes']
+            else:
+                groups[k] = dict(g, pid=d['pid'])
+    return sorted(groups.values(), key=lambda g: (-g['bytes'], -g['size']))
+
+
+def program_rows(files):
+    """One row per command (program and first argument): how many processes ran it and
+    their totals. Busiest first."""
+    rows = {}
+    for d in files:
+        r = rows.setdefault(d['command'], {'command': d['command'], 'processes': 0,
+                                           'calls': 0, 'requested_bytes': 0,
+                                           'peak_bytes': 0, 'leaked_bytes': 0})
+        r['processes'] += 1
+        r['calls'] += sum(d['calls'].values())
+        r['requested_bytes'] += d['requested_bytes']
+        r['peak_bytes'] = max(r['peak_bytes'], d['peak_bytes'])   # largest single process
+        r['leaked_bytes'] += d['leaked_bytes']
+    return sorted(rows.values(), key=lambda r: (-r['calls'], r['command']))
+
+
 def combine(files):
+    """The figures of several logs (the processes of one run) taken together."""
     calls = collections.Counter()
     for d in files:
         calls.update(d['calls'])
-    merged = {}
-    for key in ('leaks', 'runtime_leaks'):
-        groups = {}
-        for d in files:
-            for g in d[key]:
-                k = (g['size'], g.get('kind'))
-                if k in groups:
-                    groups[k]['count'] += g['count']
-                    groups[k]['bytes'] += g['bytes']
-                else:
-                    groups[k] = dict(g, pid=d['pid'])
-        merged[key] = sorted(groups.values(), key=lambda g: (-g['bytes'], -g['size']))
     pids = {d['pid'] for d in files}
-    return {
-        'processes': len(files),
-        'calls': {k: calls[k] for k in ('malloc', 'calloc', 'realloc', 'aligned', 'free',
-                                        'failed')},
+    out = {'processes': len(files), 'calls': {k: calls[k] for k in CALL_KINDS}}
+    out.update({k: sum(d[k] for d in files) for k in SUMMED})
+    out.update({
         # Processes run side by side: the sum of their peaks bounds the combined peak.
         'peak_bytes': sum(d['peak_bytes'] for d in files),
-        'leaked_bytes': sum(d['leaked_bytes'] for d in files),
-        'leaked_blocks': sum(d['leaked_blocks'] for d in files),
-        'leaks': merged['leaks'], 'runtime_leaks': merged['runtime_leaks'],
-        'unknown_frees': sum(d['unknown_frees'] for d in files),
-        'double_frees': sum(d['double_frees'] for d in files),
+        'leaks': _merge_leaks(files, 'leaks'),
+        'runtime_leaks': _merge_leaks(files, 'runtime_leaks'),
         'complete': all(d['complete'] for d in files),
         'children': [d['pid'] for d in files if d['ppid'] in pids],
-        'files': [public(d) for d in files],
-    }
-
+        'programs': program_rows(files),
+    })
+    return out

@@ -1,5 +1,6 @@
 """The log's first line ('# chainalloc-log 1 ...') and its footer ('# end ...')."""
 
+import os
 from urllib.parse import unquote
 
 FORMAT_VERSION = 1
@@ -40,7 +41,22 @@ def parse_header(line):
             head[key] = value   # unknown keys are kept and ignored: forward compatible
     if 'program' in head:
         head['program'] = unquote(head['program'])
+    if 'argv' in head:
+        # Comma-separated; each argument percent-encoded, so a ',' inside one is '%2C'.
+        head['argv'] = [unquote(a) for a in head['argv'].split(',')] if head['argv'] else []
     return head
+
+
+def command_label(program, argv):
+    """A short name for the process: the program and its first argument that is not an
+    option ('git pack-objects', 'python3 build.py'), which tells apart the processes of one
+    run that share a program. Just the program when the log has no argv."""
+    words = [program]
+    for arg in (argv or [])[1:]:
+        if not arg.startswith('-'):
+            words.append(os.path.basename(arg) if '/' in arg else arg)
+            break
+    return ' '.join(words)
 
 
 def parse_footer(line):

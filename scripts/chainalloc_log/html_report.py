@@ -1,129 +1,173 @@
-"""`plot`: a self-contained HTML report with inline SVG (no scripts, no external files)."""
+"""`plot`: one self-contained HTML file (inline CSS and SVG, no script, nothing fetched).
+With several logs it starts with the run as a whole: the processes on one time axis and
+a row per program, then a section per process."""
 
-import html
-
+from .figures import combine
 from .humanize import human, secs, short_size
+from .svg import bar_columns, esc, live_chart, process_lanes
+
+STYLE = '''
+body{font-family:system-ui,sans-serif;margin:24px auto;color:#222;max-width:1100px;padding:0 12px}
+h1{font-size:24px;margin-bottom:4px}h2{font-size:19px;margin-top:36px;border-bottom:2px solid #ddd}
+h3{font-size:16px;margin:24px 0 6px}p.note{color:#555;font-size:13px;margin:2px 0 8px}
+table{border-collapse:collapse;margin-bottom:12px}
+th,td{text-align:left;padding:3px 10px;border-bottom:1px solid #e5e5e5;font-size:14px;
+overflow-wrap:anywhere;vertical-align:top}
+th{white-space:nowrap;overflow-wrap:normal}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.bad{color:#b00}.hover{fill:transparent}.hover:hover{fill:rgba(0,0,0,.08)}
+g.row:hover text{font-weight:bold}nav a{margin-right:14px}
+'''
+
+COUNT = ('requests', lambda v: '{:,}'.format(v))
+BYTES = ('bytes', human)
 
 
-def svg_line_chart(points, width=1100, height=320):
-    if not points:
-        return '<p>No events.</p>'
-    pad_l, pad_r, pad_t, pad_b = 80, 60, 20, 40
-    t0 = 0
-    t1 = max(p['t_ns'] for p in points) or 1
-    ymax = max(p['max'] for p in points) or 1
-    iw, ih = width - pad_l - pad_r, height - pad_t - pad_b
-
-    def x(t):
-        return pad_l + iw * (t - t0) / (t1 - t0)
-
-    def y(v):
-        return pad_t + ih * (1 - v / ymax)
-
-    # Timestamps may step back slightly across threads: plot in file order, clamped.
-    tt, seq = 0, []
-    for p in points:
-        tt = max(tt, p['t_ns'])
-        seq.append((tt, p))
-    upper = ' '.join('%.1f,%.1f' % (x(t), y(p['max'])) for t, p in seq)
-    lower = ' '.join('%.1f,%.1f' % (x(t), y(p['min'])) for t, p in reversed(seq))
-    line = ' '.join('%.1f,%.1f' % (x(t), y(p['live'])) for t, p in seq)
-    parts = ['<svg width="%d" height="%d" '
-             'viewBox="0 0 %d %d" role="img">' % (width, height, width, height)]
-    for k in range(5):
-        v = ymax * k / 4
-        parts.append('<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>'
-                     % (pad_l, width - pad_r, y(v), y(v)))
-        parts.append('<text x="%d" y="%.1f" text-anchor="end" font-size="12">%s</text>'
-                     % (pad_l - 6, y(v) + 4, html.escape(human(v))))
-    for k in range(6):
-        t = t0 + (t1 - t0) * k / 5
-        parts.append('<text x="%.1f" y="%d" text-anchor="middle" font-size="12">%s</text>'
-                     % (x(t), height - pad_b + 18, html.escape(secs(t))))
-    parts.append('<polygon points="%s %s" fill="#9ecae1" stroke="none"/>' % (upper, lower))
-    parts.append('<polyline points="%s" fill="none" stroke="#08519c" stroke-width="1.2"/>'
-                 % line)
-    parts.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#333"/>'
-                 % (pad_l, width - pad_r, pad_t + ih, pad_t + ih))
-    parts.append('<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#333"/>'
-                 % (pad_l, pad_l, pad_t, pad_t + ih))
-    parts.append('<text x="%d" y="%d" text-anchor="middle" font-size="12">time since start'
-                 '</text>' % (pad_l + iw // 2, height - 4))
-    parts.append('</svg>')
-    return ''.join(parts)
+def table(rows, head=None, numeric=()):
+    """An HTML table; `numeric` lists the columns aligned right."""
+    def cells(tag, values):
+        return ''.join('<%s%s>%s</%s>' % (tag, ' class="n"' if i in numeric else '', esc(v), tag)
+                       for i, v in enumerate(values))
+    out = ['<table>']
+    if head:
+        out.append('<tr>%s</tr>' % cells('th', head))
+    out += ['<tr>%s</tr>' % cells('td', r) for r in rows]
+    out.append('</table>')
+    return ''.join(out)
 
 
-def svg_bars(rows, label_key, value_key, fmt_label, fmt_value=str, width=1100, bar_h=18):
-    if not rows:
-        return '<p>No requests.</p>'
-    pad_l, pad_r = 110, 200
-    top = max(r[value_key] for r in rows) or 1
-    total = sum(r[value_key] for r in rows) or 1
-    height = bar_h * len(rows) + 10
-    iw = width - pad_l - pad_r
-    parts = ['<svg width="%d" height="%d" '
-             'viewBox="0 0 %d %d" role="img">' % (width, height, width, height)]
-    for k, r in enumerate(rows):
-        y0 = 5 + k * bar_h
-        wbar = iw * r[value_key] / top
-        parts.append('<text x="%d" y="%d" text-anchor="end" font-size="12">%s</text>'
-                     % (pad_l - 6, y0 + bar_h - 5, html.escape(fmt_label(r[label_key]))))
-        parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="#3182bd"/>'
-                     % (pad_l, y0 + 2, max(wbar, 0.5), bar_h - 4))
-        parts.append('<text x="%.1f" y="%d" font-size="12">%s (%.1f%%)</text>'
-                     % (pad_l + wbar + 6, y0 + bar_h - 5, html.escape(fmt_value(r[value_key])),
-                        100.0 * r[value_key] / total))
-    parts.append('</svg>')
-    return ''.join(parts)
+def facts_table(rows):
+    """Label/value rows: the label is a heading cell, so it never wraps."""
+    return '<table>%s</table>' % ''.join('<tr><th>%s</th><td>%s</td></tr>' % (esc(k), esc(v))
+                                         for k, v in rows)
 
 
-def render_html(d):
-    esc = html.escape
+def facts(d):
+    """The per-process key figures, as label/value rows."""
     rows = [
-        ('program', '%s (pid %s, parent %s)' % (d['program'], d['pid'], d['ppid'])),
+        ('command', ' '.join(d['argv']) if d.get('argv') else d['program']),
+        ('process', 'pid %s, parent %s' % (d['pid'], d['ppid'])),
         ('chain', d['chain']),
         ('status', 'complete' if d['complete'] else
          'INCOMPLETE: ' + '; '.join(d['incomplete_reasons'])),
         ('runtime', secs(d['runtime_ns'])),
-        ('calls', ', '.join('%s %d' % kv for kv in d['calls'].items())),
-        ('peak live bytes', '%s at %s' % (human(d['peak_bytes']), secs(d['peak_t_ns']))),
+        ('calls', ', '.join('%s %s' % (k, '{:,}'.format(v)) for k, v in d['calls'].items())),
+        ('requested', '%s in %s allocations' % (human(d['requested_bytes']),
+                                                '{:,}'.format(d['requests']))),
+        ('peak live', '%s at %s' % (human(d['peak_bytes']), secs(d['peak_t_ns']))),
         ('leaked at exit' if d['has_footer'] else 'live at end of log',
          '%s in %d blocks (program %s, runtime %s)' % (
              human(d['leaked_bytes']), d['leaked_blocks'], human(d['program_leaked_bytes']),
              human(d['runtime_leaked_bytes']))),
-        ('temporary blocks', '%d (%s)' % (d['temporary']['blocks'],
-                                         human(d['temporary']['bytes']))),
-        ('bad frees', '%d unknown, %d double' % (d['unknown_frees'], d['double_frees'])),
+        ('bad frees', '%d of pointers never allocated here, %d double'
+         % (d['unknown_frees'], d['double_frees'])),
     ]
     if d['estimated']:
         rows.append(('sampling', '1 in %d: counts are estimates' % d['sample']))
-    for warn in d['warnings']:
-        rows.append(('warning', warn))
-    table = ''.join('<tr><th>%s</th><td>%s</td></tr>' % (esc(k), esc(str(v)))
-                    for k, v in rows)
-    layers = [dict(r, label='%d %s' % (r['index'], r['name'])) for r in d['layer_split']]
-    leak_rows = ''.join('<tr><td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
-        g['size'], g['count'], esc(human(g['bytes'])), esc(secs(g['first_t_ns'])),
-        esc(g.get('kind', 'program'))) for g in (d['leaks'] + d['runtime_leaks'])[:30])
+    rows += [('warning', w) for w in d['warnings']]
+    return rows
+
+
+def temporaries(d):
+    tmp = d['temporary']
+    rest = d['requests'] - tmp['blocks']
+    return ('<p class="note">Blocks freed by their own thread within %d of its calls '
+            'after being allocated: candidates for the stack or a scoped arena.</p>'
+            % tmp['window_events'] +
+            bar_columns([('temporary', 'freed soon after allocation',
+                          (tmp['blocks'], tmp['bytes'])),
+                         ('other', 'kept longer, or never freed',
+                          (rest, max(d['requested_bytes'] - tmp['bytes'], 0)))],
+                        [COUNT, BYTES], 'blocks'))
+
+
+def leaks_table(d):
+    groups = (d['leaks'] + d['runtime_leaks'])[:30]
+    if not groups:
+        return '<p>None.</p>'
+    return table([(g['size'], g['count'], human(g['bytes']), secs(g['first_t_ns']),
+                   g['first_tid'], g.get('kind', 'program')) for g in groups],
+                 ('size', 'blocks', 'bytes', 'first at', 'thread', 'left by'), (0, 1, 2))
+
+
+def process_section(d, anchor):
+    layers = [r for r in d['layer_split'] if r['requests']]   # a proxy only forwards
+    threads = d['threads'][:20]
+    return ''.join([
+        '<h2 id="%s">%s <small>pid %s</small></h2>' % (anchor, esc(d['command']), d['pid']),
+        '<p class="note">%s</p>' % esc(d['file']),
+        facts_table(facts(d)),
+        '<h3>Live bytes over time</h3>',
+        '<p class="note">Line: bytes allocated and not yet freed. Band: the lowest and '
+        'highest value within each time slot. Dot: the peak. Hover for values.</p>',
+        live_chart(d.get('timeline', []), d['peak_bytes'], d['peak_t_ns']),
+        '<h3>Request sizes</h3>',
+        '<p class="note">Power-of-two buckets: "&le; 64" holds sizes 33..64.</p>',
+        bar_columns([('<= ' + short_size(h['le']), 'sizes up to %d bytes' % h['le'],
+                      (h['count'], h['bytes'])) for h in d['histogram']],
+                    [COUNT, BYTES], 'size'),
+        '<h3>Most requested sizes</h3>',
+        bar_columns([('%d bytes' % r['size'], '%d bytes' % r['size'], (r['count'], r['bytes']))
+                     for r in d['top_sizes']], [COUNT, BYTES], 'size'),
+        '<h3>Temporary blocks</h3>', temporaries(d),
+        '<h3>Threads</h3>',
+        bar_columns([('%d%s' % (r['tid'], ' (main)' if r['main'] else ''),
+                      'thread %d' % r['tid'], (r['calls'], r['bytes'])) for r in threads],
+                    [('calls', '{:,}'.format), ('bytes requested', human)], 'thread'),
+        '<p class="note">%d more threads not shown.</p>' % (len(d['threads']) - len(threads))
+        if len(d['threads']) > len(threads) else '',
+        '<h3>Served by layer</h3>',
+        bar_columns([('%d %s' % (r['index'], r['name']), 'layer %d of the chain' % r['index'],
+                      (r['requests'], r['bytes'])) for r in layers], [COUNT, BYTES], 'layer'),
+        '<h3>Leaks by size</h3>', leaks_table(d),
+    ])
+
+
+def run_section(files):
+    """Several processes: the run as a whole."""
+    c = combine(files)
+    k = c['calls']
+    rows = [('processes', '%d%s' % (c['processes'], '' if c['complete'] else
+                                    ' (some INCOMPLETE)')),
+            ('calls', '{:,} ({})'.format(sum(k.values()),
+                                         ', '.join('%s %s' % (n, '{:,}'.format(v))
+                                                   for n, v in k.items()))),
+            ('requested', '%s in %s allocations' % (human(c['requested_bytes']),
+                                                    '{:,}'.format(c['requests']))),
+            ('peak live', 'at most %s (the sum of each process\'s peak)'
+             % human(c['peak_bytes'])),
+            ('leaked', '%s in %d blocks (program %s, runtime %s)' % (
+                human(c['leaked_bytes']), c['leaked_blocks'], human(c['program_leaked_bytes']),
+                human(c['runtime_leaked_bytes'])))]
+    programs = table([(r['command'], r['processes'], '{:,}'.format(r['calls']),
+                       human(r['requested_bytes']), human(r['peak_bytes']),
+                       human(r['leaked_bytes'])) for r in c['programs']],
+                     ('program', 'processes', 'calls', 'requested', 'largest peak', 'leaked'),
+                     (1, 2, 3, 4, 5))
+    return ''.join([
+        '<h2 id="run">The run: %d processes</h2>' % len(files), facts_table(rows),
+        '<h3>Processes over time</h3>',
+        '<p class="note">One bar per process, from its start to its exit (orange: the log is '
+        'incomplete). Hover for its figures.</p>',
+        process_lanes(files),
+        '<h3>Per program</h3>', programs,
+    ])
+
+
+def render_html(files):
+    many = len(files) > 1
+    title = ('%d processes' % len(files)) if many else files[0]['command']
+    anchors = ['p%d' % i for i in range(len(files))]
+    nav = ''
+    if many:
+        nav = '<nav>%s</nav>' % ''.join('<a href="#%s">%s (%s)</a>' % (a, esc(d['command']),
+                                                                       d['pid'])
+                                        for a, d in zip(anchors, files))
     return ''.join([
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        '<title>chainalloc report: %s</title>' % esc(d['program']),
-        '<style>body{font-family:sans-serif;margin:24px;color:#222;max-width:1150px}',
-        'table{border-collapse:collapse;margin-bottom:16px}th,td{text-align:left;',
-        'padding:3px 10px;border-bottom:1px solid #ddd;font-size:14px;overflow-wrap:anywhere}',
-        'h2{font-size:18px;margin-top:28px}</style></head><body>',
-        '<h1>chainalloc report: %s</h1>' % esc(d['program']),
-        '<table>%s</table>' % table,
-        '<h2>Live bytes over time (band: min..max within each interval)</h2>',
-        svg_line_chart(d.get('timeline', [])),
-        '<h2>Request sizes (power-of-two buckets)</h2>',
-        svg_bars(d['histogram'], 'le', 'count', lambda le: '<= ' + short_size(le)),
-        '<h2>Requests per layer</h2>',
-        svg_bars(layers, 'label', 'requests', str),
-        '<h2>Bytes per layer</h2>',
-        svg_bars(layers, 'label', 'bytes', str, human),
-        '<h2>Leaks by size</h2>',
-        ('<table><tr><th>size</th><th>count</th><th>bytes</th><th>first at</th>'
-         '<th>kind</th></tr>%s</table>' % leak_rows) if leak_rows else '<p>None.</p>',
+        '<title>chainalloc report: %s</title><style>%s</style></head><body>' % (esc(title),
+                                                                               STYLE),
+        '<h1>chainalloc report: %s</h1>' % esc(title),
+        nav,
+        run_section(files) if many else '',
+        ''.join(process_section(d, a) for d, a in zip(files, anchors)),
         '</body></html>\n'])
-

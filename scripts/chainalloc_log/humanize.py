@@ -1,5 +1,7 @@
 """Numbers as a person reads them: sizes, durations, text bars."""
 
+import re
+
 
 def human(n):
     n = float(n)
@@ -28,3 +30,17 @@ def bar(value, top, width):
         return ''
     return '#' * max(1, round(width * value / top))
 
+
+
+_SIZE = re.compile(r'(\d+)\s*([kmgt]?)(i?b)?', re.IGNORECASE)
+
+
+def parse_size(text):
+    """'64K', '1M', '4096', '2GiB' -> bytes, as the chain parser reads sizes (K = 1024).
+    Raises ValueError on anything else."""
+    m = _SIZE.fullmatch(text.strip())
+    if not m or (m.group(3) and m.group(3).lower() == 'ib' and not m.group(2)):
+        raise ValueError('bad size %r (accepted: a number with optional K, M, G or T '
+                         'suffix)' % text)
+    shift = {'': 0, 'k': 10, 'm': 20, 'g': 30, 't': 40}[m.group(2).lower()]
+    return int(m.group(1)) << shift

@@ -1,22 +1,44 @@
-"""The `--json` objects: what each subcommand prints with --json, and how."""
+"""The `--json` objects. Every verb prints one shape, for one file or many:
+
+    {"schema": "chainalloc-log/1", "verb": VERB, "files": [one object per file],
+     "combined": {the files taken together}}
+
+(`plot` adds "output"). schema.json beside this file is the JSON Schema of it; LOG-FORMAT.md
+describes the keys."""
 
 import json
 
-from .figures import combine, public
+from .figures import combine
+
+SCHEMA = 'chainalloc-log/1'
 
 # `leaks --json` is the summary's leak part only.
-LEAKS_KEYS = ('file', 'program', 'pid', 'complete', 'has_footer', 'sample', 'estimated',
-              'leaked_bytes', 'leaked_blocks', 'program_leaked_bytes', 'program_leaked_blocks',
-              'runtime_leaked_bytes', 'runtime_leaked_blocks', 'leaks', 'runtime_leaks')
+LEAKS_KEYS = ('file', 'program', 'argv', 'command', 'pid', 'complete', 'has_footer', 'sample',
+              'estimated', 'leaked_bytes', 'leaked_blocks', 'program_leaked_bytes',
+              'program_leaked_blocks', 'runtime_leaked_bytes', 'runtime_leaked_blocks',
+              'leaks', 'runtime_leaks')
+COMBINED_LEAKS_KEYS = ('processes', 'complete', 'children', 'leaked_bytes', 'leaked_blocks',
+                       'program_leaked_bytes', 'program_leaked_blocks', 'runtime_leaked_bytes',
+                       'runtime_leaked_blocks', 'leaks', 'runtime_leaks')
+IDENTITY_KEYS = ('file', 'program', 'argv', 'command', 'pid')
 
 
-def summary_object(files):
-    """One log: its figures; several: their combination (which holds each one's)."""
-    return public(files[0]) if len(files) == 1 else combine(files)
+def envelope(verb, files, combined, **extra):
+    return dict({'schema': SCHEMA, 'verb': verb, 'files': files, 'combined': combined}, **extra)
 
 
 def leaks_object(d):
     return {k: d[k] for k in LEAKS_KEYS}
+
+
+def combined_leaks(files):
+    c = combine(files)
+    return {k: c[k] for k in COMBINED_LEAKS_KEYS}
+
+
+def suggest_file_object(d, res):
+    """One file's own suggestion (null when it made no request the classes could serve)."""
+    return dict({k: d[k] for k in IDENTITY_KEYS}, suggestion=res)
 
 
 def write_json(obj, out):

@@ -3,21 +3,51 @@
 from .humanize import bar, human, secs, short_size
 
 
-def print_summary(d, out):
+CALL_KINDS = ('malloc', 'calloc', 'realloc', 'aligned', 'free', 'failed')
+
+
+def command_line(d, width=100):
+    """The process as a person typed it: argv when the log has it, else the program."""
+    text = ' '.join(d['argv']) if d.get('argv') else d['program']
+    return text if len(text) <= width else text[:width - 3] + '...'
+
+
+def _ppid(d):
+    return '?' if d['ppid'] is None else d['ppid']
+
+
+def print_summary(d, out, top=10):
     w = out.write
     est = ' (estimated: 1-in-%d sample, counts scaled by %d)' % (d['sample'], d['sample']) \
         if d['estimated'] else ''
-    w('== %s  %s pid %s (parent %s)%s\n' % (d['file'], d['program'], d['pid'], d['ppid'], est))
+    w('== %s: %s (pid %s, parent %s)%s\n' % (d['file'], command_line(d), d['pid'], _ppid(d),
+                                            est))
     w('chain: %s\n' % d['chain'])
     w('runtime %s, %s\n' % (secs(d['runtime_ns']),
                             'complete' if d['complete'] else
                             'INCOMPLETE: ' + '; '.join(d['incomplete_reasons'])))
     for warn in d['warnings']:
         w('warning: %s\n' % warn)
+    _calls_table(d, w)
+    if d['events_logged'] == 'summary':
+        w('\nlive at exit  %d blocks\n' % d['leaked_blocks'])
+        w('(a summary-only log, proxy(events=summary): the totals above are all it holds)\n\n')
+        return
+    _figures(d, w)
+    _threads(d, w, top)
+    _sizes(d, w, top)
+    _layers(d, w)
+    w('\n')
+
+
+def _calls_table(d, w):
     w('\n%-9s %12s %12s\n' % ('calls', 'count', 'per second'))
-    for k in ('malloc', 'calloc', 'realloc', 'aligned', 'free', 'failed'):
+    for k in CALL_KINDS:
         rate = d['calls_per_second'][k]
         w('%-9s %12d %12s\n' % (k, d['calls'][k], '-' if rate is None else '%.0f' % rate))
+
+
+def _figures(d, w):
     w('\nrequested  %s in %d allocations\n' % (human(d['requested_bytes']), d['requests']))
     w('peak live  %s at %s\n' % (human(d['peak_bytes']), secs(d['peak_t_ns'])))
     w('%s %s in %d blocks (program: %s in %d, runtime: %s in %d)\n' % (
@@ -27,74 +57,124 @@ def print_summary(d, out):
         human(d['runtime_leaked_bytes']), d['runtime_leaked_blocks']))
     tmp = d['temporary']
     share = 100.0 * tmp['blocks'] / d['requests'] if d['requests'] else 0.0
-    w('temporary  %d blocks (%.1f%% of allocations), %s, freed within %d events of their '
+    w('temporary  %d blocks (%.1f%% of allocations), %s, freed within %d calls of their '
       'thread\n' % (tmp['blocks'], share, human(tmp['bytes']), tmp['window_events']))
-    w('bad frees  %d of unknown pointers, %d double; %d reallocs of pointers not live\n' % (
-        d['unknown_frees'], d['double_frees'], d['unknown_reallocs']))
+    w('bad frees  %d of pointers never allocated here, %d double; %d reallocs of pointers '
+      'not allocated\n' % (d['unknown_frees'], d['double_frees'], d['unknown_reallocs']))
     for a in d['anomalies'][:5]:
         w('           line %d: %s %s (tid %s)\n' % (a['line'], a['kind'], a['ptr'], a['tid']))
 
+
+def _more(w, rows, top, what):
+    if len(rows) > top:
+        w('... %d more %s (--top N shows more)\n' % (len(rows) - top, what))
+
+
+def _threads(d, w, top):
     w('\n%-10s %12s %12s\n' % ('thread', 'calls', 'bytes'))
-    for r in d['threads'][:16]:
+    for r in d['threads'][:top]:
         w('%-10s %12d %12s\n' % (str(r['tid']) + (' main' if r['main'] else ''),
                                  r['calls'], human(r['bytes'])))
-    if len(d['threads']) > 16:
-        w('... %d more threads\n' % (len(d['threads']) - 16))
+    _more(w, d['threads'], top, 'threads')
 
+
+def _sizes(d, w, top):
     w('\n%-10s %12s %12s\n' % ('top size', 'count', 'bytes'))
-    for r in d['top_sizes'][:10]:
+    for r in d['top_sizes'][:top]:
         w('%-10d %12d %12s\n' % (r['size'], r['count'], human(r['bytes'])))
-
     w('\nsize histogram (requests per power-of-two bucket)\n')
-    top = max([h['count'] for h in d['histogram']] or [0])
+    most = max([h['count'] for h in d['histogram']] or [0])
     total = sum(h['count'] for h in d['histogram']) or 1
     for h in d['histogram']:
         w('<=%-7s %11d %5.1f%% %s\n' % (short_size(h['le']), h['count'],
-                                         100.0 * h['count'] / total, bar(h['count'], top, 46)))
+                                         100.0 * h['count'] / total, bar(h['count'], most, 46)))
 
-    w('\n%-18s %12s %6s %12s %6s\n' % ('layer', 'requests', '%', 'bytes', '%'))
-    req = sum(r['requests'] for r in d['layer_split']) or 1
-    byt = sum(r['bytes'] for r in d['layer_split']) or 1
-    for r in d['layer_split']:
+
+def _layers(d, w):
+    # A layer that served nothing (a proxy only forwards) would be a row of zeros.
+    rows = [r for r in d['layer_split'] if r['requests']]
+    if not rows:
+        return
+    w('\n%-18s %12s %6s %12s %6s\n' % ('served by layer', 'requests', '%', 'bytes', '%'))
+    req = sum(r['requests'] for r in rows) or 1
+    byt = sum(r['bytes'] for r in rows) or 1
+    for r in rows:
         w('%-18s %12d %5.1f%% %12s %5.1f%%\n' % (
             '%d %s' % (r['index'], r['name']), r['requests'], 100.0 * r['requests'] / req,
             human(r['bytes']), 100.0 * r['bytes'] / byt))
+
+
+def print_combined(c, out, top=10):
+    """All processes of a run together, before each one's own section."""
+    w = out.write
+    k = c['calls']
+    w('== %d processes, %s\n' % (c['processes'], 'all complete' if c['complete'] else
+                                  'some INCOMPLETE (see their sections)'))
+    w('calls      %d: %s\n' % (sum(k.values()),
+                               ', '.join('%s %d' % (n, k[n]) for n in CALL_KINDS)))
+    w('requested  %s in %d allocations\n' % (human(c['requested_bytes']), c['requests']))
+    w('peak live  at most %s (the sum of each process\'s peak)\n' % human(c['peak_bytes']))
+    w('leaked     %s in %d blocks (program: %s in %d, runtime: %s in %d)\n' % (
+        human(c['leaked_bytes']), c['leaked_blocks'],
+        human(c['program_leaked_bytes']), c['program_leaked_blocks'],
+        human(c['runtime_leaked_bytes']), c['runtime_leaked_blocks']))
+    w('bad frees  %d of pointers never allocated in that process, %d double\n'
+      % (c['unknown_frees'], c['double_frees']))
+    if c['children']:
+        n = len(c['children'])
+        w('           (%s: %s frees of blocks inherited from the parent count as never '
+          'allocated)\n' % ('pid %s is a child of another process here' % c['children'][0]
+                             if n == 1 else '%d processes are children of others here (pids '
+                             '%s)' % (n, ', '.join(map(str, c['children'][:top]))),
+                             'its' if n == 1 else 'their'))
+    w('\n%-30s %9s %12s %12s %12s %12s\n' % ('program', 'processes', 'calls', 'requested',
+                                              'max peak', 'leaked'))
+    for r in c['programs'][:top]:
+        w('%-30s %9d %12d %12s %12s %12s\n' % (
+            r['command'][:30], r['processes'], r['calls'], human(r['requested_bytes']),
+            human(r['peak_bytes']), human(r['leaked_bytes'])))
+    _more(w, c['programs'], top, 'programs')
     w('\n')
 
 
-def print_combined(c, out):
-    k = c['calls']
-    out.write('== combined: %d processes%s; calls malloc %d calloc %d realloc %d aligned %d '
-              'free %d failed %d; peak (sum) %s; leaked %s in %d blocks; %s\n' % (
-                  c['processes'],
-                  (' (children: %s; their frees of inherited blocks count as unknown frees)'
-                   % ', '.join(map(str, c['children']))) if c['children'] else '',
-                  k['malloc'], k['calloc'], k['realloc'], k['aligned'], k['free'], k['failed'],
-                  human(c['peak_bytes']), human(c['leaked_bytes']), c['leaked_blocks'],
-                  'all complete' if c['complete'] else 'some incomplete'))
-
-
-def print_leaks(d, out):
+def print_leaks(d, out, top=50):
     w = out.write
     what = 'leaked at exit' if d['has_footer'] else 'live at end of an INCOMPLETE log'
     est = ' (estimated from a 1-in-%d sample)' % d['sample'] if d['estimated'] else ''
-    w('%s pid %s: %s in %d blocks %s%s\n' % (d['program'], d['pid'], human(d['leaked_bytes']),
-                                             d['leaked_blocks'], what, est))
-    for title, rows in (('program leaks', d['leaks']), ('runtime leaks (C/C++ runtime, '
-                                                          'not the program)', d['runtime_leaks'])):
+    w('== %s: %s (pid %s): %s in %d blocks %s%s\n' % (
+        d['file'], command_line(d), d['pid'], human(d['leaked_bytes']), d['leaked_blocks'],
+        what, est))
+    if d['events_logged'] == 'summary':
+        w('(a summary-only log, proxy(events=summary): the footer counts the blocks; their '
+          'sizes were not logged)\n\n')
+        return
+    _leak_lists(d, w, top)
+    w('\n')
+
+
+def print_combined_leaks(c, out, top=50):
+    w = out.write
+    w('== %d processes: %s in %d blocks leaked\n' % (c['processes'], human(c['leaked_bytes']),
+                                                      c['leaked_blocks']))
+    _leak_lists(c, w, top)
+    w('\n')
+
+
+def _leak_lists(d, w, top):
+    for title, rows in (('program leaks', d['leaks']),
+                        ('runtime leaks (left by the C/C++ runtime, not the program)',
+                         d['runtime_leaks'])):
         w('\n%s: %d blocks, %s\n' % (title, sum(r['count'] for r in rows),
-                                    human(sum(r['bytes'] for r in rows))))
+                                      human(sum(r['bytes'] for r in rows))))
         if not rows:
             continue
         w('%10s %8s %12s %14s %10s  %s\n' % ('size', 'count', 'bytes', 'first at', 'thread',
                                              'kind' if rows is d['runtime_leaks'] else ''))
-        for r in rows[:50]:
+        for r in rows[:top]:
             w('%10d %8d %12s %14s %10d  %s\n' % (r['size'], r['count'], human(r['bytes']),
                                                  secs(r['first_t_ns']), r['first_tid'],
                                                  r.get('kind', '')))
-        if len(rows) > 50:
-            w('... %d more sizes\n' % (len(rows) - 50))
-
+        _more(w, rows, top, 'sizes')
 
 
 def print_suggestion(res, path, out):

@@ -19,5 +19,28 @@ def run(*args, expect=0):
     return p
 
 
+SCHEMA = os.path.join(os.path.dirname(READER), 'chainalloc_log', 'schema.json')
+
+
+def validate(obj):
+    """Checks a --json answer against the documented schema (when python3-jsonschema is
+    installed; test_cli.py requires it)."""
+    try:
+        import jsonschema
+    except ImportError:
+        return obj
+    with open(SCHEMA) as f:
+        jsonschema.validate(obj, json.load(f), cls=jsonschema.Draft202012Validator)
+    return obj
+
+
 def run_json(*args, expect=0):
-    return json.loads(run(*args, '--json', expect=expect).stdout)
+    """The whole --json answer: {schema, verb, files, combined}."""
+    return validate(json.loads(run(*args, '--json', expect=expect).stdout))
+
+
+def run_json_one(*args, expect=0):
+    """The answer's one file object, for a command given one log."""
+    answer = run_json(*args, expect=expect)
+    assert len(answer['files']) == 1, answer['files']
+    return answer['files'][0]

@@ -21,7 +21,8 @@ import unittest
 sys.dont_write_bytecode = True   # keep tests/ and scripts/ free of __pycache__
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from reader_cli import READER, run as reader, run_json as reader_json  # noqa: E402
+from reader_cli import READER, run as reader, run_json as reader_json_all  # noqa: E402
+from reader_cli import run_json_one as reader_json  # noqa: E402
 
 PROGRAMS = ('known', 'threads', 'fork', 'exec', 'loop')
 PATHS = {}      # 'so' and the program names -> absolute paths (filled by main())
@@ -383,7 +384,7 @@ class Fork(LogCase):
         # (the parent slept 0.3 s before forking; the child's first event opens its log).
         self.assertLess(int(events_of(child)[0][0]), 200 * 10**6)
 
-        both = reader_json('summary', parent, child)
+        both = reader_json_all('summary', parent, child)['combined']
         self.assertEqual(both['processes'], 2)
         self.assertEqual(both['children'], [child_pid])
         self.assertTrue(both['complete'])
@@ -585,7 +586,7 @@ class BigLog(LogCase):
                            capture_output=True, text=True, timeout=300)
         reader_s = time.perf_counter() - t0
         self.assertEqual(p.returncode, 0, p.stderr)
-        d = json.loads(p.stdout)
+        d = json.loads(p.stdout)['files'][0]
         self.assertTrue(d['complete'], d['incomplete_reasons'])
         self.assertEqual(d['calls'], plus(base['calls'],
                                           {'malloc': BIG_PAIRS, 'free': BIG_PAIRS}))

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(HERE, '..', '..', 'scripts'))
 
 import gen_log                 # noqa: E402
 import chainalloc_log          # noqa: E402
-from reader_cli import run, run_json  # noqa: E402
+from reader_cli import run, run_json, run_json_one  # noqa: E402
 
 MAIN = 4242
 
@@ -60,7 +60,7 @@ class KnownTruth(Case):
 
     def test_scripted_figures(self):
         w = self.scripted()
-        d = run_json('summary', self.path('s.log'))
+        d = run_json_one('summary', self.path('s.log'))
         self.assertEqual(d['calls'], dict(malloc=2, calloc=1, realloc=4, aligned=1, free=4,
                                           failed=2))
         self.assertEqual(d['counted_calls'], d['calls'])
@@ -98,7 +98,7 @@ class KnownTruth(Case):
             some = next(iter(w.freed))
             w.free(4244, some)
             w.close()
-            d = run_json('summary', self.path('r.log'))
+            d = run_json_one('summary', self.path('r.log'))
             self.assertEqual(d['calls'], w.calls)
             self.assertEqual(d['counted_calls'], w.calls)
             self.assertEqual(d['peak_bytes'], w.peak)
@@ -134,7 +134,7 @@ class KnownTruth(Case):
         for _ in range(3):
             w.malloc(MAIN, 1000)              # 3000
         w.close()
-        d = run_json('leaks', self.path('l.log'))
+        d = run_json_one('leaks', self.path('l.log'))
         self.assertEqual([(r['size'], r['count']) for r in d['leaks']],
                          [(1000, 3), (10, 10), (99, 1)])
 
@@ -158,7 +158,7 @@ class Incomplete(Case):
         w.malloc(MAIN, 32)
         w.free(MAIN, a)
         w.close(footer=False, cut_line='700 4242 m 12')
-        d = run_json('summary', self.path('c.log'))
+        d = run_json_one('summary', self.path('c.log'))
         self.assertFalse(d['complete'])
         self.assertFalse(d['has_footer'])
         self.assertTrue(d['cut_line'])
@@ -176,7 +176,7 @@ class Incomplete(Case):
         w = gen_log.LogWriter(self.path('c2.log'), pid=MAIN)
         w.malloc(MAIN, 64)
         w.close(footer=True, cut_line='7')
-        d = run_json('summary', self.path('c2.log'))
+        d = run_json_one('summary', self.path('c2.log'))
         self.assertFalse(d['complete'])
         self.assertTrue(d['has_footer'])
 
@@ -187,7 +187,7 @@ class Incomplete(Case):
         w.f.write('garbage here\n\n123 4242 q 1 2\n')
         w.malloc(MAIN, 64)
         w.close()
-        d = run_json('summary', self.path('m.log'))
+        d = run_json_one('summary', self.path('m.log'))
         self.assertEqual(d['malformed_lines'], 2)
         self.assertEqual(d['calls']['malloc'], 2)
         self.assertEqual(d['leaked_bytes'], 128)
@@ -216,7 +216,8 @@ class MultiFile(Case):
         child.free(501, shared)                  # inherited block: unknown to the child
         child.malloc(501, 20)
         child.close()
-        d = run_json('summary', self.path('p.log'), self.path('c.log'))
+        answer = run_json('summary', self.path('p.log'), self.path('c.log'))
+        d = answer['combined']
         self.assertEqual(d['processes'], 2)
         self.assertEqual(d['calls']['malloc'], 3)
         self.assertEqual(d['calls']['free'], 1)
@@ -224,11 +225,11 @@ class MultiFile(Case):
         self.assertEqual(d['peak_bytes'], 1010 + 20)
         self.assertEqual(d['unknown_frees'], 1)
         self.assertEqual(d['children'], [501])
-        self.assertEqual([f['pid'] for f in d['files']], [500, 501])
+        self.assertEqual([f['pid'] for f in answer['files']], [500, 501])
         self.assertTrue(d['complete'])
         self.assertEqual(self.leaks_of(d['leaks']), {1000: 1, 10: 1, 20: 1})
         out = run('summary', self.path('p.log'), self.path('c.log')).stdout
-        self.assertIn('combined: 2 processes', out)
+        self.assertTrue(out.startswith('== 2 processes, all complete'), out)
 
 
 class Sampled(Case):
@@ -243,7 +244,7 @@ class Sampled(Case):
         w.live_bytes, blocks_live = exact_live, 9
         w.live = {i: (0, 0, 0, 'm', 0) for i in range(9)}
         w.close()
-        d = run_json('summary', self.path('s.log'))
+        d = run_json_one('summary', self.path('s.log'))
         self.assertTrue(d['estimated'])
         self.assertEqual(d['sample'], 4)
         self.assertEqual(d['calls']['malloc'], 21)        # exact, from the footer
@@ -258,7 +259,7 @@ class Sampled(Case):
         w = gen_log.LogWriter(self.path('u.log'), pid=MAIN, sample=2)
         w.f.write('10 4242 m 64 a0 1\n20 4242 r a0 128 - 1\n30 4242 r - 32 b0 1\n')
         w.close(footer=False)
-        d = run_json('summary', self.path('u.log'))
+        d = run_json_one('summary', self.path('u.log'))
         self.assertEqual(d['leaked_bytes'], 64)           # only b0 (32 x 2)
         self.assertEqual(d['unknown_reallocs'], 0)
 
@@ -284,7 +285,7 @@ class RuntimeLeaks(Case):
 
     def test_classifier(self):
         self.write(True)
-        d = run_json('leaks', self.path('rt.log'))
+        d = run_json_one('leaks', self.path('rt.log'))
         kinds = {(r['size'], r['kind']): r['count'] for r in d['runtime_leaks']}
         self.assertEqual(kinds, {(72704, 'libstdc++ emergency exception pool'): 1,
                                  (304, 'ld.so thread DTV'): 3,
@@ -303,7 +304,7 @@ class RuntimeLeaks(Case):
         w.calloc(MAIN, 304)
         w.free(7000, w.malloc(7000, 40))
         w.close()
-        d = run_json('leaks', self.path('ok.log'))
+        d = run_json_one('leaks', self.path('ok.log'))
         self.assertEqual(d['leaks'], [])
         self.assertEqual(len(d['runtime_leaks']), 2)
         run('leaks', self.path('ok.log'), '--fail-on-leak', expect=0)
@@ -313,7 +314,7 @@ class RuntimeLeaks(Case):
         for _ in range(4):
             w.malloc(MAIN, 4096)
         w.close()
-        d = run_json('leaks', self.path('pg.log'))
+        d = run_json_one('leaks', self.path('pg.log'))
         self.assertEqual(d['runtime_leaks'], [])
         self.assertEqual(self.leaks_of(d['leaks']), {4096: 4})
 
@@ -322,14 +323,14 @@ class RuntimeLeaks(Case):
         w.calloc(MAIN, 4000)
         w.free(4300, w.malloc(4300, 8))
         w.close()
-        d = run_json('leaks', self.path('bc.log'))
+        d = run_json_one('leaks', self.path('bc.log'))
         self.assertEqual(self.leaks_of(d['leaks']), {4000: 1})
 
     def test_pool_on_other_thread_is_program(self):
         w = gen_log.LogWriter(self.path('o.log'), pid=MAIN)
         w.malloc(4999, 72704)
         w.close()
-        d = run_json('leaks', self.path('o.log'))
+        d = run_json_one('leaks', self.path('o.log'))
         self.assertEqual(self.leaks_of(d['leaks']), {72704: 1})
 
 
@@ -340,7 +341,7 @@ class Suggest(Case):
             for _ in range(count):
                 w.free(MAIN, w.malloc(MAIN, size))
         w.close()
-        d = run_json('suggest', self.path('g.log'), '--max-classes', 4)
+        d = run_json('suggest', self.path('g.log'), '--max-classes', 4)['combined']
         self.assertEqual(d['classes'], [32, 48, 112, 1008])
         self.assertEqual(d['hit_rate'], 1.0)
         waste = (8 * 500 + 8 * 300 + 12 * 150 + 8 * 50) / (32 * 500 + 48 * 300 + 112 * 150
@@ -348,7 +349,7 @@ class Suggest(Case):
         self.assertAlmostEqual(d['waste'], waste)
         self.assertLess(d['waste'], d['default']['waste'])
         self.assertIn("freelist(classes=32,48,112,1008) > system", d['chain'])
-        d = run_json('suggest', self.path('g.log'), '--max-classes', 3)
+        d = run_json('suggest', self.path('g.log'), '--max-classes', 3)['combined']
         # Dropping 32 costs 500 x 16 bytes, less than dropping 48 (300 x 64) or 112.
         self.assertEqual(d['classes'], [48, 112, 1008])
         out = run('suggest', self.path('g.log')).stdout
@@ -377,7 +378,7 @@ class Suggest(Case):
             w.free(MAIN, w.malloc(MAIN, 64))
         w.free(MAIN, w.malloc(MAIN, 30000))
         w.close()
-        d = run_json('suggest', self.path('h.log'))
+        d = run_json('suggest', self.path('h.log'))['combined']
         self.assertEqual(d['classes'], [64])
         self.assertAlmostEqual(d['hit_rate'], 5000 / 5001)
 
@@ -414,7 +415,7 @@ class Speed(unittest.TestCase):
             path = os.path.join(tmp, 'big.log')
             n = gen_log.fast_log(path, 2_000_000)
             t0 = time.perf_counter()
-            d = run_json('summary', path)
+            d = run_json_one('summary', path)
             wall = time.perf_counter() - t0
             self.assertEqual(d['events'], n)
             self.assertEqual(d['calls']['malloc'] + d['calls']['free'], n)

@@ -126,7 +126,7 @@ mkdir named
 run "odd program name" 0 "" -- CHAINALLOC_LOG="$scratch/named/%e.%p.log" -- bash -c $'exec -a "my prog\nx" /bin/echo hi'
 log=$(ls named/my_prog_x.*)  # bash's own log is there too, under the same pid
 if [ "$(head -1 "$log" | grep -c '')" -eq 1 ] && head -1 "$log" | grep -q 'program=my%20prog%0Ax '; then ok; else fail "odd program name: header $(head -c 200 "$log")"; fi
-prog=$("$python" "$reader" summary --json "$log" | "$python" -c 'import json,sys; d=json.load(sys.stdin); print(repr(d.get("program", d)))' 2>&1)
+prog=$("$python" "$reader" summary --json "$log" | "$python" -c 'import json,sys; d=json.load(sys.stdin)["files"][0]; print(repr(d["program"]))' 2>&1)
 [ "$prog" = "'my prog\\nx'" ] && ok || fail "odd program name: the reader says $prog"
 
 # ---- a full disk -------------------------------------------------------------------------

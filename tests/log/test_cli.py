@@ -1,0 +1,233 @@
+"""The command lines as a user meets them: `chainalloc` (scripts/chainalloc) and `chainalloc
+log` (the reader). Every verb with --help, no arguments, bad arguments, a missing file,
+several files and globs, and --json checked against scripts/chainalloc_log/schema.json.
+Exit codes: 0 ok, 1 leaks with --fail-on-leak, 2 usage or unreadable file; never a traceback.
+
+Run: python3 tests/log/test_cli.py (the launcher's run/check cases need `ninja -C build`)."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+LAUNCHER = os.path.join(ROOT, 'scripts', 'chainalloc')
+SCHEMA = os.path.join(ROOT, 'scripts', 'chainalloc_log', 'schema.json')
+BUILT = os.path.exists(os.path.join(ROOT, 'build', 'config', 'chainalloc-config'))
+sys.path.insert(0, HERE)
+import gen_log  # noqa: E402
+
+try:
+    import jsonschema
+except ImportError:
+    sys.exit('test_cli.py: python3-jsonschema is missing (scripts/setup installs it)')
+
+VERBS = ('summary', 'leaks', 'plot', 'suggest')
+
+
+def chainalloc(*args, cwd=None, env=None):
+    p = subprocess.run([sys.executable, LAUNCHER] + [str(a) for a in args], cwd=cwd,
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert 'Traceback' not in p.stderr and 'Errno' not in p.stderr, p.stderr
+    return p
+
+
+def header(pid, program, extra=''):
+    return ('# chainalloc-log 1 pid=%d ppid=1 program=%s page=4096 start_unix_ns=1764060000'
+            '000000000 sample=1 %slayers=proxy,freelist,system chain=proxy > freelist > '
+            'system\n' % (pid, program, extra))
+
+
+class Cli(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix='chainalloc-cli-')
+        with open(SCHEMA) as f:
+            cls.validator = jsonschema.Draft202012Validator(json.load(f))
+        for pid in (101, 102):
+            w = gen_log.LogWriter(cls.path('run.%d.log' % pid), pid=pid, program='prog')
+            kept = [w.malloc(pid, 24 * k) for k in range(1, 20)]
+            for p in kept[2:]:
+                w.free(pid, p)
+            w.close()
+        with open(cls.path('summary-only.log'), 'w') as f:
+            f.write(header(300, 'daemon', 'events=summary '))
+            f.write('# end t_ns=5000 events=0 malloc=10 calloc=0 realloc=0 aligned=0 '
+                    'free=8 failed=0 live_blocks=2\n')
+        with open(cls.path('argv.log'), 'w') as f:
+            f.write(header(400, 'git', 'argv=git,pack-objects,--all,a%2Cb '))
+            f.write('10 400 m 32 1000 1\n# end t_ns=20 events=1 malloc=1 calloc=0 realloc=0 '
+                    'aligned=0 free=0 failed=0 live_blocks=1\n')
+
+    @classmethod
+    def path(cls, name):
+        return os.path.join(cls.dir, name)
+
+    def log(self, *args, expect=0):
+        p = chainalloc('log', *args)
+        self.assertEqual(p.returncode, expect, (args, p.stdout[-500:], p.stderr))
+        return p
+
+    def one_line_error(self, p, pattern):
+        """Usage errors: exit 2, one line on stderr, nothing on stdout."""
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.stdout, '')
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        self.assertRegex(p.stderr, pattern)
+
+    def valid(self, text, verb, nfiles):
+        obj = json.loads(text)
+        errors = [e.message for e in self.validator.iter_errors(obj)]
+        self.assertEqual(errors, [])
+        self.assertEqual((obj['schema'], obj['verb'], len(obj['files'])),
+                         ('chainalloc-log/1', verb, nfiles))
+        return obj
+
+    # -- chainalloc ---------------------------------------------------------------------
+    def test_no_arguments_shows_the_verbs(self):
+        for args in ([], ['log']):
+            p = chainalloc(*args)
+            self.assertEqual(p.returncode, 2)
+            self.assertTrue(p.stderr.startswith('usage: chainalloc'), p.stderr)
+            self.assertNotIn('required', p.stderr)
+        self.assertRegex(chainalloc().stderr, r'(?s)run .*check .*presets .*log ')
+        self.assertRegex(chainalloc('log').stderr, r'(?s)summary .*leaks .*plot .*suggest ')
+
+    def test_version(self):
+        with open(os.path.join(ROOT, 'meson.build')) as f:
+            want = re.search(r"version\s*:\s*'([^']+)'", f.read()).group(1)
+        p = chainalloc('--version')
+        self.assertEqual((p.returncode, p.stdout), (0, 'chainalloc %s\n' % want))
+
+    def test_verb_help(self):
+        for verb in ('run', 'check', 'presets'):
+            p = chainalloc(verb, '--help')
+            self.assertEqual(p.returncode, 0)
+            self.assertTrue(p.stdout.startswith('usage: chainalloc %s' % verb), p.stdout)
+        self.one_line_error(chainalloc('bogus'), r"invalid choice: 'bogus'")
+        self.one_line_error(chainalloc('presets', 'x'), r'^chainalloc presets: ')
+        self.one_line_error(chainalloc('run'), r'^chainalloc run: no program given')
+
+    def test_check_arguments(self):
+        self.one_line_error(chainalloc('check'), r"^chainalloc check: no chain given")
+        self.one_line_error(chainalloc('check', 'freelist', '>', 'system'),
+                            r"quote it: chainalloc check 'freelist > system'")
+
+    @unittest.skipUnless(BUILT, 'needs build/config/chainalloc-config (ninja -C build)')
+    def test_check_unquoted_chain(self):
+        # `chainalloc check freelist > system`: the shell passes only `freelist`.
+        p = chainalloc('check', 'freelist')
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("did you quote the chain? e.g. chainalloc check 'freelist > system'",
+                      p.stderr)
+        p = chainalloc('check', 'freelist(max=512M) > system')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(chainalloc('presets').returncode, 0)
+
+    @unittest.skipUnless(BUILT, 'needs the build tree (ninja -C build)')
+    def test_run_validates_before_starting(self):
+        marker = self.path('started')
+        for opts in (['--chain', 'fre > system'], ['--strict', '--chain', 'fre > system'],
+                     ['--preset', 'nope'], ['--strict', '--log', 'a b']):
+            p = chainalloc('run', *opts, '--', 'touch', marker)
+            self.one_line_error(p, r'^chainalloc run: CHAINALLOC_\w+: .* touch not started$')
+            self.assertFalse(os.path.exists(marker), opts)
+        env = dict(os.environ, CHAINALLOC_STATS='maybe')   # the environment counts too
+        self.one_line_error(chainalloc('run', '--', 'touch', marker, env=env),
+                            r'CHAINALLOC_STATS')
+        p = chainalloc('run', '--', 'no-such-program-here')
+        self.assertEqual(p.returncode, 127, p.stderr)
+
+    @unittest.skipUnless(BUILT, 'needs the build tree (ninja -C build)')
+    def test_run_log_path_is_absolute(self):
+        work = tempfile.mkdtemp(dir=self.dir)
+        # The child runs after `cd /`: its log must still land where `run` started.
+        p = chainalloc('run', '--log', 'cd.%e.%p.log', '--', 'sh', '-c', 'cd / && ls >/dev/null',
+                       cwd=work)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(any(n.startswith('cd.ls.') for n in os.listdir(work)), os.listdir(work))
+
+    # -- chainalloc log -----------------------------------------------------------------
+    def test_every_verb(self):
+        glob = self.path('run.*.log')            # quoted: the reader expands it
+        for verb in VERBS:
+            with self.subTest(verb=verb):
+                self.assertTrue(self.log(verb, '--help').stdout.startswith(
+                    'usage: chainalloc log %s' % verb))
+                self.one_line_error(chainalloc('log', verb), r'required: FILE')
+                self.one_line_error(chainalloc('log', verb, glob, '--bogus'),
+                                    r'unrecognized arguments: --bogus')
+                p = chainalloc('log', verb, self.path('missing.log'), '--json')
+                self.one_line_error(p, r'missing\.log: No such file or directory$')
+                self.one_line_error(chainalloc('log', verb, self.path('none.*.log'), '--json'),
+                                    r'no file matches')
+                extra = ['-o', self.path(verb + '.html')] if verb == 'plot' else []
+                self.assertTrue(self.log(verb, glob, *extra).stderr.count('Traceback') == 0)
+                self.valid(self.log(verb, glob, '--json', *extra).stdout, verb, 2)
+                self.valid(self.log(verb, self.path('run.101.log'), self.path('run.102.log'),
+                                    self.path('run.101.log'), '--json').stdout, verb, 2)
+                self.valid(self.log(verb, self.path('run.101.log'), '--json').stdout, verb, 1)
+
+    def test_fail_on_leak(self):
+        self.log('leaks', self.path('run.101.log'), '--fail-on-leak', expect=1)
+        self.assertEqual(json.loads(self.log('leaks', self.path('run.101.log'),
+                                             '--json').stdout)['combined']['leaked_blocks'], 2)
+
+    def test_fail_on_leak_closed_pipe(self):
+        # Enough leaked sizes that the output overflows the pipe after `head -0` left.
+        w = gen_log.LogWriter(self.path('many.log'), pid=500)
+        for k in range(1, 3000):
+            w.malloc(500, k)
+        w.close()
+        cmd = ('%s %s log leaks --top 100000 --fail-on-leak %s | head -0; exit ${PIPESTATUS[0]}'
+               % (sys.executable, LAUNCHER, self.path('many.log')))
+        p = subprocess.run(['bash', '-c', cmd], capture_output=True, text=True, timeout=120)
+        self.assertEqual((p.returncode, p.stderr), (1, ''))
+
+    def test_bad_values(self):
+        f = self.path('run.101.log')
+        self.one_line_error(chainalloc('log', 'suggest', f, '--max-size', '6Q'), r'bad size')
+        self.one_line_error(chainalloc('log', 'suggest', f, '--max-classes', '0'), r'1\.\.64')
+        self.one_line_error(chainalloc('log', 'summary', f, '--top', 'x'), r'--top')
+        self.one_line_error(chainalloc('log', 'plot', f), r'-o report\.html')
+        self.one_line_error(chainalloc('log', 'plot', f, '-o', self.path('no/dir/r.html')),
+                            r'cannot write .*No such file or directory')
+        for size in ('64K', '1M', '4096'):
+            self.log('suggest', f, '--max-size', size)
+
+    def test_summary_text(self):
+        out = self.log('summary', self.path('run.*.log'), self.path('argv.log'),
+                       '--top', '1').stdout
+        self.assertTrue(out.startswith('== 3 processes, all complete\n'), out)
+        self.assertLess(out.index('== 3 processes'), out.index('run.101.log'))
+        self.assertIn('... 1 more programs', out)
+        self.assertIn('git pack-objects --all a,b (pid 400', out)
+        self.assertNotRegex(out, r'\n0 proxy ')
+        self.assertNotIn('forgotten', out)
+
+    def test_summary_only_log(self):
+        p = self.log('summary', self.path('summary-only.log'))
+        self.assertNotIn('lost', p.stdout)
+        self.assertNotIn('{', p.stdout)
+        self.assertIn('summary-only log', p.stdout)
+        d = self.valid(self.log('summary', self.path('summary-only.log'), '--json').stdout,
+                       'summary', 1)['files'][0]
+        self.assertEqual((d['warnings'], d['calls']['malloc'], d['leaked_blocks']), ([], 10, 2))
+
+    def test_plot_self_contained(self):
+        out = self.path('r.html')
+        self.log('plot', self.path('run.*.log'), '-o', out)
+        with open(out) as f:
+            page = f.read()
+        for external in ('http://', 'https://', '<script', '<link', '@import', 'url('):
+            self.assertNotIn(external, page)
+        self.assertIn('The run: 2 processes', page)
+        self.assertGreater(page.count('<title>'), 10)     # tooltips on the charts' marks
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
