@@ -22,7 +22,7 @@ static volatile sig_atomic_t fault_in_child;
 static const char* volatile fault_where;     // what the test was doing, if it says
 static sig_atomic_t fault_last, fault_idle;
 
-static void fault_write(const char* s) {
+static inline void fault_write(const char* s) {
     size_t n = strlen(s);
     while (n) {
         ssize_t w = write(fault_fd, s, n);
@@ -33,7 +33,7 @@ static void fault_write(const char* s) {
     }
 }
 
-static void fault_write_num(long v) {
+static inline void fault_write_num(long v) {
     char buf[24], *p = buf + sizeof buf;
     *--p = '\0';
     int neg = v < 0;
@@ -45,7 +45,7 @@ static void fault_write_num(long v) {
 
 // Ticks once a second. The parent fails after fault_limit seconds without progress; a child
 // (which has no ticks: fork clears alarms) fails when its single alarm goes off.
-static void fault_on_alarm(int sig) {
+static inline void fault_on_alarm(int sig) {
     (void)sig;
     int saved = errno;
     if (fault_in_child) {
@@ -78,7 +78,7 @@ static void fault_on_alarm(int sig) {
     errno = saved;
 }
 
-static void watchdog_start(const char* name, const char* unit, int limit_seconds) {
+static inline void watchdog_start(const char* name, const char* unit, int limit_seconds) {
     fault_name = name;
     fault_unit = unit;
     fault_limit = limit_seconds;
@@ -92,13 +92,13 @@ static void watchdog_start(const char* name, const char* unit, int limit_seconds
 }
 
 // In a fork child, first thing: alarms do not survive fork, so the child arms its own.
-static void watchdog_child(unsigned seconds) {
+static inline void watchdog_child(unsigned seconds) {
     fault_in_child = 1;
     alarm(seconds);
 }
 
 // Waits for a fork child and says what went wrong, if anything; returns 1 if it exited 0.
-static int fault_reap(pid_t pid) {
+static inline int fault_reap(pid_t pid) {
     int status;
     pid_t r;
     while ((r = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
