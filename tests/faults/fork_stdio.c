@@ -5,9 +5,10 @@
 //   forking thread: holds the allocator's locks, waits for stdio's list lock;
 //   fflush(NULL):   holds the list lock, waits for the lock of a stream another thread uses;
 //   getdelim etc.:  holds that stream's lock, calls malloc, waits for the allocator's locks.
-// Threads here: getdelim over a long-lived stream (mallocs for every line, stream locked),
+// Threads here: getdelim over an fmemopen stream (mallocs for every line, stream locked),
 // fflush(NULL) in a loop (list lock, then every stream's lock), fopen/fprintf/fclose of
-// /dev/null, and open_memstream (its buffer grows with realloc under the stream lock). The
+// /dev/null (the first write mallocs the stream's buffer, stream locked), and open_memstream
+// (its buffer grows with realloc under the stream lock). The
 // main thread forks FORKS times (default 300); each child uses malloc and stdio, then
 // _exit(0)s, and the parent checks its status. A hang trips the watchdog.
 // Usage: fork_stdio [FORKS]
@@ -44,11 +45,17 @@ static void make_text(void) {
     text_len = len;
 }
 
-static void* getdelim_thread(void* arg) {
+// Each stdio worker lives for a few dozen iterations and is then replaced by a fresh thread
+// (see generations below): a new thread's allocator caches are empty and an exiting thread's
+// are flushed, so these threads keep reaching the central lists while they hold stream locks,
+// not just once at start-up.
+enum { ITERATIONS = 40 };
+
+static void* getdelim_worker(void* arg) {
     (void)arg;
     FILE* f = fmemopen(text, text_len, "r");
     if (!f) abort();
-    while (!stopping()) {
+    for (int i = 0; i < ITERATIONS && !stopping(); ++i) {
         char* line = NULL;  // a fresh buffer each time: every line mallocs
         size_t cap = 0;
         if (getdelim(&line, &cap, '\n', f) < 0) rewind(f);
@@ -58,34 +65,46 @@ static void* getdelim_thread(void* arg) {
     return NULL;
 }
 
-static void* fflush_thread(void* arg) {
+static void* fopen_worker(void* arg) {
     (void)arg;
-    while (!stopping()) fflush(NULL);
-    return NULL;
-}
-
-static void* fopen_thread(void* arg) {
-    (void)arg;
-    for (unsigned i = 0; !stopping(); ++i) {
+    for (unsigned i = 0; i < ITERATIONS && !stopping(); ++i) {
         FILE* f = fopen("/dev/null", "w");
         if (!f) abort();
-        fprintf(f, "line %u %*s\n", i, (int)(i % 3000), "x");
+        fprintf(f, "line %u %*s\n", i, (int)(i * 70), "x");  // the first write mallocs a buffer
         fclose(f);
     }
     return NULL;
 }
 
-static void* memstream_thread(void* arg) {
+static void* memstream_worker(void* arg) {
     (void)arg;
-    for (unsigned i = 0; !stopping(); ++i) {
+    for (unsigned i = 0; i < ITERATIONS && !stopping(); ++i) {
         char* buf = NULL;
         size_t len = 0;
         FILE* f = open_memstream(&buf, &len);
         if (!f) abort();
-        for (unsigned k = 0; k < 40; ++k) fprintf(f, "%u:%u %*s\n", i, k, (int)(k * 50), "y");
+        for (unsigned k = 0; k < 20; ++k) fprintf(f, "%u:%u %*s\n", i, k, (int)(k * 100), "y");
         fclose(f);
         free(buf);
     }
+    return NULL;
+}
+
+// Runs the worker given as arg in one fresh thread after another until told to stop.
+static void* generations(void* arg) {
+    void* (*worker)(void*) = (void* (*)(void*))arg;
+    while (!stopping()) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, worker, NULL) != 0) abort();
+        pthread_join(t, NULL);
+    }
+    return NULL;
+}
+
+// Holds stdio's list lock, and waits in turn for the lock of every stream.
+static void* fflush_thread(void* arg) {
+    (void)arg;
+    while (!stopping()) fflush(NULL);
     return NULL;
 }
 
@@ -118,14 +137,17 @@ int main(int argc, char** argv) {
     make_text();
     watchdog_start("fork_stdio", "forks", 5);
 
-    void* (*bodies[])(void*) = {getdelim_thread, fflush_thread, fopen_thread, memstream_thread};
-    enum { N = sizeof bodies / sizeof bodies[0] };
+    void* (*workers[])(void*) = {getdelim_worker, fopen_worker, memstream_worker};
+    enum { N = sizeof workers / sizeof workers[0] + 1 };
     pthread_t threads[N];
-    for (int i = 0; i < N; ++i)
-        if (pthread_create(&threads[i], NULL, bodies[i], NULL) != 0) {
+    for (int i = 0; i < N; ++i) {
+        int rc = i < N - 1 ? pthread_create(&threads[i], NULL, generations, (void*)workers[i])
+                           : pthread_create(&threads[i], NULL, fflush_thread, NULL);
+        if (rc != 0) {
             perror("fork_stdio: pthread_create");
             return 1;
         }
+    }
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

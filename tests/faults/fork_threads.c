@@ -7,7 +7,7 @@
 // empty and most of these come from the central lists the other threads were using),
 // reallocates, frees, starts a thread that allocates too, and exits 0 only if every block held
 // its contents.
-// Usage: fork_threads [FORKS] [THREADS]   (defaults 250 and 2)
+// Usage: fork_threads [FORKS] [THREADS]   (defaults 200 and 2)
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdio.h>
@@ -116,7 +116,7 @@ static void child_work(unsigned seed) {
 }
 
 int main(int argc, char** argv) {
-    int target = argc > 1 ? atoi(argv[1]) : 250;
+    int target = argc > 1 ? atoi(argv[1]) : 200;
     int n_threads = argc > 2 ? atoi(argv[2]) : 2;
     if (n_threads < 1 || n_threads > 64) n_threads = 2;
     watchdog_start("fork_threads", "forks", 5);
