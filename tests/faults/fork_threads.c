@@ -1,5 +1,6 @@
-// fork() while other threads allocate, and the child allocates (the pattern of glibc's
-// tst-mallocfork). The child inherits the allocator as it was at the instant of fork: any lock
+// fork() while other threads allocate, and the child allocates: the everyday fork-safety
+// pattern (glibc's tst-mallocfork itself, a fork from the handler of a signal sent by a new
+// child, is fork_notify.c). The child inherits the allocator as it was at the instant of fork: any lock
 // another thread held then is held forever in the child, and any list it was halfway through
 // changing stays half-changed. An allocator's fork handlers must make that instant a quiet
 // one. Each child checks the blocks it inherited from the forking thread, allocates a few
