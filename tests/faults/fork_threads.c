@@ -86,7 +86,7 @@ static void child_work(unsigned seed) {
     for (unsigned i = 0; i < MINE; ++i)
         if (!intact(mine[i].p, mine[i].n, i)) _exit(4);
     uint64_t rng = seed;
-    enum { MANY = 200 };
+    enum { MANY = 120 };
     static struct block b[MANY];
     for (unsigned i = 0; i < MANY; ++i) {
         b[i].n = pick_size(&rng);
