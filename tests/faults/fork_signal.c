@@ -6,7 +6,8 @@
 //
 // Usage: fork_signal process|thread [FORKS]
 //   process: single-threaded; a separate process sends SIGUSR1 as fast as it can while this
-//            one churns malloc/free/realloc over small, medium and large sizes.
+//            one churns malloc/free/realloc over small, medium and large sizes, and now and
+//            then forks from the main loop too, so some signals land inside fork() itself.
 //   thread:  a second thread sends SIGUSR1 to the main thread with pthread_kill; the main
 //            thread churns small blocks in batches, which under a freelist keeps refilling
 //            its thread cache from the central lists (with tiny caches, all the time), so
