@@ -35,51 +35,82 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, 'scripts'))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'log'))
 
+import chainalloc_log as reader  # noqa: E402
 from chainalloc_log import cli  # noqa: E402
+from chainalloc_log.html_report import render_html  # noqa: E402
+from chainalloc_log.json_report import leaks_object, summary_object, write_json  # noqa: E402
+from chainalloc_log.text_report import (print_combined, print_leaks,  # noqa: E402
+                                        print_suggestion, print_summary)
 
 SEEDS = os.path.join(HERE, 'corpus', 'log_reader')
 MAX_LEN = 16384  # bytes; small inputs run fast and still hold every kind of line
 
 # ---- running one input ----------------------------------------------------------------------
 
-COMMANDS = [['summary'], ['summary', '--json'], ['leaks'], ['leaks', '--json', '--fail-on-leak'],
-            ['suggest'], ['suggest', '--json', '--max-classes', '3']]
+# One of these runs through the real entry point (cli.main, argparse and exit codes included)
+# for every CLI_EVERY-th input; every input also goes through the report code directly, which
+# is twenty times faster than a pass through argparse.
+COMMANDS = [['summary'], ['summary', '--json'], ['leaks', '--fail-on-leak'], ['leaks', '--json'],
+            ['suggest'], ['suggest', '--json', '--max-classes', '3'], ['plot', '-o', None]]
+CLI_EVERY = 4
 
 
 class Finding(Exception):
     pass
 
 
-def run_reader(path, html_path, with_plot):
-    """Runs every subcommand on path; returns an outcome signature (for novelty)."""
-    sig = []
-    commands = COMMANDS + ([['plot', '-o', html_path]] if with_plot else [])
-    for args in commands:
-        out, err = io.StringIO(), io.StringIO()
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = cli.main(args[:1] + [path] + args[1:])
-        except SystemExit as e:
-            code = e.code
-        except Exception:
-            raise Finding('chainalloc_log %s: traceback\n%s' % (' '.join(args),
-                                                              traceback.format_exc()))
-        if code not in (0, 1, 2) or (code == 1 and '--fail-on-leak' not in args):
-            raise Finding('chainalloc_log %s: exit code %r' % (' '.join(args), code))
-        if code == 2 and not err.getvalue().startswith('chainalloc log: '):
-            raise Finding('chainalloc_log %s: exit 2 without a message' % ' '.join(args))
-        if code == 2:
-            # The error's kind without its variable parts (numbers, quoted text).
-            sig.append(re.sub(r"\d+|'[^']*'", '', err.getvalue().split(': ', 2)[-1])[:60])
-        elif args == ['summary', '--json']:
-            # What kind of log the reader saw: a cheap stand-in for coverage feedback.
-            d = json.loads(out.getvalue())
-            sig.append((d['complete'], d['has_footer'], d['cut_line'], d['estimated'],
-                        d['events'] > 0, bool(d['leaks']), bool(d['runtime_leaks']),
-                        bool(d['malformed_lines']), d['calls']['failed'] > 0,
-                        tuple(sorted({a['kind'] for a in d['anomalies']})),
-                        tuple(sorted({re.sub(r'[\d{}]+.*', '', w) for w in d['warnings']}))))
-    return tuple(sig)
+def run_cli(args, path, html_path):
+    args = [html_path if a is None else a for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(args[:1] + [path] + args[1:])
+    except SystemExit as e:
+        code = e.code
+    except Exception:
+        raise Finding('chainalloc_log %s: traceback\n%s' % (' '.join(args), traceback.format_exc()))
+    if code not in (0, 1, 2) or (code == 1 and '--fail-on-leak' not in args):
+        raise Finding('chainalloc_log %s: exit code %r' % (' '.join(args), code))
+    if code == 2 and not err.getvalue().startswith('chainalloc log: '):
+        raise Finding('chainalloc_log %s: exit 2 without a message' % ' '.join(args))
+
+
+def run_reports(path, with_html):
+    """Parse, figures, text and JSON reports, leaks, suggest, as the subcommands do them.
+    Returns an outcome signature (for novelty); the reader's own errors are part of it."""
+    try:
+        d = reader.summarize(path, timeline=with_html)
+    except (OSError, reader.LogError) as e:   # what cli.load turns into exit code 2
+        return ('error', re.sub(r"\d+|'[^']*'", '', str(e))[:40])
+    sink = io.StringIO()
+    write_json(summary_object([d]), sink)
+    print_summary(d, sink)
+    print_combined(reader.combine([d, d]), sink)
+    write_json(leaks_object(d), sink)
+    print_leaks(d, sink)
+    res = reader.suggest(d, 3, 0.999, 32768)
+    if res is not None:
+        write_json(res, sink)
+        print_suggestion(res, path, sink)
+    if with_html:
+        render_html(d)
+    # What kind of log the reader saw: a cheap stand-in for coverage feedback.
+    return (d['complete'], d['has_footer'], d['cut_line'], d['estimated'], d['events'] > 0,
+            bool(d['leaks']), bool(d['runtime_leaks']), bool(d['malformed_lines']),
+            d['calls']['failed'] > 0, res is None,
+            tuple(sorted({a['kind'] for a in d['anomalies']})),
+            tuple(sorted({re.sub(r'[\d{}]+.*', '', w) for w in d['warnings']})))
+
+
+def run_reader(path, html_path, n):
+    """Input number n: the reports in-process, and every CLI_EVERY-th one subcommand via cli."""
+    try:
+        sig = run_reports(path, with_html=n % 8 == 0)
+    except Exception:
+        raise Finding('reports: traceback\n%s' % traceback.format_exc())
+    if n % CLI_EVERY == 0:
+        run_cli(COMMANDS[(n // CLI_EVERY) % len(COMMANDS)], path, html_path)
+    return sig
 
 
 # ---- mutations ------------------------------------------------------------------------------
@@ -270,7 +301,7 @@ def fuzz(args):
             with open(path, 'wb') as f:
                 f.write(data)
             try:
-                sig = run_reader(path, html, with_plot=execs % 8 == 0)
+                sig = run_reader(path, html, execs)
             except Finding as e:
                 key = where(str(e))
                 if key not in findings:
@@ -296,10 +327,13 @@ def fuzz(args):
 
 
 def replay(files):
+    """Each file through the reports and every subcommand."""
     bad = 0
     for name in files:
         try:
-            sig = run_reader(name, os.devnull, with_plot=True)
+            sig = run_reader(name, os.devnull, 0)
+            for k in range(len(COMMANDS)):
+                run_cli(COMMANDS[k], name, os.devnull)
             print('%s: ok %s' % (name, sig))
         except Finding as e:
             print('%s: %s' % (name, e))
