@@ -25,6 +25,7 @@ import json
 import os
 import random
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -55,8 +56,19 @@ COMMANDS = [['summary'], ['summary', '--json'], ['leaks', '--fail-on-leak'], ['l
 CLI_EVERY = 4
 
 
+TIMEOUT = 10  # seconds for one input; the inputs are at most MAX_LEN bytes
+
+
 class Finding(Exception):
     pass
+
+
+class Timeout(BaseException):
+    """Raised by the alarm; a BaseException so that no `except Exception` can swallow it."""
+
+
+def on_alarm(signum, frame):
+    raise Timeout()
 
 
 def run_cli(args, path, html_path):
@@ -104,12 +116,19 @@ def run_reports(path, with_html):
 
 def run_reader(path, html_path, n):
     """Input number n: the reports in-process, and every CLI_EVERY-th one subcommand via cli."""
+    signal.alarm(TIMEOUT)
     try:
-        sig = run_reports(path, with_html=n % 8 == 0)
-    except Exception:
-        raise Finding('reports: traceback\n%s' % traceback.format_exc())
-    if n % CLI_EVERY == 0:
-        run_cli(COMMANDS[(n // CLI_EVERY) % len(COMMANDS)], path, html_path)
+        try:
+            sig = run_reports(path, with_html=n % 8 == 0)
+        except Exception:
+            raise Finding('reports: traceback\n%s' % traceback.format_exc())
+        if n % CLI_EVERY == 0:
+            run_cli(COMMANDS[(n // CLI_EVERY) % len(COMMANDS)], path, html_path)
+    except Timeout:
+        raise Finding('timeout: more than %d s on one input\n%s'
+                      % (TIMEOUT, traceback.format_exc(limit=-5)))
+    finally:
+        signal.alarm(0)
     return sig
 
 
@@ -353,6 +372,7 @@ def main():
                     help='where findings are saved (scratch, not in git)')
     ap.add_argument('--make-seeds', action='store_true')
     args = ap.parse_args()
+    signal.signal(signal.SIGALRM, on_alarm)
     if args.make_seeds:
         make_seeds()
         return 0
