@@ -4,8 +4,9 @@
 // binary under several chains.
 //
 // The input is a sequence of operations (malloc, calloc, realloc, reallocarray, free,
-// memalign / aligned_alloc / posix_memalign, valloc, malloc_usable_size, operator new/delete)
-// over a table of live blocks. Each block is filled with a pattern that depends on the block
+// memalign / aligned_alloc / posix_memalign, valloc, pvalloc, malloc_usable_size,
+// operator new/delete, and blocks from glibc's own __libc_malloc, which the preload must hand
+// back to glibc under every chain) over a table of live blocks. Each block is filled with a pattern that depends on the block
 // and the offset (all of a small block, samples of a large one), so a block handed out twice,
 // a lost realloc copy or a stray write shows up as a wrong byte. Checked after each step, per the contract in preload/libc_api.hpp:
 //  - contents are intact at free and realloc (realloc keeps the prefix), calloc zeroes;
@@ -22,6 +23,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+
+extern "C" void* __libc_malloc(std::size_t n);  // glibc's, bypassing the chain (a foreign block)
 
 namespace {
 
@@ -254,10 +257,10 @@ void do_realloc(unsigned i, Reader& r, bool array) {
     adopt(i, q, total, kMinAlign, Kind::malloc);
 }
 
-// memalign, aligned_alloc, posix_memalign, valloc, with good and bad alignments.
+// memalign, aligned_alloc, posix_memalign, valloc, pvalloc, with good and bad alignments.
 void do_aligned(unsigned i, Reader& r) {
     release(i);
-    std::uint8_t which = r.byte() % 4;
+    std::uint8_t which = r.byte() % 5;
     std::size_t align = read_align(r), n = read_size(r);
     errno = 0;
     void* p = nullptr;
@@ -281,7 +284,12 @@ void do_aligned(unsigned i, Reader& r) {
             }
             break;
         }
-        default: align = 4096; p = valloc(n); break;
+        case 3: align = 4096; p = valloc(n); break;
+        default:
+            align = 4096;
+            p = pvalloc(n);
+            if (p && n <= PTRDIFF_MAX - 4096) n = (n + 4095) / 4096 * 4096 + (n == 0 ? 4096 : 0);
+            break;
     }
     if (!p) return failed(may_fail(n, align) ? SIZE_MAX : n, bad ? bad : ENOMEM);
     if (bad) finding("aligned allocation with a bad alignment succeeded", align, n);
@@ -308,6 +316,15 @@ void do_new(unsigned i, Reader& r) {
     adopt(i, p, n, which == 2 ? align : kMinAlign, kKinds[which]);
 }
 
+// A block glibc made without us (as a library bound to glibc would): free, realloc and
+// malloc_usable_size must still send it to glibc.
+void do_foreign(unsigned i, Reader& r) {
+    release(i);
+    std::size_t n = read_size(r) % (1u << 20);
+    void* p = __libc_malloc(n);
+    if (p) adopt(i, p, n, kMinAlign, Kind::malloc);
+}
+
 void do_usable(unsigned i) {
     Slot& s = g_slots[i];
     if (s.p && malloc_usable_size(s.p) != s.usable) finding("malloc_usable_size changed", s.n);
@@ -329,7 +346,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     while (r.more()) {
         std::uint8_t op = r.byte();
         unsigned i = r.byte() % kSlots;
-        switch (op % 9) {
+        switch (op % 10) {
             case 0: do_malloc(i, r); break;
             case 1: do_calloc(i, r); break;
             case 2: do_realloc(i, r, false); break;
@@ -339,6 +356,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 6: do_new(i, r); break;
             case 7: do_usable(i); break;
             case 8: for (unsigned k = 0; k < kSlots; ++k) release(k); break;
+            case 9: do_foreign(i, r); break;
         }
     }
     for (unsigned k = 0; k < kSlots; ++k) release(k);  // each input starts from an empty table

@@ -56,8 +56,8 @@ def config_seeds():
         write('config', 'c%02d' % i, b'\0'.join(v.encode('latin-1') for v in values))
 
 
-# fuzz_alloc's ops (see its LLVMFuzzerTestOneInput): op % 9 is malloc, calloc, realloc,
-# reallocarray, free, aligned, new, usable, free-all; then a slot byte, then arguments.
+# fuzz_alloc's ops (see its LLVMFuzzerTestOneInput): op % 10 is malloc, calloc, realloc,
+# reallocarray, free, aligned, new, usable, free-all, foreign; then a slot byte, then arguments.
 # A size is 0..63 (one byte < 0x40), 0x40|hi lo (up to 16 KiB), 0x80|hi mid lo (up to 4 MiB),
 # or 0xC0|k, the k-th size of kInteresting (33 = PTRDIFF_MAX, 34.. past it).
 def sz(n):
@@ -69,7 +69,7 @@ def sz(n):
 
 
 def alloc_seeds():
-    M, C, R, RA, F, A, N, U, FA = range(9)
+    M, C, R, RA, F, A, N, U, FA, FO = range(10)
     seeds = {
         'malloc_free': [M, 0] + sz(10) + [M, 1] + sz(256) + [M, 2] + sz(100000) + [F, 0, F, 1, F, 2],
         'calloc': [C, 0, 3, 32, C, 1, 0xC5, 0xC5, C, 2, 0xC0 + 37, 0xC0 + 37],
@@ -81,13 +81,15 @@ def alloc_seeds():
         'reallocarray': [RA, 0] + sz(256) + [2, RA, 0, 0xC0 + 37, 3, RA, 1, 16, 0],
         'aligned': [A, 0, 0, 6] + sz(100) + [A, 1, 1, 12] + sz(256) + [A, 2, 2, 3] + sz(64) +
                    [A, 3, 3, 0] + sz(10) + [A, 4, 0, 230] + sz(10) + [A, 5, 2, 226] + sz(8) +
-                   [A, 6, 1, 20] + sz(1 << 20),
+                   [A, 6, 1, 20] + sz(1 << 20) + [A, 7, 4, 0] + sz(5000) + [A, 8, 4, 0, 0],
         'new_delete': [N, 0, 0] + sz(40) + [0, N, 1, 1] + sz(300) + [0, N, 2, 2] + sz(600) + [3] +
                       [F, 0, F, 1, F, 2],
         'usable': [M, 0, 1, U, 0, M, 1] + sz(70000) + [U, 1, U, 5],
         'big': [M, 0] + sz((4 << 20) - 1) + [M, 1] + sz(1 << 20) + [R, 0] + sz(2 << 20) + [FA, 0],
         'impossible': [M, 0, 0xC0 + 33, M, 1, 0xC0 + 34, M, 2, 0xC0 + 37,
                        C, 3, 0xC0 + 37, 0xC0 + 16, A, 4, 0, 230, 0xC0 + 36],
+        'foreign': [FO, 0] + sz(100) + [FO, 1] + sz(200000) + [U, 0, R, 0] + sz(300) +
+                   [R, 1] + sz(50) + [F, 0, F, 1],
         'churn': sum(([M, i % 16] + sz((i * 7) % 64) for i in range(48)), []) + [FA, 0],
         'classes': sum(([M, i % 16] + sz(s) for i, s in
                         enumerate([128, 160, 256, 320, 512, 1024, 2048, 4096, 8192, 16383,
