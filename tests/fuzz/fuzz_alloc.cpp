@@ -15,6 +15,8 @@
 //  - a failure is NULL with errno ENOMEM (EINVAL for a bad alignment); free keeps errno;
 //  - sizes past PTRDIFF_MAX and calloc overflows always fail; other sizes up to a few MiB
 //    only fail when the chain can refuse (it contains `null`).
+#include "config/parse.hpp"
+
 #include <malloc.h>
 
 #include <cerrno>
@@ -44,7 +46,7 @@ struct Slot {
 
 Slot g_slots[kSlots];
 std::uint64_t g_next_seed = 1;
-bool g_may_fail = false;  // the chain ends in `null` (or caps): NULL is an allowed answer
+bool g_may_fail = false;  // the chain ends in `null`: NULL is an allowed answer
 const std::uint8_t* g_input = nullptr;
 std::size_t g_input_size = 0;
 
@@ -334,8 +336,14 @@ void do_usable(unsigned i) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    const char* chain = std::getenv("CHAINALLOC_CHAIN");
-    g_may_fail = chain && std::strstr(chain, "null");
+    // The chain as the preload understood it (the same parser, the same variables).
+    static chainalloc::config::ChainSpec spec;
+    chainalloc::config::Diagnostic diag;
+    chainalloc::config::load([](const char* name) -> const char* { return std::getenv(name); },
+                             spec, diag);
+    g_may_fail = spec.layers[spec.layer_count - 1].kind == chainalloc::config::LayerKind::null;
+    std::fprintf(stderr, "fuzz_alloc: chain ends in %s\n",
+                 chainalloc::config::layer_name(spec.layers[spec.layer_count - 1].kind));
     return 0;
 }
 
