@@ -70,8 +70,10 @@ def summarize(path, timeline=False):
     leaked_blocks = s.live_blocks * scale
     if s.footer is not None and (scale > 1 or summary_only):
         # The footer's totals are exact; the sampled blocks only estimate them.
-        leaked_bytes = foot.get('live_bytes', leaked_bytes)
-        leaked_blocks = foot.get('live_blocks', leaked_blocks)
+        if isinstance(foot.get('live_bytes'), int):
+            leaked_bytes = foot['live_bytes']
+        if isinstance(foot.get('live_blocks'), int):
+            leaked_blocks = foot['live_blocks']
 
     requests = sum(s.sizes.values())
     requested_bytes = sum(k * v for k, v in s.sizes.items())

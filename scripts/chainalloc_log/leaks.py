@@ -1,6 +1,8 @@
 """Blocks live at the end of a log: which the C/C++ runtime left (not the program's
 fault), and the leaks grouped by size."""
 
+from .parse import event_time
+
 
 # Blocks the C/C++ runtime allocates on the program's behalf and never frees. A leaked
 # block is "runtime" only if it matches one of these signatures; every rule is narrow
@@ -59,13 +61,13 @@ def group_leaks(entries, scale):
         g = groups.get((size, kind))
         if g is None:
             groups[(size, kind)] = g = {'size': size, 'count': 0, 'bytes': 0,
-                                        'first_t_ns': int(t), 'first_tid': int(th[3]),
+                                        'first_t_ns': event_time(t), 'first_tid': int(th[3]),
                                         '_idx': idx}
             if kind:
                 g['kind'] = kind
         g['count'] += 1
         if idx < g['_idx']:
-            g['_idx'], g['first_t_ns'], g['first_tid'] = idx, int(t), int(th[3])
+            g['_idx'], g['first_t_ns'], g['first_tid'] = idx, event_time(t), int(th[3])
     out = []
     for g in groups.values():
         del g['_idx']

@@ -4,6 +4,7 @@ distinct live addresses, not with the file size."""
 import collections
 import gzip
 import sys
+import zlib
 
 from .header import LogError, parse_footer, parse_header
 
@@ -40,6 +41,8 @@ def scan_log(path, timeline=False):
             raise LogError('header line is cut (log holds no complete line)')
         head = parse_header(first)
         return _scan_events(f, head, timeline)
+    except (EOFError, zlib.error) as e:   # a gzip log cut short or corrupted
+        raise LogError('bad gzip data: %s' % e)
     finally:
         if f is not sys.stdin.buffer:
             f.close()
@@ -245,7 +248,7 @@ def _scan_events(f, head, timeline):
     s.aligned_over16 = aligned_over16
     s.live = {k: v for k, v in live.items() if v is not None}
     s.live_bytes, s.live_blocks = lbytes, lblocks
-    s.peak, s.peak_t = peak, int(peak_t)
+    s.peak, s.peak_t = peak, event_time(peak_t)
     s.counts = {'malloc': nm, 'calloc': nc, 'realloc': nr, 'aligned': na, 'free': nf,
                 'failed': failed}
     s.temp_blocks, s.temp_bytes = tmp_blocks, tmp_bytes
@@ -259,6 +262,11 @@ def _scan_events(f, head, timeline):
     s.last_t = int(last_t)
     s.points = [(int(t), a, b, c) for (t, a, b, c) in points]
     return s
+
+
+def event_time(t):
+    """An event's t_ns; 0 if it is not a number (times are not checked per line: speed)."""
+    return int(t) if t.isdigit() else 0
 
 
 def _last_time(lines, end, default):
