@@ -12,13 +12,14 @@
 //  - contents are intact at free and realloc (realloc keeps the prefix), calloc zeroes;
 //  - results are 16-byte aligned, or aligned as asked; malloc_usable_size >= the size asked;
 //  - no two live blocks overlap, nor overlap libFuzzer's copy of the input (ownership);
-//  - a failure is NULL with errno ENOMEM (EINVAL for a bad alignment); free keeps errno;
+//  - a failure is NULL with errno ENOMEM (EINVAL for an alignment glibc 2.36 refuses); free keeps errno;
 //  - sizes past PTRDIFF_MAX and calloc overflows always fail; other sizes up to a few MiB
 //    only fail when the chain can refuse (it contains `null`).
 #include "config/parse.hpp"
 
 #include <malloc.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -259,6 +260,11 @@ void do_realloc(unsigned i, Reader& r, bool array) {
     adopt(i, q, total, kMinAlign, Kind::malloc);
 }
 
+// Called through pointers: their declarations carry alloc_align, so UBSan would check a result
+// against an alignment such as 3 or 4097, which glibc 2.36 rounds up to a power of two.
+void* (*volatile g_memalign)(std::size_t, std::size_t) = memalign;
+void* (*volatile g_aligned_alloc)(std::size_t, std::size_t) = aligned_alloc;
+
 // memalign, aligned_alloc, posix_memalign, valloc, pvalloc, with good and bad alignments.
 void do_aligned(unsigned i, Reader& r) {
     release(i);
@@ -268,8 +274,14 @@ void do_aligned(unsigned i, Reader& r) {
     void* p = nullptr;
     int bad = 0;  // the errno / result expected for this alignment, 0 if it is good
     switch (which) {
-        case 0: p = memalign(align, n); bad = is_pow2(align) ? 0 : EINVAL; break;
-        case 1: p = aligned_alloc(align, n); bad = is_pow2(align) ? 0 : EINVAL; break;
+        // glibc 2.36: an alignment that is not a power of two is rounded up to the next one;
+        // only one past the largest power of two is EINVAL.
+        case 0:
+        case 1:
+            p = (which == 0 ? g_memalign : g_aligned_alloc)(align, n);
+            bad = align > SIZE_MAX / 2 + 1 ? EINVAL : 0;
+            if (!bad && !is_pow2(align)) align = std::bit_ceil(align);
+            break;
         case 2: {
             bad = (is_pow2(align) && align % sizeof(void*) == 0) ? 0 : EINVAL;
             void* out = reinterpret_cast<void*>(0x1);

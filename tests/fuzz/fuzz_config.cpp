@@ -3,13 +3,16 @@
 // The parser runs inside the first malloc of arbitrary processes, on text anyone can set, so
 // every input must be handled without crashing and without touching the heap. Checks:
 //  - no crash, no ASan/UBSan report;
-//  - on failure: the diagnostic is one non-empty line, and the spec is the default chain;
-//  - on success: the chain is valid (1..kMaxLayers layers, the last one and only the last one
-//    terminal) and format_chain -> parse_chain gives back the same layers;
+//  - load: each bad variable falls back alone, so whatever happens the spec holds a valid
+//    chain (1..kMaxLayers layers, the last one and only the last one terminal) and
+//    format_chain -> parse_chain gives back the same layers; a failure has one non-empty line
+//    per bad variable ("chainalloc: CHAINALLOC_...: ..."), at most one per variable;
+//  - parse_chain: on failure one non-empty line and the default chain;
+//  - check_names (misspelled CHAINALLOC_* names, built from the same values): one line each;
 //  - no heap allocation at all inside load / parse_chain / format_chain (counted with the
 //    sanitizer's malloc hooks, as the static check_no_heap.py cannot see every path).
 //
-// Input: the values of CHAINALLOC_CHAIN, _PRESET, _LOG, _STATS and _STRICT, in that order,
+// Input: the values of CHAINALLOC_CHAIN, _PRESET, _LOG, _STATS, _STRICT and _VERBOSE, in order,
 // separated by NUL bytes (an environment value cannot hold a NUL); a missing value is unset.
 // The first value also goes straight to parse_chain.
 #include "config/parse.hpp"
@@ -53,9 +56,9 @@ auto watched(const char* name, Fn fn) {
     return result;
 }
 
-constexpr const char* kVars[] = {config::kChainVar, config::kPresetVar, config::kLogVar,
-                                 config::kStatsVar, config::kStrictVar};
-constexpr int kVarCount = 5;
+constexpr const char* kVars[] = {config::kChainVar,  config::kPresetVar, config::kLogVar,
+                                 config::kStatsVar,  config::kStrictVar, config::kVerboseVar};
+constexpr int kVarCount = 6;
 const char* g_values[kVarCount];
 
 const char* fake_getenv(const char* name) {
@@ -70,6 +73,22 @@ void check_one_line(const config::Diagnostic& diag, const char* who) {
     if (n == config::kMaxDiagnostic) fail("diagnostic not NUL-terminated from", who);
     if (std::memchr(diag.text, '\n', n) || std::memchr(diag.text, '\r', n))
         fail("diagnostic is more than one line:", diag.text);
+}
+
+// One line per bad setting: at most kVarCount, each "chainalloc: CHAINALLOC_...".
+void check_lines(const config::Diagnostic& diag, const char* who, int most) {
+    std::size_t n = strnlen(diag.text, config::kMaxDiagnostic);
+    if (n == 0) fail("empty diagnostic from", who);
+    if (n == config::kMaxDiagnostic) fail("diagnostic not NUL-terminated from", who);
+    if (std::memchr(diag.text, '\r', n)) fail("carriage return in a diagnostic:", diag.text);
+    int lines = 0;
+    for (const char* line = diag.text; line; ++lines) {
+        if (std::strncmp(line, "chainalloc: ", 12) != 0) fail("a diagnostic line without its prefix:", line);
+        const char* next = std::strchr(line, '\n');
+        if (next && next[1] == '\0') fail("a diagnostic ends with a newline:", diag.text);
+        line = next ? next + 1 : nullptr;
+    }
+    if (lines > most) fail("more diagnostic lines than settings:", diag.text);
 }
 
 bool same_layers(const config::ChainSpec& a, const config::ChainSpec& b) {
@@ -139,14 +158,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static config::Diagnostic diag;
 
     bool ok = watched("load", [&] { return config::load(fake_getenv, spec, diag); });
-    if (ok) {
-        if (diag.text[0] != '\0') fail("success with a diagnostic:", diag.text);
-        check_valid_chain(spec);
-        check_round_trip(spec);
-    } else {
-        check_one_line(diag, "load");
-        check_default(spec, "load");
+    if (ok && diag.text[0] != '\0') fail("success with a diagnostic:", diag.text);
+    if (!ok) check_lines(diag, "load", kVarCount);
+    check_valid_chain(spec);
+    check_round_trip(spec);
+
+    // The same values as variable names: CHAINALLOC_<value>=1 (static: no heap in the check).
+    static char names[kVarCount][config::kMaxPath];
+    static const char* env[kVarCount + 1];
+    int count = 0;
+    for (int i = 0; i < kVarCount; ++i) {
+        if (g_values[i] == nullptr) continue;
+        std::snprintf(names[count], sizeof names[count], "CHAINALLOC_%s=1", g_values[i]);
+        env[count] = names[count];
+        ++count;
     }
+    env[count] = nullptr;
+    bool known = watched("check_names", [&] { return config::check_names(env, diag); });
+    if (!known) check_lines(diag, "check_names", count);
 
     if (g_values[0] != nullptr) {
         bool parsed = watched("parse_chain",

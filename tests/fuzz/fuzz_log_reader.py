@@ -39,9 +39,10 @@ sys.path.insert(0, os.path.join(ROOT, 'tests', 'log'))
 import chainalloc_log as reader  # noqa: E402
 from chainalloc_log import cli  # noqa: E402
 from chainalloc_log.html_report import render_html  # noqa: E402
-from chainalloc_log.json_report import leaks_object, summary_object, write_json  # noqa: E402
-from chainalloc_log.text_report import (print_combined, print_leaks,  # noqa: E402
-                                        print_suggestion, print_summary)
+from chainalloc_log.json_report import (combined_leaks, envelope, leaks_object,  # noqa: E402
+                                        write_json)
+from chainalloc_log.text_report import (print_combined, print_combined_leaks,  # noqa: E402
+                                        print_leaks, print_suggestion, print_summary)
 
 SEEDS = os.path.join(HERE, 'corpus', 'log_reader')
 MAX_LEN = 16384  # bytes; small inputs run fast and still hold every kind of line
@@ -95,17 +96,18 @@ def run_reports(path, with_html):
     except (OSError, reader.LogError) as e:   # what cli.load turns into exit code 2
         return ('error', re.sub(r"\d+|'[^']*'", '', str(e))[:40])
     sink = io.StringIO()
-    write_json(summary_object([d]), sink)
+    write_json(envelope('summary', [cli.public(d)], reader.combine([d])), sink)
     print_summary(d, sink)
     print_combined(reader.combine([d, d]), sink)
-    write_json(leaks_object(d), sink)
+    write_json(envelope('leaks', [leaks_object(d)], combined_leaks([d])), sink)
     print_leaks(d, sink)
+    print_combined_leaks(combined_leaks([d, d]), sink)
     res = reader.suggest(d, 3, 0.999, 32768)
     if res is not None:
         write_json(res, sink)
         print_suggestion(res, path, sink)
     if with_html:
-        render_html(d)
+        render_html([d, d])
     # What kind of log the reader saw: a cheap stand-in for coverage feedback.
     return (d['complete'], d['has_footer'], d['cut_line'], d['estimated'], d['events'] > 0,
             bool(d['leaks']), bool(d['runtime_leaks']), bool(d['malformed_lines']),
