@@ -1,7 +1,8 @@
 /* Workload: the fast path alone, one malloc(32) + free(pair) after another. Under --callgrind
  * scripts/bench runs it at two scales and divides the difference in instructions by the
  * difference in pairs, so start-up and first-touch costs cancel; what remains is one pair plus
- * the loop (about 5 instructions: the counter, the branch, the store, the reload). */
+ * the loop around it (10 instructions at -O2: the counter, the test, the store and reload, the
+ * sum) and the two PLT jumps every program pays to reach a shared malloc. */
 #include "bench_common.h"
 
 static const uint64_t base_pairs = 50000000;
