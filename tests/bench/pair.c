@@ -1,8 +1,8 @@
 /* Workload: the fast path alone, one malloc(32) + free(pair) after another. Under --callgrind
  * scripts/bench runs it at two scales and divides the difference in instructions by the
  * difference in pairs, so start-up and first-touch costs cancel; what remains is one pair plus
- * the loop around it (10 instructions at -O2: the counter, the test, the store and reload, the
- * sum) and the two PLT jumps every program pays to reach a shared malloc. */
+ * the loop around it: 14 instructions at -O2 (callgrind's self cost of bench_run: the counter,
+ * the test, the store and reload, the sum, the two calls). */
 #include "bench_common.h"
 
 static const uint64_t base_pairs = 50000000;
