@@ -3,8 +3,11 @@
  * Protocol with scripts/bench: a workload takes one optional argument, a scale factor (default
  * 1.0) that multiplies its operation count, and prints exactly one line on stdout:
  *
- *   <name> checksum=<u64> ns=<u64> maxrss_kb=<long> malloc_from=<path>
+ *   <name> checksum=<u64> ns=<u64> maxrss_kb=<long> malloc_from=<path> [<key>=<int> ...]
  *
+ * The optional trailing fields are a workload's own figures (RSS at given moments, counts);
+ * scripts/bench shows them in a table per workload, as ratios to glibc. A key ending in `_kb`
+ * is a size in KiB. A figure that is the same under every allocator describes the workload.
  * `ns` covers the hot part only (clock_gettime around bench_run), so process start and the
  * loader do not count. The checksum depends only on the seed and the scale, never on addresses
  * or scheduling, so every allocator must print the same one: a difference means corruption.
@@ -21,8 +24,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef __cplusplus
 #define BENCH_EXTERN_C extern "C"
@@ -134,14 +139,58 @@ static inline long bench_peak_rss_kb(void)
     return kb;
 }
 
-static inline void bench_report(const char *name, uint64_t checksum, uint64_t ns)
+/* Resident set now, in KiB (/proc/self/statm counts pages). */
+static inline long bench_rss_kb(void)
+{
+    long size = 0, resident = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+            resident = -1;
+        fclose(f);
+    }
+    return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Idle for `ms` milliseconds, as a quiet server would: asleep, but with a small allocation
+ * every 50 ms (a timer, a log line). Some allocators give memory back only from inside an
+ * allocator call once their decay time has passed, so a process that never calls malloc again
+ * would never see it returned; the heartbeat gives every allocator the same chance. */
+static inline void bench_idle_ms(unsigned ms)
+{
+    for (unsigned waited = 0; waited < ms; waited += 50) {
+        struct timespec step = {0, 50 * 1000000L};
+        nanosleep(&step, NULL);
+        volatile char *beat = (volatile char *)malloc(64);
+        if (!beat)
+            bench_oom("heartbeat");
+        beat[0] = 1;
+        free((void *)beat);
+    }
+}
+
+/* Append ` key=value` to a workload's extra figures (see the protocol above). */
+static inline void bench_extra(char *buf, size_t cap, const char *key, long long value)
+{
+    size_t used = strlen(buf);
+    if (used < cap)
+        snprintf(buf + used, cap - used, " %s=%lld", key, value);
+}
+
+static inline void bench_report_extra(const char *name, uint64_t checksum, uint64_t ns,
+                                      const char *extra)
 {
     long rss_kb = bench_peak_rss_kb();
     Dl_info info;
     void *sym = dlsym(RTLD_DEFAULT, "malloc");
     const char *from = sym && dladdr(sym, &info) && info.dli_fname ? info.dli_fname : "?";
-    printf("%s checksum=%llu ns=%llu maxrss_kb=%ld malloc_from=%s\n", name,
-           (unsigned long long)checksum, (unsigned long long)ns, rss_kb, from);
+    printf("%s checksum=%llu ns=%llu maxrss_kb=%ld malloc_from=%s%s\n", name,
+           (unsigned long long)checksum, (unsigned long long)ns, rss_kb, from, extra);
+}
+
+static inline void bench_report(const char *name, uint64_t checksum, uint64_t ns)
+{
+    bench_report_extra(name, checksum, ns, "");
 }
 
 #endif
