@@ -78,16 +78,21 @@ static inline void fault_on_alarm(int sig) {
     errno = saved;
 }
 
+// Installs handler for sig, restarting interrupted calls (the patterns' loops must not see EINTR).
+static inline void fault_handle(int sig, void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
 static inline void watchdog_start(const char* name, const char* unit, int limit_seconds) {
     fault_name = name;
     fault_unit = unit;
     fault_limit = limit_seconds;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = fault_on_alarm;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
+    fault_handle(SIGALRM, fault_on_alarm);
     alarm(1);
 }
 

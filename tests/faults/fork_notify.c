@@ -38,12 +38,7 @@ int main(int argc, char** argv) {
     // Nothing is buffered on stdout before the end: exit() in the children would flush it.
     setvbuf(stdout, NULL, _IONBF, 0);
     watchdog_start("fork_notify", "rounds", 5);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
+    fault_handle(SIGUSR1, on_usr1);
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

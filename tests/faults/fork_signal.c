@@ -199,12 +199,7 @@ int main(int argc, char** argv) {
 
     watchdog_start(thread_mode ? "fork_signal(thread)" : "fork_signal(process)",
                    "forks from the signal handler", 5);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR1, &sa, NULL);
+    fault_handle(SIGUSR1, on_usr1);
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
