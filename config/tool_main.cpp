@@ -4,6 +4,8 @@
 #include <iostream>
 #include <string>
 
+#include <unistd.h>
+
 #include "config/parse.hpp"
 
 namespace cfg = chainalloc::config;
@@ -103,18 +105,22 @@ const char* env_lookup(const char* name) { return secure_getenv(name); }
 
 int env() {
     cfg::ChainSpec spec;
-    cfg::Diagnostic diag;
-    bool ok = cfg::load(env_lookup, spec, diag);
-    if (!ok) {
-        std::cerr << diag.text << '\n';
-        std::cout << (spec.strict ? "CHAINALLOC_STRICT=1: the process would abort\n"
-                                  : "falling back to the default chain:\n");
-        if (spec.strict) return 1;
+    cfg::Diagnostic values, names;
+    bool ok = cfg::load(env_lookup, spec, values);
+    bool known = cfg::check_names(environ, names);
+    for (const cfg::Diagnostic* d : {&values, &names})
+        if (d->text[0]) std::cerr << d->text << '\n';
+    if (spec.strict && !(ok && known)) {
+        std::cout << "CHAINALLOC_STRICT=1: the process would abort\n";
+        return 1;
     }
+    if (!ok) std::cout << "the bad settings fall back, the others apply:\n";
     print_chain(spec);
-    std::cout << "stats: " << (spec.stats ? "on" : "off")
-              << ", strict: " << (spec.strict ? "on" : "off") << '\n';
-    return ok ? 0 : 1;
+    std::cout << "stats: " << (!spec.stats ? "off" : spec.stats_format == cfg::StatsFormat::json ? "json" : "on")
+              << (spec.stats_path[0] ? std::string(" to ") + spec.stats_path : std::string())
+              << ", strict: " << (spec.strict ? "on" : "off") << ", verbose: " << (spec.verbose ? "on" : "off")
+              << '\n';
+    return ok && known ? 0 : 1;
 }
 
 }  // namespace
