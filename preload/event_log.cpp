@@ -247,7 +247,8 @@ bool ensure_open(Log& log) noexcept {
     if (log.failed || !log.attached) return false;
     char path[kPathCap];
     const char* why = nullptr;
-    log.fd = open_output(log.spec.log[0] ? log.spec.log : "chainalloc.%e.%p.log", log.spec.mode, path, sizeof path, why);
+    const char* pattern = log.spec.log[0] ? log.spec.log : "chainalloc.%e.%p.log";
+    log.fd = open_output(pattern, log.spec.mode, path, sizeof path, why);
     if (log.fd < 0) {
         log.failed = true;
         report_open_failure(path, why ? why : std::strerror(errno));
@@ -266,6 +267,11 @@ bool ensure_open(Log& log) noexcept {
         log.failed = true;
         log.logger = nullptr;
         log.sink = nullptr;
+        if (log.fd != STDERR_FILENO) {
+            NoCancel no_cancel;
+            ::close(log.fd);
+        }
+        log.fd = -1;
         report_open_failure(path, "out of memory for the logger");
         return false;
     }

@@ -263,7 +263,7 @@ void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned
                 break;
             }
             case LayerKind::proxy: {
-                // The logger's own requests (and realloc's inner one) pass unlogged.
+                // realloc's inner request passes unlogged: realloc logs its own event.
                 if (!logged) continue;
                 p = serve(i + 1, n, align, zero, served_by);
                 proxy_on_allocate(i, n, align, zero, p, served_by);
