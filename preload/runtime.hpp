@@ -102,13 +102,14 @@ private:
     ThreadMode saved_;
 };
 
-/// A block from the calling thread's cache, or nullptr for the slow path.
+/// A block from the calling thread's cache, or nullptr for the slow path (which also refills
+/// an empty bin).
 inline void* fast_allocate(std::size_t n) noexcept {
     FreelistLayer* fl = g_rt.fast;
     if (fl && t_state.mode == ThreadMode::active) [[likely]] {
         int c = fl->central.classes().class_of(n);
         if (c != SizeClasses::kNone) [[likely]]
-            return t_caches[0].allocate(fl->central, c, fl->limit[c]);
+            return t_caches[0].try_allocate(c);
     }
     return nullptr;
 }

@@ -60,6 +60,26 @@ BOOST_AUTO_TEST_CASE(zero_is_an_empty_cache) {
     }
 }
 
+// try_allocate only pops: an empty bin gives nullptr and takes nothing from the central lists
+// (the preload's fast path; its slow path refills).
+BOOST_AUTO_TEST_CASE(try_allocate_never_refills) {
+    auto central = make_central();
+    Cache cache{};
+    const std::size_t c = central->classes().class_of(48);
+    BOOST_TEST(cache.try_allocate(c) == nullptr);
+    BOOST_TEST(central->carved_bytes() == 0u);
+    void* p = cache.allocate(*central, c, 8);  // a refill: p, and 3 more cached
+    BOOST_REQUIRE(p != nullptr);
+    BOOST_TEST(cache.bins[c].count == 3u);
+    cache.deallocate(*central, c, p, 8);
+    BOOST_TEST(cache.try_allocate(c) == p);  // last in, first out
+    BOOST_TEST(cache.bins[c].count == 3u);
+    const std::size_t carved = central->carved_bytes();
+    for (int i = 0; i < 3; ++i) BOOST_TEST(cache.try_allocate(c) != nullptr);
+    BOOST_TEST(cache.try_allocate(c) == nullptr);
+    BOOST_TEST(central->carved_bytes() == carved);
+}
+
 BOOST_AUTO_TEST_CASE(refill_takes_half_the_limit) {
     auto central = make_central();
     Cache cache{};

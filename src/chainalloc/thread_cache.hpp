@@ -22,14 +22,22 @@ struct ThreadCache {
 
     Bin bins[SizeClasses::kMaxClasses];
 
+    /// A cached block of class c, or nullptr when the bin is empty. The preload's inlined fast
+    /// path uses this alone and leaves refills to its out-of-line slow path, so it makes no
+    /// call and needs no stack frame.
+    void* try_allocate(std::size_t c) noexcept {
+        Bin& bin = bins[c];
+        FreeNode* node = bin.head;
+        if (!node) return nullptr;
+        bin.head = node->next;
+        --bin.count;
+        return node;
+    }
+
     /// limit: how many blocks this bin may hold; a refill takes half of it at once.
     void* allocate(Central& central, std::size_t c, std::uint32_t limit) noexcept {
-        Bin& bin = bins[c];
-        if (FreeNode* node = bin.head) [[likely]] {
-            bin.head = node->next;
-            --bin.count;
-            return node;
-        }
+        if (void* p = try_allocate(c)) [[likely]]
+            return p;
         return refill(central, c, limit);
     }
 
