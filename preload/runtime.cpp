@@ -26,8 +26,7 @@ namespace chainalloc::preload {
 // loader, or another library's constructor), so it must need none.
 constinit Runtime g_rt;
 constinit BootstrapArena g_bootstrap;
-__thread ThreadState t_state __attribute__((tls_model("initial-exec")));
-__thread Cache t_caches[kCachedLayers] __attribute__((tls_model("initial-exec")));
+__thread ThreadLocal t_local __attribute__((tls_model("initial-exec")));
 
 namespace {
 
@@ -49,10 +48,10 @@ void write_line(const char* text) noexcept { write_all(STDERR_FILENO, text, std:
 // (later key destructors, glibc's own teardown) bypasses the caches and goes to the central
 // lists, so nothing is stranded in a dead thread's TLS.
 void on_thread_exit(void*) noexcept {
-    t_state.mode = ThreadMode::exiting;
+    t_local.state.mode = ThreadMode::exiting;
     for (unsigned i = 0; i < g_rt.count; ++i) {
         FreelistLayer* fl = g_rt.layers[i].freelist;
-        if (fl && fl->cache_slot >= 0) t_caches[fl->cache_slot].flush_all(fl->central);
+        if (fl && fl->cache_slot >= 0) t_local.caches[fl->cache_slot].flush_all(fl->central);
     }
 }
 
@@ -60,8 +59,8 @@ void on_thread_exit(void*) noexcept {
 // pthread_setspecific, which may allocate (keys past the first 32): that call then sees an
 // active thread and does not recurse here.
 void register_thread() noexcept {
-    t_state.mode = ThreadMode::active;
-    pthread_setspecific(g_exit_key, &t_state);  // any non-null value makes the destructor run
+    t_local.state.mode = ThreadMode::active;
+    pthread_setspecific(g_exit_key, &t_local);  // any non-null value makes the destructor run
 }
 
 // ---- initialisation -----------------------------------------------------------------------
@@ -171,17 +170,17 @@ void initialise() noexcept {
 bool ensure_ready() noexcept {
     int phase = g_phase.load(std::memory_order_acquire);
     if (phase != kReady) [[unlikely]] {
-        if (t_state.in_init) return false;
+        if (t_local.state.in_init) return false;
         if (phase == kInitialising) return false;
         int expected = kUninitialised;
         if (!g_phase.compare_exchange_strong(expected, kInitialising, std::memory_order_acq_rel))
             return expected == kReady;
-        t_state.in_init = true;
+        t_local.state.in_init = true;
         initialise();
-        t_state.in_init = false;
+        t_local.state.in_init = false;
         g_phase.store(kReady, std::memory_order_release);
     }
-    if (t_state.mode == ThreadMode::unregistered) register_thread();
+    if (t_local.state.mode == ThreadMode::unregistered) register_thread();
     return true;
 }
 
@@ -209,17 +208,17 @@ void count_freed(unsigned i, std::size_t bytes) noexcept {
     s.live.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
 }
 
-bool caches_usable() noexcept { return t_state.mode == ThreadMode::active; }
+bool caches_usable() noexcept { return t_local.state.mode == ThreadMode::active; }
 
 void* freelist_allocate(FreelistLayer& fl, std::size_t c) noexcept {
-    if (fl.cache_slot >= 0 && caches_usable()) return t_caches[fl.cache_slot].allocate(fl.central, c, fl.limit[c]);
+    if (fl.cache_slot >= 0 && caches_usable()) return t_local.caches[fl.cache_slot].allocate(fl.central, c, fl.limit[c]);
     return fl.central.allocate_class(c);
 }
 
 void freelist_deallocate(FreelistLayer& fl, void* p) noexcept {
     std::size_t c = fl.central.class_of_pointer(p);
     if (fl.cache_slot >= 0 && caches_usable())
-        t_caches[fl.cache_slot].deallocate(fl.central, c, p, fl.limit[c]);
+        t_local.caches[fl.cache_slot].deallocate(fl.central, c, p, fl.limit[c]);
     else
         fl.central.deallocate_class(c, p);
 }

@@ -42,7 +42,7 @@ struct LayerStats {
 struct FreelistLayer {
     Central central;
     std::uint32_t limit[SizeClasses::kMaxClasses];  // per-class cache limit; all 0 = no cache
-    int cache_slot;                                  // index into t_caches, or -1
+    int cache_slot;                                  // index into t_local.caches, or -1
 };
 
 struct Layer {
@@ -81,11 +81,17 @@ struct ThreadState {
     bool in_init;  // this thread is initialising the runtime: recursion goes to bootstrap
 };
 
-extern __thread ThreadState t_state __attribute__((tls_model("initial-exec")));
-extern __thread Cache t_caches[kCachedLayers] __attribute__((tls_model("initial-exec")));
+// One thread-local object, not two: in a shared object each initial-exec variable costs the
+// fast path a load of its offset from the GOT.
+struct ThreadLocal {
+    ThreadState state;
+    Cache caches[kCachedLayers];
+};
+
+extern __thread ThreadLocal t_local __attribute__((tls_model("initial-exec")));
 
 /// True while the calling thread runs the event log's code (spdlog, fmt, libc).
-inline bool in_logger() noexcept { return t_state.mode == ThreadMode::logging; }
+inline bool in_logger() noexcept { return t_local.state.mode == ThreadMode::logging; }
 
 /// The event log's own work. What it allocates meanwhile is the tool's, not the program's: it
 /// is served by glibc directly, never by the chain, so it is never logged (no recursion), never
@@ -93,8 +99,8 @@ inline bool in_logger() noexcept { return t_state.mode == ThreadMode::logging; }
 /// the fast path steps aside at no extra cost.
 class LoggerScope {
 public:
-    LoggerScope() noexcept : saved_(t_state.mode) { t_state.mode = ThreadMode::logging; }
-    ~LoggerScope() { t_state.mode = saved_; }
+    LoggerScope() noexcept : saved_(t_local.state.mode) { t_local.state.mode = ThreadMode::logging; }
+    ~LoggerScope() { t_local.state.mode = saved_; }
     LoggerScope(const LoggerScope&) = delete;
     LoggerScope& operator=(const LoggerScope&) = delete;
 
@@ -106,10 +112,10 @@ private:
 /// an empty bin).
 inline void* fast_allocate(std::size_t n) noexcept {
     FreelistLayer* fl = g_rt.fast;
-    if (fl && t_state.mode == ThreadMode::active) [[likely]] {
+    if (fl && t_local.state.mode == ThreadMode::active) [[likely]] {
         int c = fl->central.classes().class_of(n);
         if (c != SizeClasses::kNone) [[likely]]
-            return t_caches[0].try_allocate(c);
+            return t_local.caches[0].try_allocate(c);
     }
     return nullptr;
 }
@@ -117,9 +123,9 @@ inline void* fast_allocate(std::size_t n) noexcept {
 /// Takes p back into the calling thread's cache if the fast layer owns it.
 inline bool fast_deallocate(void* p) noexcept {
     FreelistLayer* fl = g_rt.fast;
-    if (fl && fl->central.owns(p) && t_state.mode == ThreadMode::active) [[likely]] {
+    if (fl && fl->central.owns(p) && t_local.state.mode == ThreadMode::active) [[likely]] {
         std::size_t c = fl->central.class_of_pointer(p);
-        t_caches[0].deallocate(fl->central, c, p, fl->limit[c]);
+        t_local.caches[0].deallocate(fl->central, c, p, fl->limit[c]);
         return true;
     }
     return false;
