@@ -225,8 +225,9 @@ void write_header(Log& log) {
     put_escaped(header, sizeof header, program_invocation_short_name, std::strlen(program_invocation_short_name), "");
     put_argv(header, sizeof header);
     std::size_t n = std::strlen(header);
-    std::snprintf(header + n, sizeof header - n, " page=%ld start_unix_ns=%lld sample=%u events=%s layers=%s chain=",
+    std::snprintf(header + n, sizeof header - n, " page=%ld start_unix_ns=%lld sample=%u%s events=%s layers=%s chain=",
                   sysconf(_SC_PAGESIZE), static_cast<long long>(g_start_unix_ns), log.spec.sample ? log.spec.sample : 1,
+                  log.spec.sample > 1 ? " sampling=bytes" : "",  // tells it from v1's address hash
                   log.spec.events == config::Events::summary ? "summary" : "all", layers);
     put_escaped(header, sizeof header, chain, std::strlen(chain), "/, ");
     log.logger->log(spdlog::level::info, spdlog::string_view_t(header, std::strlen(header)));

@@ -6,7 +6,7 @@
 //    into a small class; calloc/reallocarray overflow fails the same way (proxies still log
 //    these refusals as failed requests)
 //  - free(NULL) does nothing; free never changes errno
-//  - realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL (glibc 2.36);
+//  - realloc(NULL, n) is malloc(n) (proxies count and log it as a realloc); realloc(p, 0) frees p and returns NULL (glibc 2.36);
 //    a failed realloc returns NULL and leaves p untouched
 //  - memalign/aligned_alloc round an alignment that is not a power of two up to the next one
 //    (0 and 1 act as malloc) and fail with EINVAL only past the largest power of two (2.36's
@@ -15,6 +15,7 @@
 //    alone on failure
 #pragma once
 
+#include "proxy_events.hpp"
 #include "runtime.hpp"
 
 #include <bit>
@@ -74,7 +75,10 @@ inline void* calloc(std::size_t count, std::size_t size) noexcept {
 }
 
 inline void* realloc(void* p, std::size_t n) noexcept {
-    if (!p) return malloc(n);
+    if (!p) {
+        ReallocOfNull as_realloc;  // served as malloc(n), logged and counted as realloc
+        return malloc(n);
+    }
     if (n == 0) {
         free(p);
         return nullptr;

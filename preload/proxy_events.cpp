@@ -7,12 +7,17 @@
 #include "runtime.hpp"
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 namespace chainalloc::preload {
+
+__thread bool t_realloc_of_null __attribute__((tls_model("initial-exec")));
+
 namespace {
 
 struct Counters {
@@ -20,12 +25,62 @@ struct Counters {
     std::atomic<std::int64_t> live_blocks{0};
 };
 
+// The addresses of the live sampled blocks, so that a free is logged exactly when its
+// allocation was. A free does not know its size, so this is the only way to tell; a set shared
+// by all threads, but without a lock: each address has a window of kWindow slots (one cache
+// line), taken and given back by compare-and-swap. An address is live once, so it is inserted
+// once before its free can erase it. Slots are mmap'd (never the heap) the first time a proxy
+// samples; a full window drops the sample (counted, the footer says so): never a lost free.
+class SampledSet {
+public:
+    static constexpr std::size_t kWindow = 8, kWindowBits = 17;  // 2^20 slots, 8 MiB reserved
+
+    bool map() noexcept {
+        void* m = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) return false;
+        slots_ = static_cast<std::uintptr_t*>(m);  // zero: every slot empty
+        return true;
+    }
+    bool insert(const void* p) noexcept {
+        std::uintptr_t* w = window(p);
+        for (std::size_t i = 0; i < kWindow; ++i) {
+            std::uintptr_t empty = 0;
+            if (std::atomic_ref(w[i]).compare_exchange_strong(empty, key(p), std::memory_order_relaxed)) return true;
+        }
+        return false;
+    }
+    bool contains(const void* p) const noexcept {
+        const std::uintptr_t* w = window(p);
+        for (std::size_t i = 0; i < kWindow; ++i)
+            if (std::atomic_ref(const_cast<std::uintptr_t&>(w[i])).load(std::memory_order_relaxed) == key(p)) return true;
+        return false;
+    }
+    bool erase(const void* p) noexcept {
+        std::uintptr_t* w = window(p);
+        for (std::size_t i = 0; i < kWindow; ++i) {
+            std::uintptr_t k = key(p);
+            if (std::atomic_ref(w[i]).compare_exchange_strong(k, 0, std::memory_order_relaxed)) return true;
+        }
+        return false;
+    }
+
+private:
+    static constexpr std::size_t kBytes = (std::size_t{1} << kWindowBits) * kWindow * sizeof(std::uintptr_t);
+    static std::uintptr_t key(const void* p) noexcept { return reinterpret_cast<std::uintptr_t>(p); }
+    std::uintptr_t* window(const void* p) const noexcept {
+        std::uint64_t h = (key(p) >> 4) * 0x9E3779B97F4A7C15ull;
+        return slots_ + (h >> (64 - kWindowBits)) * kWindow;
+    }
+    std::uintptr_t* slots_ = nullptr;
+};
+
 struct Proxy {
     bool logging = false;  // attached: header and footer at least
     bool lines = false;    // events=all: a line per (sampled) event; summary: none
-    std::uint32_t sample = 1;
+    std::uint32_t sample = 1;  // mean bytes between two samples; 1 = every event
     Counters counts;
-    std::atomic<std::uint64_t> failures_seen{0};  // failures are sampled by count
+    SampledSet sampled;
+    std::atomic<std::uint64_t> dropped{0};  // samples the full set could not take
 };
 
 constinit Proxy g_proxies[config::kMaxLayers];
@@ -34,6 +89,10 @@ std::atomic<std::int64_t> g_start_ns{0};
 std::int64_t g_start_unix_ns = 0;
 
 __thread int t_tid __attribute__((tls_model("initial-exec")));
+// Sampling by bytes: per thread and proxy, the bytes still to allocate before the next sample
+// (0: not drawn yet), and the generator that draws them.
+__thread std::int64_t t_bytes_left[config::kMaxLayers] __attribute__((tls_model("initial-exec")));
+__thread std::uint64_t t_rng __attribute__((tls_model("initial-exec")));
 
 std::int64_t clock_ns(clockid_t clock) noexcept {
     timespec ts;
@@ -96,13 +155,49 @@ void start_line(Line& line, char op) noexcept {
     line.sp().put(op);
 }
 
-// With sample=N, a block is logged when its address hashes into 1/N: the same verdict for its
-// allocation and its free, so sampled blocks are tracked exactly.
-bool sampled(const Proxy& proxy, const void* p) noexcept {
-    if (proxy.sample <= 1) return true;
-    std::uint64_t h = (reinterpret_cast<std::uintptr_t>(p) >> 4) * 0x9E3779B97F4A7C15ull;
-    return (h >> 32) % proxy.sample == 0;
+// splitmix64: a few instructions, no allocation; seeded per thread from its tid and the clock.
+std::uint64_t next_random() noexcept {
+    if (!t_rng) t_rng = (static_cast<std::uint64_t>(gettid()) << 32) ^ static_cast<std::uint64_t>(now_ns());
+    std::uint64_t z = (t_rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
 }
+
+// Bytes to the next sample: exponential with mean `mean`, rounded up. Rounding up keeps the
+// sampling exact in whole bytes: a request of s bytes is sampled when the draw is <= s, with
+// probability 1 - exp(-s/mean), whatever came before (the exponential has no memory).
+std::int64_t draw_bytes(std::uint32_t mean) noexcept {
+    double u = (static_cast<double>(next_random() >> 11) + 1.0) * 0x1p-53;  // (0, 1]
+    double bytes = std::ceil(-std::log(u) * mean);
+    return bytes < 1 ? 1 : static_cast<std::int64_t>(bytes);
+}
+
+// Sampling by bytes, as jemalloc's and tcmalloc's heap profilers do: a request of n bytes is
+// sampled with probability 1 - exp(-n/N), so the reader weighs it 1 / that and its estimates
+// are unbiased (an address hash is not: a program's addresses repeat). A request of 0 bytes
+// counts as 1 so that it has a chance too (the reader does the same).
+bool take_sample(unsigned layer, std::uint32_t mean, std::size_t n) noexcept {
+    if (mean <= 1) return true;
+    std::int64_t& left = t_bytes_left[layer];
+    if (left == 0) left = draw_bytes(mean);  // this thread's first request through this proxy
+    std::int64_t step = n == 0 ? 1 : n > PTRDIFF_MAX ? PTRDIFF_MAX : static_cast<std::int64_t>(n);
+    if ((left -= step) > 0) return false;
+    left = draw_bytes(mean);
+    return true;
+}
+
+// A new block `p` of n bytes: sampled and remembered for its free. A full set drops the sample.
+bool sample_block(unsigned layer, std::size_t n, const void* p) noexcept {
+    Proxy& proxy = g_proxies[layer];
+    if (!take_sample(layer, proxy.sample, n)) return false;
+    if (proxy.sample <= 1 || proxy.sampled.insert(p)) return true;
+    proxy.dropped.fetch_add(1, std::memory_order_relaxed);
+    return false;
+}
+
+// Was the block `p`, now going away, sampled? It leaves the set.
+bool sampled_free(Proxy& proxy, const void* p) noexcept { return proxy.sample <= 1 || proxy.sampled.erase(p); }
 
 // The logger's own work: its allocations pass every proxy unlogged.
 void emit(unsigned layer, const Line& line) noexcept {
@@ -135,6 +230,7 @@ void write_footer(unsigned layer) noexcept {
     field("failed", c.failed.load());
     std::int64_t live = c.live_blocks.load();
     field("live_blocks", static_cast<std::uint64_t>(live < 0 ? 0 : live));
+    if (g_proxies[layer].sample > 1) field("sample_dropped", g_proxies[layer].dropped.load());
     LoggerScope scope;
     event_log::close_all(layer, line.text, line.len);
 }
@@ -153,22 +249,29 @@ void proxy_attach(unsigned layer, const config::ProxySpec& spec) noexcept {
     proxy.sample = spec.sample > 1 ? spec.sample : 1;
     proxy.logging = true;
     proxy.lines = spec.events == config::Events::all;
-    event_log::attach(layer, spec, g_start_unix_ns);
+    config::ProxySpec logged = spec;
+    if (proxy.lines && proxy.sample > 1 && !proxy.sampled.map()) logged.sample = proxy.sample = 1;  // no set: log all
+    event_log::attach(layer, logged, g_start_unix_ns);
 }
 
 void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool zero, void* result,
                        unsigned served_by) noexcept {
     Proxy& proxy = g_proxies[layer];
-    char op = align > kMinAlign ? 'a' : zero ? 'c' : 'm';
-    auto& counter = op == 'a' ? proxy.counts.aligned : zero ? proxy.counts.calloc : proxy.counts.malloc;
+    // realloc(NULL, n) is served as malloc(n) but is a realloc call: counted and logged as one.
+    bool as_realloc = t_realloc_of_null;
+    char op = as_realloc ? 'r' : align > kMinAlign ? 'a' : zero ? 'c' : 'm';
+    auto& counter = as_realloc ? proxy.counts.realloc
+                    : op == 'a' ? proxy.counts.aligned : zero ? proxy.counts.calloc : proxy.counts.malloc;
     counter.fetch_add(1, std::memory_order_relaxed);
     if (!result) proxy.counts.failed.fetch_add(1, std::memory_order_relaxed);
     else proxy.counts.live_blocks.fetch_add(1, std::memory_order_relaxed);
     if (!proxy.lines) return;
-    if (result ? !sampled(proxy, result) : proxy.failures_seen.fetch_add(1) % proxy.sample != 0) return;
+    // Failures are all logged: there is no block to sample, and they are rare and telling.
+    if (result && !sample_block(layer, n, result)) return;
     Line line;
     start_line(line, op);
     if (op == 'a') line.sp().dec(align);
+    if (op == 'r') line.sp().put('0');
     line.sp().dec(n);
     line.sp().hex(result);
     line.sp();
@@ -183,7 +286,7 @@ void proxy_on_free(unsigned owner, void* p) noexcept {
         Proxy& proxy = g_proxies[i];
         proxy.counts.free.fetch_add(1, std::memory_order_relaxed);
         proxy.counts.live_blocks.fetch_sub(1, std::memory_order_relaxed);
-        if (!proxy.lines || !sampled(proxy, p)) continue;
+        if (!proxy.lines || !sampled_free(proxy, p)) continue;
         Line line;
         start_line(line, 'f');
         line.sp().hex(p);
@@ -200,8 +303,12 @@ void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, un
         proxy.counts.realloc.fetch_add(1, std::memory_order_relaxed);
         if (!result) proxy.counts.failed.fetch_add(1, std::memory_order_relaxed);
         if (!proxy.lines) continue;
-        bool old_in = sampled(proxy, old), new_in = result && sampled(proxy, result);
-        if (!old_in && !new_in && (result || proxy.failures_seen.fetch_add(1) % proxy.sample != 0)) continue;
+        // For sampling, a free of `old` and an allocation of `result`; a failure (old untouched,
+        // except realloc(p, 0), which freed it) is always logged.
+        bool failed = !result && n != 0;
+        bool old_in = failed ? proxy.sample <= 1 || proxy.sampled.contains(old) : sampled_free(proxy, old);
+        bool new_in = result && sample_block(i, n, result);
+        if (!old_in && !new_in && !failed) continue;
         Line line;
         start_line(line, 'r');
         if (old_in) line.sp().hex(old); else line.sp().put('-');
@@ -220,13 +327,14 @@ void proxy_before_fork() noexcept { event_log::before_fork(); }
 void proxy_after_fork(bool child) noexcept {
     if (child) {
         t_tid = 0;
+        t_rng = 0;  // the child draws its own samples, not a copy of the parent's
         start_clock();
         for (Proxy& proxy : g_proxies) {
             Counters& c = proxy.counts;
             for (auto* counter : {&c.malloc, &c.calloc, &c.aligned, &c.realloc, &c.free, &c.failed, &c.lines})
                 counter->store(0, std::memory_order_relaxed);
             c.live_blocks.store(0, std::memory_order_relaxed);
-            proxy.failures_seen.store(0, std::memory_order_relaxed);
+            proxy.dropped.store(0, std::memory_order_relaxed);
         }
     }
     event_log::after_fork(child, g_start_unix_ns);

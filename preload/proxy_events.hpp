@@ -15,6 +15,16 @@ struct ProxyCounts {
     std::uint64_t allocations, failed, frees, reallocations;
 };
 
+// Set while realloc(NULL, n) is served as malloc(n), so that proxies count and log a realloc.
+extern __thread bool t_realloc_of_null __attribute__((tls_model("initial-exec")));
+class ReallocOfNull {
+public:
+    ReallocOfNull() noexcept { t_realloc_of_null = true; }
+    ~ReallocOfNull() { t_realloc_of_null = false; }
+    ReallocOfNull(const ReallocOfNull&) = delete;
+    ReallocOfNull& operator=(const ReallocOfNull&) = delete;
+};
+
 void proxy_attach(unsigned layer, const config::ProxySpec& spec) noexcept;
 void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool zero, void* result,
                        unsigned served_by) noexcept;

@@ -6,7 +6,7 @@ import time
 
 from .header import command_label
 from .leaks import classify_leaks, group_leaks
-from .parse import TEMP_WINDOW, scan_log
+from .parse import TEMP_WINDOW, sampling_of, scan_log
 
 
 def size_bucket(size):
@@ -19,10 +19,11 @@ def summarize(path, timeline=False):
     s = scan_log(path, timeline)
     elapsed = time.perf_counter() - t0
     head = s.head
-    try:
-        scale = max(1, int(head.get('sample', '1')))
-    except ValueError:
-        scale = 1
+    sample, weighted = sampling_of(head)
+    # Address-hash sampling (older logs) keeps 1 block in `sample`: figures are scaled by it.
+    # Sampling by bytes weighs each block in the scan already: figures are rounded estimates.
+    scale = 1 if weighted else sample
+    estimated = sample > 1
     foot = s.footer or {}
     reasons = []
     if s.footer is None:
@@ -38,6 +39,9 @@ def summarize(path, timeline=False):
     if s.reused_live:
         warnings.append('%d allocations returned a pointer that was still live '
                         '(a free is missing from the log)' % s.reused_live)
+    if isinstance(foot.get('sample_dropped'), int) and foot['sample_dropped']:
+        warnings.append('%d sampled blocks were not logged (the proxy\'s table of sampled '
+                        'blocks was full): estimates are low' % foot['sample_dropped'])
     if s.tombstones_dropped:
         warnings.append('the log is large, so the reader stopped remembering old freed '
                         'addresses to save memory: a few double frees may be counted as '
@@ -45,15 +49,15 @@ def summarize(path, timeline=False):
     # proxy(events=summary) writes the header and the footer only: the footer is all there is.
     summary_only = head.get('events') == 'summary'
 
-    counted = {k: v * scale for k, v in s.counts.items()}
+    counted = {k: round(v * scale) for k, v in s.counts.items()}
     calls = dict(counted)
     if s.footer is not None:
         for k in calls:
             if isinstance(foot.get(k), int):
                 calls[k] = foot[k]
-        if scale == 1 and calls != counted and not summary_only:
+        if not estimated and calls != counted and not summary_only:
             warnings.append(_mismatch(calls, counted))
-        if (scale == 1 and isinstance(foot.get('events'), int) and foot['events'] != s.events
+        if (not estimated and isinstance(foot.get('events'), int) and foot['events'] != s.events
                 and not summary_only):
             warnings.append('footer says %d events, the log holds %d'
                             % (foot['events'], s.events))
@@ -66,20 +70,20 @@ def summarize(path, timeline=False):
     runtime_leaks = group_leaks(rt, scale)
     prog_bytes = sum(g['bytes'] for g in leaks)
     rt_bytes = sum(g['bytes'] for g in runtime_leaks)
-    leaked_bytes = s.live_bytes * scale
-    leaked_blocks = s.live_blocks * scale
-    if s.footer is not None and (scale > 1 or summary_only):
+    leaked_bytes = round(s.live_bytes * scale)
+    leaked_blocks = round(s.live_blocks * scale)
+    if s.footer is not None and (estimated or summary_only):
         # The footer's totals are exact; the sampled blocks only estimate them.
         if isinstance(foot.get('live_bytes'), int):
             leaked_bytes = foot['live_bytes']
         if isinstance(foot.get('live_blocks'), int):
             leaked_blocks = foot['live_blocks']
 
-    requests = sum(s.sizes.values())
-    requested_bytes = sum(k * v for k, v in s.sizes.items())
+    requests = round(sum(s.sizes.values()) * scale)
+    requested_bytes = round(sum(k * v for k, v in s.sizes.items()) * scale)
     pid = head.get('pid', '')
     threads = sorted(
-        ({'tid': int(th[3]), 'calls': th[0] * scale, 'bytes': th[1] * scale,
+        ({'tid': int(th[3]), 'calls': round(th[4] * scale), 'bytes': round(th[1] * scale),
           'main': th[3].decode() == pid} for th in s.threads.values()),
         key=lambda r: (-r['calls'], r['tid']))
     top = sorted(s.sizes.items(), key=lambda kv: (-kv[1], kv[0]))[:12]
@@ -93,7 +97,7 @@ def summarize(path, timeline=False):
         i = int(key)
         layer_rows.append({'index': i,
                            'name': s.layer_names[i] if i < len(s.layer_names) else '?',
-                           'requests': cnt * scale, 'bytes': nbytes * scale})
+                           'requests': round(cnt * scale), 'bytes': round(nbytes * scale)})
     out = {
         'file': path,
         'program': head.get('program', '?'),
@@ -102,23 +106,24 @@ def summarize(path, timeline=False):
         'events_logged': 'summary' if summary_only else 'all',
         'pid': _int(pid), 'ppid': _int(head.get('ppid')),
         'version': head['version'], 'chain': head.get('chain', ''),
-        'layers': s.layer_names, 'sample': scale, 'estimated': scale > 1,
+        'layers': s.layer_names, 'sample': sample, 'estimated': estimated,
+        'sampling': 'bytes' if weighted else 'address' if estimated else None,
         'start_unix_ns': _int(head.get('start_unix_ns')),
         'complete': not reasons, 'incomplete_reasons': reasons,
         'has_footer': s.footer is not None, 'cut_line': s.cut_line,
         'events': s.events, 'runtime_ns': runtime_ns,
         'calls': calls, 'counted_calls': counted,
         'calls_per_second': {k: (v / secs if secs > 0 else None) for k, v in calls.items()},
-        'requests': requests * scale, 'requested_bytes': requested_bytes * scale,
-        'peak_bytes': s.peak * scale, 'peak_t_ns': s.peak_t,
+        'requests': requests, 'requested_bytes': requested_bytes,
+        'peak_bytes': round(s.peak * scale), 'peak_t_ns': s.peak_t,
         'leaked_bytes': leaked_bytes, 'leaked_blocks': leaked_blocks,
         'program_leaked_bytes': prog_bytes,
         'program_leaked_blocks': sum(g['count'] for g in leaks),
         'runtime_leaked_bytes': rt_bytes,
         'runtime_leaked_blocks': sum(g['count'] for g in runtime_leaks),
         'leaks': leaks, 'runtime_leaks': runtime_leaks,
-        'temporary': {'window_events': TEMP_WINDOW, 'blocks': s.temp_blocks * scale,
-                      'bytes': s.temp_bytes * scale},
+        'temporary': {'window_events': TEMP_WINDOW, 'blocks': round(s.temp_blocks * scale),
+                      'bytes': round(s.temp_bytes * scale)},
         'unknown_frees': s.unknown_frees * scale, 'double_frees': s.double_frees * scale,
         'unknown_reallocs': s.bad_reallocs * scale,
         # a[1] counts lines after the header: the file line is one more.
@@ -127,8 +132,9 @@ def summarize(path, timeline=False):
                        'tid': _int(a[3].decode('ascii', 'replace')),
                        'ptr': a[4].decode('ascii', 'replace')} for a in s.anomalies],
         'threads': threads,
-        'top_sizes': [{'size': k, 'count': v * scale, 'bytes': k * v * scale} for k, v in top],
-        'histogram': [{'le': le, 'count': c * scale, 'bytes': b * scale}
+        'top_sizes': [{'size': k, 'count': round(v * scale), 'bytes': round(k * v * scale)}
+                      for k, v in top],
+        'histogram': [{'le': le, 'count': round(c * scale), 'bytes': round(b * scale)}
                       for le, (c, b) in sorted(hist.items())],
         'layer_split': layer_rows,
         'malformed_lines': s.malformed,
@@ -137,7 +143,8 @@ def summarize(path, timeline=False):
         'events_per_second': (s.events / elapsed) if elapsed > 0 else None,
     }
     if timeline:
-        out['timeline'] = [{'t_ns': t, 'live': a * scale, 'max': b * scale, 'min': c * scale}
+        out['timeline'] = [{'t_ns': t, 'live': round(a * scale), 'max': round(b * scale),
+                            'min': round(c * scale)}
                            for (t, a, b, c) in s.points]
     out['_sizes'] = s.sizes            # for `suggest`; removed before JSON output
     out['_aligned_over16'] = s.aligned_over16

@@ -3,7 +3,7 @@ With several logs it starts with the run as a whole: the processes on one time a
 a row per program, then a section per process."""
 
 from .figures import combine
-from .humanize import human, secs, short_size
+from .humanize import human, sampling_note, secs, short_size
 from .svg import bar_columns, esc, live_chart, process_lanes
 
 STYLE = '''
@@ -62,7 +62,7 @@ def facts(d):
          % (d['unknown_frees'], d['double_frees'])),
     ]
     if d['estimated']:
-        rows.append(('sampling', '1 in %d: counts are estimates' % d['sample']))
+        rows.append(('sampling', sampling_note(d)))
     rows += [('warning', w) for w in d['warnings']]
     return rows
 

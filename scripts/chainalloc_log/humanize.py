@@ -11,6 +11,16 @@ def human(n):
         n /= 1024
 
 
+def sampling_note(d):
+    """How a sampled log's figures were estimated, in words ('' when nothing is)."""
+    if not d.get('estimated'):
+        return ''
+    if d.get('sampling') == 'bytes':
+        return ('estimated: one sample per %s allocated on average, each sampled block '
+                'weighted by 1/(1-exp(-size/%d))' % (human(d['sample']), d['sample']))
+    return 'estimated: 1-in-%d sample by address, counts scaled by %d' % (d['sample'], d['sample'])
+
+
 def short_size(n):
     for unit, div in (('G', 1 << 30), ('M', 1 << 20), ('K', 1 << 10)):
         if n >= div and n % div == 0:

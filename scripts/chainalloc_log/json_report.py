@@ -14,7 +14,7 @@ SCHEMA = 'chainalloc-log/1'
 
 # `leaks --json` is the summary's leak part only.
 LEAKS_KEYS = ('file', 'program', 'argv', 'command', 'pid', 'complete', 'has_footer', 'sample',
-              'estimated', 'leaked_bytes', 'leaked_blocks', 'program_leaked_bytes',
+              'sampling', 'estimated', 'leaked_bytes', 'leaked_blocks', 'program_leaked_bytes',
               'program_leaked_blocks', 'runtime_leaked_bytes', 'runtime_leaked_blocks',
               'leaks', 'runtime_leaks')
 COMBINED_LEAKS_KEYS = ('processes', 'complete', 'children', 'leaked_bytes', 'leaked_blocks',

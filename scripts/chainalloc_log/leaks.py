@@ -21,7 +21,7 @@ def classify_leaks(s):
     blocks = sorted(s.live.items(), key=lambda kv: kv[1][4])   # by event index
     # 1. libstdc++'s emergency exception pool: one malloc by the main thread before main.
     for ptr, rec in blocks:
-        size, _, th, _, idx, op = rec
+        size, _, th, _, idx, op, _ = rec
         if (op == b'm' and EH_POOL_MIN <= size <= EH_POOL_MAX and idx <= EH_POOL_WINDOW
                 and th[3] == pid):
             runtime[ptr] = 'libstdc++ emergency exception pool'
@@ -57,7 +57,7 @@ def group_leaks(entries, scale):
     """Group (ptr, record, kind) by size -> list of dicts, largest total first."""
     groups = {}
     for _, rec, kind in entries:
-        size, t, th, _, idx, _ = rec
+        size, t, th, _, idx, _, w = rec
         g = groups.get((size, kind))
         if g is None:
             groups[(size, kind)] = g = {'size': size, 'count': 0, 'bytes': 0,
@@ -65,14 +65,15 @@ def group_leaks(entries, scale):
                                         '_idx': idx}
             if kind:
                 g['kind'] = kind
-        g['count'] += 1
+        g['count'] += w           # 1, or a sampled block's weight (parse.Weights)
         if idx < g['_idx']:
             g['_idx'], g['first_t_ns'], g['first_tid'] = idx, event_time(t), int(th[3])
     out = []
     for g in groups.values():
         del g['_idx']
         g['count'] *= scale
-        g['bytes'] = g['size'] * g['count']
+        g['bytes'] = round(g['size'] * g['count'])
+        g['count'] = round(g['count'])
         out.append(g)
     out.sort(key=lambda g: (-g['bytes'], -g['size']))
     return out

@@ -3,6 +3,7 @@ distinct live addresses, not with the file size."""
 
 import collections
 import gzip
+import math
 import sys
 import zlib
 
@@ -25,10 +26,38 @@ def open_log(path):
 
 
 class Scan:
-    """Raw results of one pass over a log; figures are as logged (not yet scaled by the
-    sampling factor). `live` maps pointer (bytes) -> block record or None (a tombstone:
-    freed, remembered to tell a double free from a free of an unknown pointer).
-    A block record is (size, t_ns bytes, thread state, thread event index, event index, op)."""
+    """Raw results of one pass over a log. With sampling by bytes (`weighted`), every figure
+    is already an estimate: each sampled block counts for its weight. With the old address
+    hash sampling, figures are as logged, not yet scaled by the factor. `live` maps pointer
+    (bytes) -> block record or None (a tombstone: freed, remembered to tell a double free
+    from a free of an unknown pointer). A block record is (size, t_ns bytes, thread state,
+    thread event index, event index, op, weight)."""
+
+
+class Weights(dict):
+    """size -> how many requests a sampled block of that size stands for. Sampling by bytes
+    (LOG-FORMAT.md, Sampling) takes a request of s bytes with probability 1 - exp(-s/N):
+    its weight is the inverse, which makes the sums unbiased. Size 0 is sampled as 1 byte.
+    Without byte sampling every weight is 1 (an int: unsampled figures stay exact)."""
+
+    def __init__(self, mean):
+        super().__init__()
+        self.mean = mean
+
+    def __missing__(self, size):
+        w = 1 if self.mean <= 1 else 1.0 / -math.expm1(-max(size, 1) / self.mean)
+        self[size] = w
+        return w
+
+
+def sampling_of(head):
+    """(N, by_bytes): the header's sampling factor, and whether it samples by bytes (else
+    by address hash, the format's first scheme, or not at all when N is 1)."""
+    try:
+        n = max(1, int(head.get('sample', '1')))
+    except ValueError:
+        n = 1
+    return n, n > 1 and head.get('sampling') == 'bytes'
 
 
 def scan_log(path, timeline=False):
@@ -51,11 +80,16 @@ def scan_log(path, timeline=False):
 def _scan_events(f, head, timeline):
     s = Scan()
     s.head = head
+    mean, s.weighted = sampling_of(head)
+    W = Weights(mean if s.weighted else 1)
+    # realloc's unsampled side (`-`): by hash, the line was one call; by bytes, a call is
+    # counted through its new block only, whose weight is known when it was sampled.
+    dash_w = 0 if s.weighted else 1
     s.tombstones_dropped = False
     layer_names = [x for x in head.get('layers', '').split(',') if x]
     # Layer index (as bytes, as it appears in the log) -> [requests, bytes].
     layers = {str(i).encode(): [0, 0] for i in range(len(layer_names))}
-    threads = {}                             # tid bytes -> [events, bytes, first event index, tid]
+    threads = {}                             # tid bytes -> [events, bytes, first event index, tid, calls]
     sizes = collections.defaultdict(int)     # requested size -> allocation requests
     aligned_over16 = collections.defaultdict(int)  # size -> aligned requests with align > 16
     live = {}
@@ -106,23 +140,28 @@ def _scan_events(f, head, timeline):
                         th = threads[tid]
                     except KeyError:
                         int(tid)        # validates a new thread id once
-                        th = threads[tid] = [0, 0, n, tid]
+                        th = threads[tid] = [0, 0, n, tid, 0]
                     th[0] += 1
                     if op == b'f':
                         ptr = p[3]
-                        nf += 1
                         rec = lget(ptr)
                         if rec is not None:
                             live[ptr] = None
                             size = rec[0]
-                            lbytes -= size
-                            lblocks -= 1
+                            w = rec[6]
+                            nf += w
+                            th[4] += w
+                            lbytes -= size * w
+                            lblocks -= w
                             if lbytes < bmin:
                                 bmin = lbytes
                             if rec[2] is th and th[0] - rec[3] <= temp_window:
-                                tmp_blocks += 1
-                                tmp_bytes += size
-                        elif ptr in live:
+                                tmp_blocks += w
+                                tmp_bytes += size * w
+                            continue
+                        nf += 1
+                        th[4] += 1
+                        if ptr in live:
                             double += 1
                             if len(anomalies) < 20:
                                 anomalies.append(('double free', n + skipped, p[0], tid, ptr))
@@ -135,10 +174,12 @@ def _scan_events(f, head, timeline):
                         size = int(p[3])
                         ptr = p[4]
                         lay = None if ptr == b'0' else layers[p[5]]
+                        w = 1 if lay is None else W[size]    # failures: all logged
                         if op == b'm':
-                            nm += 1
+                            nm += w
                         else:
-                            nc += 1
+                            nc += w
+                        th[4] += w
                         if lay is None:
                             failed += 1
                             continue
@@ -148,16 +189,22 @@ def _scan_events(f, head, timeline):
                         ptr = p[5]
                         if ptr != b'0' and ptr != b'-':
                             lay = layers[p[6]]
-                        nr += 1
+                            w = W[size]
+                        else:
+                            w = dash_w
                         if ptr == b'0' and (size != 0 or old == b'0'):
+                            nr += 1
+                            th[4] += 1
                             failed += 1      # the old block is untouched
                             continue
                         if old != b'0' and old != b'-':
                             rec = lget(old)
                             if rec is not None:
                                 live[old] = None
-                                lbytes -= rec[0]
-                                lblocks -= 1
+                                if ptr == b'0':
+                                    w = rec[6]   # realloc(p, 0): counted through p
+                                lbytes -= rec[0] * rec[6]
+                                lblocks -= rec[6]
                                 if lbytes < bmin:
                                     bmin = lbytes
                             else:
@@ -165,6 +212,8 @@ def _scan_events(f, head, timeline):
                                 if len(anomalies) < 20:
                                     anomalies.append(('realloc of a pointer that is not live',
                                                       n + skipped, p[0], tid, old))
+                        nr += w
+                        th[4] += w
                         if ptr == b'0' or ptr == b'-':
                             continue         # realloc(p, 0) freed p / new block not sampled
                     elif op == b'a':
@@ -172,29 +221,31 @@ def _scan_events(f, head, timeline):
                         size = int(p[4])
                         ptr = p[5]
                         lay = None if ptr == b'0' else layers[p[6]]
-                        na += 1
+                        w = 1 if lay is None else W[size]
+                        na += w
+                        th[4] += w
                         if lay is None:
                             failed += 1
                             continue
                         if align > 16:
-                            aligned_over16[size] += 1
+                            aligned_over16[size] += w
                     else:
                         raise ValueError
                     # A new block of `size` bytes at `ptr`, served by layer `lay`.
-                    sizes[size] += 1
-                    lay[0] += 1
-                    lay[1] += size
-                    th[1] += size
+                    sizes[size] += w
+                    lay[0] += w
+                    lay[1] += size * w
+                    th[1] += size * w
                     rec = lget(ptr)
                     if rec is not None:      # allocated again while live: a free was lost
                         reused += 1
-                        lbytes -= rec[0]
-                        lblocks -= 1
+                        lbytes -= rec[0] * rec[6]
+                        lblocks -= rec[6]
                         if len(anomalies) < 20:
                             anomalies.append(('allocation of a live pointer', n + skipped, p[0], tid, ptr))
-                    live[ptr] = (size, p[0], th, th[0], n, op)
-                    lbytes += size
-                    lblocks += 1
+                    live[ptr] = (size, p[0], th, th[0], n, op, w)
+                    lbytes += size * w
+                    lblocks += w
                     if lbytes > bmax:
                         bmax = lbytes
                         if lbytes > peak:

@@ -1,6 +1,6 @@
 """Terminal output of `summary` and `leaks`."""
 
-from .humanize import bar, human, secs, short_size
+from .humanize import bar, human, sampling_note, secs, short_size
 
 
 CALL_KINDS = ('malloc', 'calloc', 'realloc', 'aligned', 'free', 'failed')
@@ -18,8 +18,7 @@ def _ppid(d):
 
 def print_summary(d, out, top=10):
     w = out.write
-    est = ' (estimated: 1-in-%d sample, counts scaled by %d)' % (d['sample'], d['sample']) \
-        if d['estimated'] else ''
+    est = ' (%s)' % sampling_note(d) if d['estimated'] else ''
     w('== %s: %s (pid %s, parent %s)%s\n' % (d['file'], command_line(d), d['pid'], _ppid(d),
                                             est))
     w('chain: %s\n' % d['chain'])
@@ -140,7 +139,7 @@ def print_combined(c, out, top=10):
 def print_leaks(d, out, top=50):
     w = out.write
     what = 'leaked at exit' if d['has_footer'] else 'live at end of an INCOMPLETE log'
-    est = ' (estimated from a 1-in-%d sample)' % d['sample'] if d['estimated'] else ''
+    est = ' (%s)' % sampling_note(d) if d['estimated'] else ''
     w('== %s: %s (pid %s): %s in %d blocks %s%s\n' % (
         d['file'], command_line(d), d['pid'], human(d['leaked_bytes']), d['leaked_blocks'],
         what, est))

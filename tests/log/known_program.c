@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     touch(r, 40);
     if (realloc(r, (size_t)1 << 62)) die("huge realloc succeeded");              // 1 r, failed
     free(r);                                                                      // 1 f
-    char* fresh = realloc(NULL, 64);                  // realloc(NULL, n) is malloc: 1 m
+    char* fresh = realloc(NULL, 64);                  // a realloc call, served as malloc: 1 r
     touch(fresh, 64);
     free(fresh);                                                                  // 1 f
     char* gone = malloc(32);                                                      // 1 m

@@ -3,6 +3,7 @@
 is checked through --json. Run: python3 tests/log/test_reader.py"""
 
 import itertools
+import math
 import os
 import random
 import sys
@@ -262,6 +263,30 @@ class Sampled(Case):
         d = run_json_one('summary', self.path('u.log'))
         self.assertEqual(d['leaked_bytes'], 64)           # only b0 (32 x 2)
         self.assertEqual(d['unknown_reallocs'], 0)
+
+
+    def test_weights_of_sampling_by_bytes(self):
+        # sampling=bytes: a block of s bytes stands for 1 / (1 - exp(-s/N)) requests.
+        with open(self.path('b.log'), 'w') as f:
+            f.write('# chainalloc-log 1 pid=%d ppid=1 program=p page=4096 start_unix_ns=1 '
+                    'sample=1000 sampling=bytes layers=proxy,system chain=proxy > system\n' % MAIN)
+            f.write('10 %d m 100 a0 1\n20 %d m 100 b0 1\n30 %d f a0\n' % (MAIN, MAIN, MAIN))
+            f.write('40 %d m 1000000 c0 1\n50 %d r c0 10 - 1\n60 %d r - 100 d0 1\n'
+                    % (MAIN, MAIN, MAIN))
+            f.write('70 %d m 99999999999 0 -\n' % MAIN)
+        w100 = 1 / -math.expm1(-100 / 1000)
+        d = run_json_one('summary', self.path('b.log'))
+        self.assertEqual((d['sample'], d['sampling'], d['estimated']), (1000, 'bytes', True))
+        self.assertEqual(d['counted_calls'], {'malloc': round(2 * w100 + 2), 'calloc': 0,
+                                              'realloc': round(w100), 'aligned': 0,
+                                              'free': round(w100), 'failed': 1})
+        self.assertEqual(d['requested_bytes'], round(300 * w100 + 1000000))
+        self.assertEqual(d['peak_bytes'], round(100 * w100 + 1000000))
+        self.assertEqual(d['leaked_bytes'], round(200 * w100))
+        self.assertEqual(d['leaks'], [dict(d['leaks'][0], size=100, count=round(2 * w100),
+                                           bytes=round(200 * w100))])
+        self.assertEqual(d['unknown_reallocs'], 0)
+        self.assertIn('one sample per', run('summary', self.path('b.log')).stdout)
 
 
 class RuntimeLeaks(Case):
