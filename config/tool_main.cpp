@@ -56,7 +56,7 @@ std::string describe(const cfg::LayerSpec& layer) {
                 s += log;
             s += px.events == cfg::Events::summary ? ", a summary only" : ", every kind of event";
             s += px.sample == 1 ? ", no sampling"
-                                : ", 1 in " + std::to_string(px.sample) + " events";
+                                : ", a sample every " + std::to_string(px.sample) + " bytes on average";
             return s;
         }
         case cfg::LayerKind::system: return "glibc malloc (terminal)";
