@@ -223,3 +223,67 @@ BOOST_AUTO_TEST_CASE(stl_allocator_vector_over_a_fallback_chain) {
     BOOST_TEST(sys.errors() == 0u, sys.last_error());
     BOOST_TEST(sys.live_count() == 0u);
 }
+
+// The preload's chain, as blocks: size classes, then glibc. Every ability the preload needs is
+// there, routed by owner.
+namespace {
+using SegSys = ca::Fallback<ca::Segregated<ca::SpinLock>, ca::System>;
+using CountedSegSys = ca::Proxy<SegSys, ca::CountingLogger>;
+}  // namespace
+static_assert(ca::UsableSize<SegSys> && ca::AllocatingZeroed<SegSys> && ca::ForkAware<SegSys>);
+static_assert(!ca::TryDeallocating<SegSys>, "System cannot tell its blocks from foreign ones");
+static_assert(!ca::ThreadFlushing<SegSys>, "no part caches per thread");
+static_assert(ca::UsableSize<CountedSegSys> && ca::AllocatingZeroed<CountedSegSys> &&
+              ca::ForkAware<CountedSegSys>);
+static_assert(ca::UsableSize<Counted> && ca::AllocatingZeroed<Counted> && ca::ForkAware<Counted>);
+
+BOOST_AUTO_TEST_CASE(segregated_then_system_forwards_by_owner) {
+    BOOST_REQUIRE(ca::System::find_libc_usable_size());  // at start-up, outside any malloc
+    auto chain = std::make_unique<CountedSegSys>();
+    BOOST_REQUIRE(chain->inner().primary().init(ca::SizeClasses::defaults(), 0, 24));
+    Block small = chain->allocate(100, 16);
+    Block big = chain->allocate(100000, 16);
+    BOOST_TEST(chain->inner().primary().owns(small.ptr));
+    BOOST_TEST(!chain->inner().primary().owns(big.ptr));
+    BOOST_TEST(chain->usable_size(small.ptr) == small.size);
+    // glibc's answer (not the linked malloc_usable_size: this program links jemalloc's).
+    BOOST_TEST(chain->usable_size(big.ptr) == big.size);
+    BOOST_TEST(big.size >= 100000u);
+
+    // Zeroed: the list's block by memset (after dirtying it), glibc's by calloc.
+    fill(small.ptr, small.size, 1);
+    chain->deallocate(small);
+    Block z = chain->allocate_zeroed(100, 16);
+    BOOST_TEST(z.ptr == small.ptr);
+    std::size_t nonzero = 0;
+    for (std::size_t i = 0; i < z.size; ++i) nonzero += static_cast<unsigned char*>(z.ptr)[i] != 0;
+    BOOST_TEST(nonzero == 0u);
+    Block zb = chain->allocate_zeroed(200000, 16);
+    BOOST_TEST(static_cast<unsigned char*>(zb.ptr)[199999] == 0);
+
+    chain->fork_prepare();  // every class's lock, then released: the chain still works
+    chain->fork_parent();
+    chain->fork_prepare();
+    chain->fork_child();
+    chain->deallocate(z);
+    chain->deallocate(zb);
+    chain->deallocate(big);
+    BOOST_TEST(chain->logger().live_blocks == 0u);
+    BOOST_TEST(chain->logger().live_bytes == 0u);
+}
+
+// One call per layer: the Segregated part says "mine" and frees in one step.
+BOOST_AUTO_TEST_CASE(try_deallocate_through_a_segregated_chain) {
+    using Segs = ca::Fallback<ca::Segregated<ca::SpinLock>, ca::Segregated<ca::SpinLock>>;
+    static_assert(ca::TryDeallocating<Segs>);
+    auto chain = std::make_unique<Segs>();
+    BOOST_REQUIRE(chain->primary().init(ca::SizeClasses::defaults(), 4096, 24));
+    BOOST_REQUIRE(chain->secondary().init(ca::SizeClasses::defaults(), 0, 24));
+    std::vector<Block> blocks;
+    for (int i = 0; i < 100; ++i) blocks.push_back(chain->allocate(64, 16));
+    BOOST_TEST(!chain->primary().owns(blocks.back().ptr));  // past the cap: the second one
+    alignas(16) char foreign[64];
+    BOOST_TEST(!chain->try_deallocate(Block{foreign, sizeof foreign}));
+    for (Block b : blocks) BOOST_TEST(chain->try_deallocate(b));
+    BOOST_TEST(chain->primary().out_bytes() == 0u);
+}

@@ -17,6 +17,8 @@ namespace ca = chainalloc;
 static_assert(ca::Reallocating<Jemalloc> && ca::Expanding<Jemalloc> && ca::GoodSize<Jemalloc> &&
               !ca::BlockOwner<Jemalloc>);
 static_assert(std::is_empty_v<Jemalloc>);
+static_assert(ca::UsableSize<Jemalloc> && ca::AllocatingZeroed<Jemalloc>);
+static_assert(!ca::TryDeallocating<Jemalloc> && !ca::ForkAware<Jemalloc> && !ca::ThreadFlushing<Jemalloc>);
 
 BOOST_AUTO_TEST_CASE(sizes_and_alignments) {
     Jemalloc j;
@@ -184,7 +186,7 @@ BOOST_AUTO_TEST_CASE(zeroed_is_zero) {
     }
     for (std::size_t align : {16u, 64u, 4096u})
         for (std::size_t n : {0u, 1u, 64u, 4096u, 100000u}) {
-            Block z = j.zeroed(n, align);
+            Block z = j.allocate_zeroed(n, align);
             BOOST_REQUIRE(z);
             BOOST_TEST(ca::is_aligned(z.ptr, align));
             const auto* c = static_cast<const unsigned char*>(z.ptr);

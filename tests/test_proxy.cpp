@@ -213,3 +213,62 @@ BOOST_AUTO_TEST_CASE(forwarded_abilities_answer_as_the_inner_does) {
     BOOST_TEST(n.logger().failed_reallocations == 1u);
     BOOST_TEST(n.logger().live_blocks == 0u);  // nothing to nothing leaves nothing live
 }
+
+// The new abilities pass through exactly when the inner allocator has them.
+using ca::testing::Hooked;
+template <class A>
+constexpr bool same_new_abilities =
+    ca::UsableSize<Proxy<A, CountingLogger>> == ca::UsableSize<A> &&
+    ca::AllocatingZeroed<Proxy<A, CountingLogger>> == ca::AllocatingZeroed<A> &&
+    ca::TryDeallocating<Proxy<A, CountingLogger>> == ca::TryDeallocating<A> &&
+    ca::ForkAware<Proxy<A, CountingLogger>> == ca::ForkAware<A> &&
+    ca::ThreadFlushing<Proxy<A, CountingLogger>> == ca::ThreadFlushing<A>;
+static_assert(same_new_abilities<System> && same_new_abilities<List> && same_new_abilities<Null> &&
+              same_new_abilities<Hooked<>> && same_new_abilities<ca::testing::HeapParent>);
+static_assert(ca::UsableSize<Proxy<List, CountingLogger>> && ca::AllocatingZeroed<Proxy<System, CountingLogger>>);
+static_assert(ca::ForkAware<Proxy<Hooked<>, CountingLogger>> && !ca::ForkAware<Proxy<System, CountingLogger>>);
+
+namespace {
+// A list that can say "mine" in one step, as Segregated does.
+struct TryList : List {
+    using List::List;
+    bool try_deallocate(Block b) noexcept {
+        if (!b.ptr || !owns(b.ptr)) return false;
+        deallocate(b);
+        return true;
+    }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(new_abilities_are_forwarded_and_logged) {
+    std::vector<Event> events;
+    Proxy<TryList, RecordingLogger> p(TryList(64, 2), RecordingLogger{&events});
+    static_assert(ca::TryDeallocating<decltype(p)> && ca::UsableSize<decltype(p)>);
+    Block b = p.allocate(8, 16);
+    BOOST_TEST(p.usable_size(b.ptr) == 64u);
+    alignas(16) char foreign[64];
+    BOOST_TEST(!p.try_deallocate(Block{foreign, sizeof foreign}));  // not its own: nothing heard
+    BOOST_TEST(events.size() == 1u);
+    BOOST_TEST(p.try_deallocate(b));
+    BOOST_REQUIRE(events.size() == 2u);
+    BOOST_TEST((events[1] == Event{Event::Deallocate, 0, 0, b, {}, true}));
+
+    Proxy<System, CountingLogger> s;
+    Block z = s.allocate_zeroed(100, 16);
+    BOOST_REQUIRE(z);
+    BOOST_TEST(static_cast<const unsigned char*>(z.ptr)[99] == 0);
+    BOOST_TEST(s.logger().allocations == 1u);
+    BOOST_TEST(s.logger().live_bytes == z.size);
+    s.deallocate(z);
+    BOOST_TEST(s.logger().live_bytes == 0u);
+
+    std::string trace;
+    Proxy<Hooked<>, CountingLogger> h;
+    h.inner().traced(trace, 'H');
+    h.fork_prepare();
+    h.fork_parent();
+    h.fork_prepare();
+    h.fork_child();
+    h.flush_thread();
+    BOOST_TEST(trace == "pHaHpHcHfH");
+}

@@ -34,7 +34,8 @@ struct Jemalloc {
         return p ? Block{p, sallocx(p, 0)} : Block{};
     }
 
-    Block zeroed(std::size_t n, std::size_t align = kMinAlign) noexcept {
+    /// MALLOCX_ZERO: jemalloc knows which of its pages are fresh (already zero).
+    Block allocate_zeroed(std::size_t n, std::size_t align = kMinAlign) noexcept {
         void* p = mallocx(n ? n : 1, align_flag(align) | kZero);
         return p ? Block{p, sallocx(p, 0)} : Block{};
     }

@@ -71,6 +71,62 @@ public:
         return inner_.good_size(n);
     }
 
+    std::size_t usable_size(const void* p) const noexcept
+        requires UsableSize<A>
+    {
+        return inner_.usable_size(p);
+    }
+
+    /// Heard as an allocation: the logger cannot tell, and needs not.
+    Block allocate_zeroed(std::size_t n, std::size_t align) noexcept
+        requires AllocatingZeroed<A>
+    {
+        Block b = inner_.allocate_zeroed(n, align);
+        logger_.on_allocate(n, align, b);
+        return b;
+    }
+
+    /// Heard as a deallocation only when A owned the block. Where A can say so first (a
+    /// BlockOwner), the logger hears before the block is freed, as with deallocate, so no other
+    /// thread's allocation of the same address can be heard before this free.
+    bool try_deallocate(Block b) noexcept
+        requires TryDeallocating<A>
+    {
+        if constexpr (BlockOwner<A>) {
+            if (!b.ptr || !inner_.owns(b.ptr)) return false;
+            logger_.on_deallocate(b);
+            inner_.deallocate(b);
+            return true;
+        } else {
+            if (!inner_.try_deallocate(b)) return false;
+            logger_.on_deallocate(b);
+            return true;
+        }
+    }
+
+    // fork and thread exit: A's own hooks; a logger with a lock of its own is the owner's to
+    // order (the preload takes the log's lock before the chain's, as a request nests them).
+    void fork_prepare() noexcept
+        requires ForkAware<A>
+    {
+        inner_.fork_prepare();
+    }
+    void fork_parent() noexcept
+        requires ForkAware<A>
+    {
+        inner_.fork_parent();
+    }
+    void fork_child() noexcept
+        requires ForkAware<A>
+    {
+        inner_.fork_child();
+    }
+    void flush_thread() noexcept
+        requires ThreadFlushing<A>
+    {
+        inner_.flush_thread();
+    }
+
     A& inner() noexcept { return inner_; }
     Logger& logger() noexcept { return logger_; }
     const Logger& logger() const noexcept { return logger_; }
