@@ -106,27 +106,27 @@ BOOST_AUTO_TEST_CASE(pmr_vector_counted_exactly) {
     {
         std::pmr::vector<int> v(&res);
         v.reserve(1000);
-        BOOST_TEST(log.allocations == 1u);
+        BOOST_TEST(log.requests == 1u);
         BOOST_TEST(log.live_blocks == 1u);
         BOOST_TEST(chain->inner().primary().owns(v.data()));  // 4000 bytes: a size class
         for (int i = 0; i < 1000; ++i) v.push_back(i);
-        BOOST_TEST(log.allocations == 1u);  // no growth within the reservation
+        BOOST_TEST(log.requests == 1u);  // no growth within the reservation
         v.push_back(1000);                  // growth: a new buffer, the old one back
-        BOOST_TEST(log.allocations == 2u);
-        BOOST_TEST(log.deallocations == 1u);
+        BOOST_TEST(log.requests == 2u);
+        BOOST_TEST(log.frees == 1u);
         BOOST_TEST(log.live_blocks == 1u);
         v.reserve(100000);  // 400 KB: past the classes, from jemalloc
         BOOST_TEST(!chain->inner().primary().owns(v.data()));
-        BOOST_TEST(log.allocations == 3u);
+        BOOST_TEST(log.requests == 3u);
         BOOST_TEST(log.peak_bytes >= 400000u);
         long sum = 0;
         for (int x : v) sum += x;
         BOOST_TEST(sum == 1000L * 1001 / 2);
     }
     BOOST_TEST(log.live_blocks == 0u);
-    BOOST_TEST(log.allocations == 3u);
-    BOOST_TEST(log.deallocations == 3u);
-    BOOST_TEST(log.failed_allocations == 0u);
+    BOOST_TEST(log.requests == 3u);
+    BOOST_TEST(log.frees == 3u);
+    BOOST_TEST(log.refused == 0u);
     BOOST_TEST(log.reallocations == 0u);  // pmr never reallocates
 }
 
@@ -136,14 +136,14 @@ BOOST_AUTO_TEST_CASE(pmr_map_counted_exactly) {
     ca::MemoryResource<Counted> res(*chain);
     {
         std::pmr::map<int, long> m(&res);
-        BOOST_TEST(log.allocations == 0u);  // an empty map holds nothing
+        BOOST_TEST(log.requests == 0u);  // an empty map holds nothing
         for (int i = 0; i < 500; ++i) m.emplace(i, i * 3L);
-        BOOST_TEST(log.allocations == 500u);  // one node each
+        BOOST_TEST(log.requests == 500u);  // one node each
         BOOST_TEST(log.live_blocks == 500u);
         const std::size_t node = chain->inner().primary().usable_size(&*m.begin());
         BOOST_TEST(log.live_bytes == 500 * node);  // every node a block of one size class
         for (int i = 0; i < 500; i += 2) m.erase(i);
-        BOOST_TEST(log.deallocations == 250u);
+        BOOST_TEST(log.frees == 250u);
         BOOST_TEST(log.live_blocks == 250u);
         for (auto& [k, v] : m) {
             BOOST_TEST(chain->inner().primary().owns(&v));
@@ -156,9 +156,9 @@ BOOST_AUTO_TEST_CASE(pmr_map_counted_exactly) {
         BOOST_TEST(log.peak_bytes == 500 * node);
     }
     BOOST_TEST(log.live_blocks == 0u);
-    BOOST_TEST(log.allocations == 750u);
-    BOOST_TEST(log.deallocations == 750u);
-    BOOST_TEST(log.failed_allocations == 0u);
+    BOOST_TEST(log.requests == 750u);
+    BOOST_TEST(log.frees == 750u);
+    BOOST_TEST(log.refused == 0u);
 }
 
 // The Segregated layer capped: once it is full, the map goes on growing in jemalloc.
@@ -180,8 +180,8 @@ BOOST_AUTO_TEST_CASE(pmr_spills_past_the_cap) {
         BOOST_TEST(log.live_blocks == 6000u);  // a node and a string buffer each
     }
     BOOST_TEST(log.live_blocks == 0u);
-    BOOST_TEST(log.failed_allocations == 0u);
-    BOOST_TEST(log.allocations == log.deallocations);
+    BOOST_TEST(log.refused == 0u);
+    BOOST_TEST(log.requests == log.frees);
 }
 
 BOOST_AUTO_TEST_CASE(stl_allocator_vector_over_a_fallback_chain) {

@@ -1,9 +1,10 @@
 // Proxy<A, Logger>: forwards every call to A and tells the Logger what happened, failures
-// included. It offers exactly the abilities A has. CountingLogger is the simplest Logger: exact
-// counts, live and peak bytes.
+// included. It offers exactly the abilities A has. The counting loggers (Counting<What, Word>,
+// CountingLogger) are in counting.hpp, included here.
 #pragma once
 
 #include "allocator.hpp"
+#include "counting.hpp"
 
 #include <utility>
 
@@ -21,7 +22,9 @@ template <Allocator A, ProxyLogger Logger>
 class Proxy {
 public:
     Proxy() = default;
-    explicit Proxy(A a, Logger l = {}) : inner_(std::move(a)), logger_(std::move(l)) {}
+    // The logger made in place unless given: one with atomic counters cannot be moved.
+    explicit Proxy(A a) : inner_(std::move(a)) {}
+    Proxy(A a, Logger l) : inner_(std::move(a)), logger_(std::move(l)) {}
 
     Block allocate(std::size_t n, std::size_t align) noexcept {
         Block b = inner_.allocate(n, align);
@@ -134,48 +137,6 @@ public:
 private:
     [[no_unique_address]] A inner_;
     [[no_unique_address]] Logger logger_;
-};
-
-/// Counts every event. Bytes are the blocks' usable sizes, so live bytes go back to zero when
-/// everything allocated has been given back.
-struct CountingLogger {
-    std::size_t allocations = 0, failed_allocations = 0, deallocations = 0;
-    std::size_t reallocations = 0, failed_reallocations = 0;
-    std::size_t live_bytes = 0, peak_bytes = 0, live_blocks = 0;
-
-    void on_allocate(std::size_t, std::size_t, Block result) noexcept {
-        if (!result) {
-            ++failed_allocations;
-            return;
-        }
-        ++allocations;
-        ++live_blocks;
-        grow(result.size);
-    }
-
-    void on_deallocate(Block b) noexcept {
-        if (!b.ptr) return;
-        ++deallocations;
-        --live_blocks;
-        live_bytes -= b.size;
-    }
-
-    void on_reallocate(Block old, std::size_t, Block result, bool ok) noexcept {
-        if (!ok) {
-            ++failed_reallocations;
-            return;
-        }
-        ++reallocations;
-        if (!old.ptr && result.ptr) ++live_blocks;  // a block from nothing (not nothing to nothing)
-        live_bytes -= old.size;
-        grow(result.size);
-    }
-
-private:
-    void grow(std::size_t n) noexcept {
-        live_bytes += n;
-        peak_bytes = std::max(peak_bytes, live_bytes);
-    }
 };
 
 }  // namespace chainalloc
