@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE region
 #include <boost/test/unit_test.hpp>
 
+#include <chainalloc/fallback.hpp>
 #include <chainalloc/region.hpp>
 
 #include "conformance.hpp"
@@ -105,4 +106,25 @@ BOOST_AUTO_TEST_CASE(atomic_bump_from_threads) {
                    static_cast<char*>(all[i].ptr));
     BOOST_TEST(g_static_region.used() <= g_static_region.capacity());
     BOOST_TEST(g_static_region.used() > g_static_region.capacity() - 80);  // filled to the end
+}
+
+// A region over a parent's block composes: first the region, then the parent's heap.
+BOOST_AUTO_TEST_CASE(region_in_front_of_a_fallback) {
+    static_assert(std::is_move_constructible_v<Outside> && !std::is_move_constructible_v<Small>);
+    ca::testing::HeapParent heap;
+    Block buf = heap.allocate(256, 16);
+    {
+        ca::Fallback<Outside, ca::testing::HeapParent> fb{Outside{ca::ExternalStorage(buf)}, heap};
+        Block a = fb.allocate(100, 16);  // 16 + 112
+        Block b = fb.allocate(100, 16);  // 16 + 112: 256 used
+        Block c = fb.allocate(100, 16);  // the heap's
+        BOOST_TEST(fb.primary().owns(a.ptr));
+        BOOST_TEST(fb.primary().owns(b.ptr));
+        BOOST_TEST(!fb.primary().owns(c.ptr));
+        BOOST_TEST(fb.primary().used() == 256u);
+        fb.deallocate(c);  // to the heap, by owner
+        fb.deallocate(a);  // a no-op
+        fb.deallocate(b);
+    }
+    heap.deallocate(buf);
 }

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 namespace chainalloc {
 
@@ -67,6 +68,16 @@ public:
     explicit Region(Storage storage) noexcept : storage_(storage) {}
     Region(const Region&) = delete;  // the bump and the blocks are one region's
     Region& operator=(const Region&) = delete;
+    /// An external buffer can change hands (into a Fallback, say): the blocks stay where they
+    /// are. Inline storage cannot: its blocks would move with it.
+    Region(Region&& o) noexcept
+        requires std::is_same_v<Storage, ExternalStorage>
+        : storage_(o.storage_) {
+        std::size_t fresh = 0;
+        bump_.advance(fresh, o.bump_.load());
+        o.storage_ = {};
+        o.bump_.reset();
+    }
 
     /// Blocks are multiples of 16 bytes, each after its header.
     Block allocate(std::size_t n, std::size_t align) noexcept {
