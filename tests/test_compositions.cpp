@@ -11,6 +11,7 @@
 #include <chainalloc/segregated.hpp>
 #include <chainalloc/stl_allocator.hpp>
 #include <chainalloc/system.hpp>
+#include <chainalloc/thread_cached.hpp>
 
 #include "checking_allocator.hpp"
 #include "conformance.hpp"
@@ -21,6 +22,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace ca = chainalloc;
@@ -286,4 +288,35 @@ BOOST_AUTO_TEST_CASE(try_deallocate_through_a_segregated_chain) {
     BOOST_TEST(!chain->try_deallocate(Block{foreign, sizeof foreign}));
     for (Block b : blocks) BOOST_TEST(chain->try_deallocate(b));
     BOOST_TEST(chain->primary().out_bytes() == 0u);
+}
+
+// The preload's freelist layer as a block: cached size classes, then glibc, counted. Thread
+// exit and fork reach the caches and the central lists through the whole chain.
+namespace {
+struct ChainTag {};
+using CachedChain = ca::Proxy<ca::Fallback<ca::ThreadCached<ChainTag>, ca::System>, ca::CountingLogger>;
+}  // namespace
+static_assert(ca::ThreadFlushing<CachedChain> && ca::ForkAware<CachedChain> && ca::UsableSize<CachedChain> &&
+              ca::AllocatingZeroed<CachedChain>);
+
+BOOST_AUTO_TEST_CASE(thread_exit_through_a_cached_chain) {
+    BOOST_REQUIRE(ca::System::find_libc_usable_size());
+    auto chain = std::make_unique<CachedChain>();
+    BOOST_REQUIRE(chain->inner().primary().init(ca::SizeClasses::defaults(), 64, std::size_t{1} << 30, 24));
+    std::thread worker([&] {
+        std::vector<Block> blocks;
+        for (int i = 0; i < 200; ++i) blocks.push_back(chain->allocate(24 + i, 16));
+        blocks.push_back(chain->allocate(100000, 16));  // glibc's
+        for (Block b : blocks) {
+            BOOST_REQUIRE(b);
+            BOOST_TEST(chain->usable_size(b.ptr) == b.size);
+            chain->deallocate(b);
+        }
+        chain->flush_thread();
+    });
+    worker.join();
+    BOOST_TEST(chain->inner().primary().central().out_bytes() == 0u);
+    BOOST_TEST(chain->logger().live_blocks == 0u);
+    chain->fork_prepare();
+    chain->fork_parent();
 }
