@@ -9,7 +9,9 @@
 //                                                          [requested size, returned size])
 //
 // Optional abilities, detected with concepts; a composite offers one only when its parts do
-// (never stubbed to fail):
+// (never stubbed to fail). Answers from the owner (usable_size, deallocate_all) need every part;
+// hooks (fork, flush_thread) and allocate_zeroed need one part, since a part without them has
+// no lock or cache to mind, or zeroes by memset (see fallback.hpp):
 //
 //   bool        owns(const void* p) const     BlockOwner: precise and cheap (address range)
 //   bool        reallocate(Block& b, std::size_t n)  in place or moved; false leaves b untouched
