@@ -1,18 +1,18 @@
 // What a layer means when no keys are given, and the default chain (docs/DESIGN.md §3).
 #include "config/parse.hpp"
 
+#include <chainalloc/default_classes.hpp>
+
 namespace chainalloc::config {
 
 namespace {
 
-// 16..128 in steps of 16, then four classes per doubling up to 32 KiB: 40 classes whose
-// rounding waste stays below 25% (the usual size-class shape).
+// The library's default table (chainalloc/default_classes.hpp), the one SizeClasses::defaults()
+// gives too.
 void default_classes(FreeListSpec& fl) noexcept {
-    fl.class_count = 0;
-    for (std::uint32_t size = 16; size <= 128; size += 16) fl.classes[fl.class_count++] = size;
-    for (std::uint32_t base = 128; base < 32768; base *= 2)
-        for (std::uint32_t quarter = 1; quarter <= 4; ++quarter)
-            fl.classes[fl.class_count++] = base + quarter * (base / 4);
+    static_assert(DefaultClasses::kCount <= kMaxClasses);
+    fl.class_count = DefaultClasses::kCount;
+    for (std::size_t i = 0; i < DefaultClasses::kCount; ++i) fl.classes[i] = kDefaultClasses.sizes[i];
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 namespace chainalloc::testing {
@@ -23,6 +24,29 @@ struct HeapParent {
         return p ? Block{p, n} : Block{};
     }
     void deallocate(Block b) noexcept { std::free(b.ptr); }
+};
+
+/// Base with fork hooks and flush_thread that write what ran into a trace, as "<hook><name>":
+/// 'p' prepare, 'a' parent, 'c' child, 'f' flush. For the order composites call their parts'
+/// hooks in.
+template <Allocator Base = HeapParent>
+struct Hooked : Base {
+    using Base::Base;
+    std::string* trace = nullptr;
+    char name = '?';
+
+    Hooked& traced(std::string& t, char n) & noexcept {
+        trace = &t;
+        name = n;
+        return *this;
+    }
+    void fork_prepare() noexcept { note('p'); }
+    void fork_parent() noexcept { note('a'); }
+    void fork_child() noexcept { note('c'); }
+    void flush_thread() noexcept { note('f'); }
+
+private:
+    void note(char hook) { (*trace += hook) += name; }
 };
 
 /// A position- and seed-dependent byte, so swapped or shifted blocks are caught too.
@@ -76,6 +100,42 @@ public:
         requires GoodSize<A>
     {
         return a_->good_size(n);
+    }
+
+    std::size_t usable_size(const void* p) const
+        requires UsableSize<A>
+    {
+        return a_->usable_size(p);
+    }
+    Block allocate_zeroed(std::size_t n, std::size_t align)
+        requires AllocatingZeroed<A>
+    {
+        return a_->allocate_zeroed(n, align);
+    }
+    bool try_deallocate(Block b)
+        requires TryDeallocating<A>
+    {
+        return a_->try_deallocate(b);
+    }
+    void fork_prepare()
+        requires ForkAware<A>
+    {
+        a_->fork_prepare();
+    }
+    void fork_parent()
+        requires ForkAware<A>
+    {
+        a_->fork_parent();
+    }
+    void fork_child()
+        requires ForkAware<A>
+    {
+        a_->fork_child();
+    }
+    void flush_thread()
+        requires ThreadFlushing<A>
+    {
+        a_->flush_thread();
     }
 
     A& target() const noexcept { return *a_; }

@@ -11,6 +11,7 @@
 #include <chainalloc/segregated.hpp>
 #include <chainalloc/stl_allocator.hpp>
 #include <chainalloc/system.hpp>
+#include <chainalloc/thread_cached.hpp>
 
 #include "checking_allocator.hpp"
 #include "conformance.hpp"
@@ -21,6 +22,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace ca = chainalloc;
@@ -106,27 +108,27 @@ BOOST_AUTO_TEST_CASE(pmr_vector_counted_exactly) {
     {
         std::pmr::vector<int> v(&res);
         v.reserve(1000);
-        BOOST_TEST(log.allocations == 1u);
+        BOOST_TEST(log.requests == 1u);
         BOOST_TEST(log.live_blocks == 1u);
         BOOST_TEST(chain->inner().primary().owns(v.data()));  // 4000 bytes: a size class
         for (int i = 0; i < 1000; ++i) v.push_back(i);
-        BOOST_TEST(log.allocations == 1u);  // no growth within the reservation
+        BOOST_TEST(log.requests == 1u);  // no growth within the reservation
         v.push_back(1000);                  // growth: a new buffer, the old one back
-        BOOST_TEST(log.allocations == 2u);
-        BOOST_TEST(log.deallocations == 1u);
+        BOOST_TEST(log.requests == 2u);
+        BOOST_TEST(log.frees == 1u);
         BOOST_TEST(log.live_blocks == 1u);
         v.reserve(100000);  // 400 KB: past the classes, from jemalloc
         BOOST_TEST(!chain->inner().primary().owns(v.data()));
-        BOOST_TEST(log.allocations == 3u);
+        BOOST_TEST(log.requests == 3u);
         BOOST_TEST(log.peak_bytes >= 400000u);
         long sum = 0;
         for (int x : v) sum += x;
         BOOST_TEST(sum == 1000L * 1001 / 2);
     }
     BOOST_TEST(log.live_blocks == 0u);
-    BOOST_TEST(log.allocations == 3u);
-    BOOST_TEST(log.deallocations == 3u);
-    BOOST_TEST(log.failed_allocations == 0u);
+    BOOST_TEST(log.requests == 3u);
+    BOOST_TEST(log.frees == 3u);
+    BOOST_TEST(log.refused == 0u);
     BOOST_TEST(log.reallocations == 0u);  // pmr never reallocates
 }
 
@@ -136,14 +138,14 @@ BOOST_AUTO_TEST_CASE(pmr_map_counted_exactly) {
     ca::MemoryResource<Counted> res(*chain);
     {
         std::pmr::map<int, long> m(&res);
-        BOOST_TEST(log.allocations == 0u);  // an empty map holds nothing
+        BOOST_TEST(log.requests == 0u);  // an empty map holds nothing
         for (int i = 0; i < 500; ++i) m.emplace(i, i * 3L);
-        BOOST_TEST(log.allocations == 500u);  // one node each
+        BOOST_TEST(log.requests == 500u);  // one node each
         BOOST_TEST(log.live_blocks == 500u);
         const std::size_t node = chain->inner().primary().usable_size(&*m.begin());
         BOOST_TEST(log.live_bytes == 500 * node);  // every node a block of one size class
         for (int i = 0; i < 500; i += 2) m.erase(i);
-        BOOST_TEST(log.deallocations == 250u);
+        BOOST_TEST(log.frees == 250u);
         BOOST_TEST(log.live_blocks == 250u);
         for (auto& [k, v] : m) {
             BOOST_TEST(chain->inner().primary().owns(&v));
@@ -156,9 +158,9 @@ BOOST_AUTO_TEST_CASE(pmr_map_counted_exactly) {
         BOOST_TEST(log.peak_bytes == 500 * node);
     }
     BOOST_TEST(log.live_blocks == 0u);
-    BOOST_TEST(log.allocations == 750u);
-    BOOST_TEST(log.deallocations == 750u);
-    BOOST_TEST(log.failed_allocations == 0u);
+    BOOST_TEST(log.requests == 750u);
+    BOOST_TEST(log.frees == 750u);
+    BOOST_TEST(log.refused == 0u);
 }
 
 // The Segregated layer capped: once it is full, the map goes on growing in jemalloc.
@@ -180,8 +182,8 @@ BOOST_AUTO_TEST_CASE(pmr_spills_past_the_cap) {
         BOOST_TEST(log.live_blocks == 6000u);  // a node and a string buffer each
     }
     BOOST_TEST(log.live_blocks == 0u);
-    BOOST_TEST(log.failed_allocations == 0u);
-    BOOST_TEST(log.allocations == log.deallocations);
+    BOOST_TEST(log.refused == 0u);
+    BOOST_TEST(log.requests == log.frees);
 }
 
 BOOST_AUTO_TEST_CASE(stl_allocator_vector_over_a_fallback_chain) {
@@ -222,4 +224,99 @@ BOOST_AUTO_TEST_CASE(stl_allocator_vector_over_a_fallback_chain) {
     }
     BOOST_TEST(sys.errors() == 0u, sys.last_error());
     BOOST_TEST(sys.live_count() == 0u);
+}
+
+// The preload's chain, as blocks: size classes, then glibc. Every ability the preload needs is
+// there, routed by owner.
+namespace {
+using SegSys = ca::Fallback<ca::Segregated<ca::SpinLock>, ca::System>;
+using CountedSegSys = ca::Proxy<SegSys, ca::CountingLogger>;
+}  // namespace
+static_assert(ca::UsableSize<SegSys> && ca::AllocatingZeroed<SegSys> && ca::ForkAware<SegSys>);
+static_assert(!ca::TryDeallocating<SegSys>, "System cannot tell its blocks from foreign ones");
+static_assert(!ca::ThreadFlushing<SegSys>, "no part caches per thread");
+static_assert(ca::UsableSize<CountedSegSys> && ca::AllocatingZeroed<CountedSegSys> &&
+              ca::ForkAware<CountedSegSys>);
+static_assert(ca::UsableSize<Counted> && ca::AllocatingZeroed<Counted> && ca::ForkAware<Counted>);
+
+BOOST_AUTO_TEST_CASE(segregated_then_system_forwards_by_owner) {
+    BOOST_REQUIRE(ca::System::find_libc_usable_size());  // at start-up, outside any malloc
+    auto chain = std::make_unique<CountedSegSys>();
+    BOOST_REQUIRE(chain->inner().primary().init(ca::SizeClasses::defaults(), 0, 24));
+    Block small = chain->allocate(100, 16);
+    Block big = chain->allocate(100000, 16);
+    BOOST_TEST(chain->inner().primary().owns(small.ptr));
+    BOOST_TEST(!chain->inner().primary().owns(big.ptr));
+    BOOST_TEST(chain->usable_size(small.ptr) == small.size);
+    // glibc's answer (not the linked malloc_usable_size: this program links jemalloc's).
+    BOOST_TEST(chain->usable_size(big.ptr) == big.size);
+    BOOST_TEST(big.size >= 100000u);
+
+    // Zeroed: the list's block by memset (after dirtying it), glibc's by calloc.
+    fill(small.ptr, small.size, 1);
+    chain->deallocate(small);
+    Block z = chain->allocate_zeroed(100, 16);
+    BOOST_TEST(z.ptr == small.ptr);
+    std::size_t nonzero = 0;
+    for (std::size_t i = 0; i < z.size; ++i) nonzero += static_cast<unsigned char*>(z.ptr)[i] != 0;
+    BOOST_TEST(nonzero == 0u);
+    Block zb = chain->allocate_zeroed(200000, 16);
+    BOOST_TEST(static_cast<unsigned char*>(zb.ptr)[199999] == 0);
+
+    chain->fork_prepare();  // every class's lock, then released: the chain still works
+    chain->fork_parent();
+    chain->fork_prepare();
+    chain->fork_child();
+    chain->deallocate(z);
+    chain->deallocate(zb);
+    chain->deallocate(big);
+    BOOST_TEST(chain->logger().live_blocks == 0u);
+    BOOST_TEST(chain->logger().live_bytes == 0u);
+}
+
+// One call per layer: the Segregated part says "mine" and frees in one step.
+BOOST_AUTO_TEST_CASE(try_deallocate_through_a_segregated_chain) {
+    using Segs = ca::Fallback<ca::Segregated<ca::SpinLock>, ca::Segregated<ca::SpinLock>>;
+    static_assert(ca::TryDeallocating<Segs>);
+    auto chain = std::make_unique<Segs>();
+    BOOST_REQUIRE(chain->primary().init(ca::SizeClasses::defaults(), 4096, 24));
+    BOOST_REQUIRE(chain->secondary().init(ca::SizeClasses::defaults(), 0, 24));
+    std::vector<Block> blocks;
+    for (int i = 0; i < 100; ++i) blocks.push_back(chain->allocate(64, 16));
+    BOOST_TEST(!chain->primary().owns(blocks.back().ptr));  // past the cap: the second one
+    alignas(16) char foreign[64];
+    BOOST_TEST(!chain->try_deallocate(Block{foreign, sizeof foreign}));
+    for (Block b : blocks) BOOST_TEST(chain->try_deallocate(b));
+    BOOST_TEST(chain->primary().out_bytes() == 0u);
+}
+
+// The preload's freelist layer as a block: cached size classes, then glibc, counted. Thread
+// exit and fork reach the caches and the central lists through the whole chain.
+namespace {
+struct ChainTag {};
+using CachedChain = ca::Proxy<ca::Fallback<ca::ThreadCached<ChainTag>, ca::System>, ca::CountingLogger>;
+}  // namespace
+static_assert(ca::ThreadFlushing<CachedChain> && ca::ForkAware<CachedChain> && ca::UsableSize<CachedChain> &&
+              ca::AllocatingZeroed<CachedChain>);
+
+BOOST_AUTO_TEST_CASE(thread_exit_through_a_cached_chain) {
+    BOOST_REQUIRE(ca::System::find_libc_usable_size());
+    auto chain = std::make_unique<CachedChain>();
+    BOOST_REQUIRE(chain->inner().primary().init(ca::SizeClasses::defaults(), 64, std::size_t{1} << 30, 24));
+    std::thread worker([&] {
+        std::vector<Block> blocks;
+        for (int i = 0; i < 200; ++i) blocks.push_back(chain->allocate(24 + i, 16));
+        blocks.push_back(chain->allocate(100000, 16));  // glibc's
+        for (Block b : blocks) {
+            BOOST_REQUIRE(b);
+            BOOST_TEST(chain->usable_size(b.ptr) == b.size);
+            chain->deallocate(b);
+        }
+        chain->flush_thread();
+    });
+    worker.join();
+    BOOST_TEST(chain->inner().primary().central().out_bytes() == 0u);
+    BOOST_TEST(chain->logger().live_blocks == 0u);
+    chain->fork_prepare();
+    chain->fork_parent();
 }

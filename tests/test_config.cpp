@@ -14,6 +14,8 @@
 
 #include "config/parse.hpp"
 
+#include <chainalloc/size_classes.hpp>
+
 namespace cfg = chainalloc::config;
 using cfg::ChainSpec;
 using cfg::Diagnostic;
@@ -237,6 +239,14 @@ BOOST_AUTO_TEST_CASE(default_chain_is_freelist_then_system) {
     BOOST_TEST(fl.classes[38] == 28672u);
     BOOST_TEST(fl.max_bytes == 0u);
     BOOST_TEST(fl.cache == 512u);
+}
+
+// The configuration's default classes are the library's: one table for both.
+BOOST_AUTO_TEST_CASE(default_classes_are_the_librarys) {
+    const cfg::FreeListSpec& fl = default_spec().layers[0].freelist;
+    chainalloc::SizeClasses lib = chainalloc::SizeClasses::defaults();
+    BOOST_REQUIRE(fl.class_count == lib.count());
+    for (std::size_t c = 0; c < lib.count(); ++c) BOOST_TEST(fl.classes[c] == lib.size_of(c));
 }
 
 BOOST_AUTO_TEST_CASE(bare_layer_names_take_defaults) {

@@ -8,6 +8,7 @@
 #include <chainalloc/jemalloc.hpp>
 #include <chainalloc/null.hpp>
 #include <chainalloc/proxy.hpp>
+#include <chainalloc/region.hpp>
 #include <chainalloc/segregated.hpp>
 #include <chainalloc/system.hpp>
 
@@ -131,6 +132,16 @@ struct SystemFx {
     ca::System a;
 };
 
+// A region never reuses a block: big enough that every test here fits without reuse.
+struct RegionFx {
+    static constexpr bool serves = true, lifo = false;
+    static constexpr std::size_t max_size = 1 << 20, max_align = 4096, ask_align = 65536;
+    ca::testing::HeapParent heap;
+    Block buffer = heap.allocate(64 << 20, 64);
+    ca::Region<ca::ExternalStorage, ca::AtomicBump> a{ca::ExternalStorage(buffer)};
+    ~RegionFx() { heap.deallocate(buffer); }
+};
+
 struct JemallocFx {
     static constexpr bool serves = true, lifo = false;
     static constexpr std::size_t max_size = 1 << 20, max_align = 4096, ask_align = 65536;
@@ -139,7 +150,7 @@ struct JemallocFx {
 
 using Fixtures = std::tuple<NullFx, FreeListFx, CheckedFreeListFx, SegregatedFx<ca::NoLock>,
                             SegregatedFx<ca::SpinLock>, FallbackListSystemFx, CheckedFallbackFx,
-                            FallbackSegregatedJemallocFx, ProxySystemFx, SystemFx, JemallocFx>;
+                            FallbackSegregatedJemallocFx, ProxySystemFx, SystemFx, JemallocFx, RegionFx>;
 
 template <class F>
 using AllocOf = std::remove_reference_t<decltype(std::declval<F&>().a)>;

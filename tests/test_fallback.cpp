@@ -239,3 +239,96 @@ BOOST_AUTO_TEST_CASE(null_primary_is_neutral) {
     BOOST_TEST(checker.errors() == 0u, checker.last_error());
     BOOST_TEST(checker.live_count() == 0u);
 }
+
+// The new abilities: usable_size when both parts answer it, zeroing when either part has its
+// own, try_deallocate when the secondary can tell its blocks, hooks when either part has them.
+using ca::testing::Hooked;
+static_assert(ca::UsableSize<Fallback<List, System>> && ca::UsableSize<Fallback<List, List>>);
+static_assert(!ca::UsableSize<Fallback<List, HeapChecker>>);
+static_assert(ca::AllocatingZeroed<Fallback<List, System>> && !ca::AllocatingZeroed<Fallback<List, List>>);
+static_assert(ca::TryDeallocating<Fallback<List, List>> && ca::TryDeallocating<Fallback<List, Null>>);
+static_assert(!ca::TryDeallocating<Fallback<List, System>>);
+static_assert(!ca::ForkAware<Fallback<List, System>> && !ca::ThreadFlushing<Fallback<List, System>>);
+static_assert(ca::ForkAware<Fallback<Hooked<List>, System>> && ca::ForkAware<Fallback<List, Hooked<>>>);
+static_assert(ca::ThreadFlushing<Fallback<Hooked<List>, System>> && ca::ThreadFlushing<Fallback<List, Hooked<>>>);
+
+BOOST_AUTO_TEST_CASE(usable_size_by_owner) {
+    Fallback<List, List> fb{List(64, 2), List(1024, 2)};
+    Block small = fb.allocate(10, 16);
+    Block big = fb.allocate(100, 16);
+    BOOST_TEST(fb.usable_size(small.ptr) == 64u);
+    BOOST_TEST(fb.usable_size(big.ptr) == 1024u);
+    fb.deallocate(small);
+    fb.deallocate(big);
+}
+
+BOOST_AUTO_TEST_CASE(try_deallocate_routes_in_one_call_per_part) {
+    Fallback<List, List> fb{List(64, 2), List(1024, 2)};
+    Block a = fb.allocate(10, 16);
+    Block b = fb.allocate(100, 16);
+    alignas(16) char foreign[64];
+    BOOST_TEST(!fb.try_deallocate(Block{foreign, sizeof foreign}));
+    BOOST_TEST(!fb.try_deallocate(Block{}));
+    BOOST_TEST(fb.primary().available() == 1u);
+    BOOST_TEST(fb.try_deallocate(a));
+    BOOST_TEST(fb.primary().available() == 2u);
+    BOOST_TEST(fb.try_deallocate(b));
+    BOOST_TEST(fb.secondary().available() == 2u);
+}
+
+// The list has no zeroing of its own (memset, whole block); System's is calloc.
+BOOST_AUTO_TEST_CASE(allocate_zeroed_each_part_its_way) {
+    Fallback<List, System> fb{List(256, 2), System{}};
+    Block d = fb.allocate(256, 16);
+    fill(d.ptr, d.size, 3);
+    fb.deallocate(d);
+    auto zero = [](Block z) {
+        const auto* c = static_cast<const unsigned char*>(z.ptr);
+        std::size_t nonzero = 0;
+        for (std::size_t i = 0; i < z.size; ++i) nonzero += c[i] != 0;
+        return z && nonzero == 0;
+    };
+    Block z1 = fb.allocate_zeroed(10, 16);
+    BOOST_TEST(fb.primary().owns(z1.ptr));
+    BOOST_TEST(zero(z1));
+    Block z2 = fb.allocate_zeroed(1000, 16);
+    BOOST_TEST(!fb.primary().owns(z2.ptr));
+    BOOST_TEST(zero(Block{z2.ptr, 1000}));
+    fb.deallocate(z1);
+    fb.deallocate(z2);
+
+    // The generic helper on a composite without any zeroing of its own.
+    Fallback<List, List> lists{List(64, 1), List(128, 1)};
+    Block d2 = lists.allocate(64, 16);
+    fill(d2.ptr, d2.size, 4);
+    lists.deallocate(d2);
+    Block z3 = ca::allocate_zeroed(lists, 8);
+    BOOST_TEST(zero(z3));
+    lists.deallocate(z3);
+}
+
+// prepare outer to inner, parent and child inner to outer; a part without hooks is skipped.
+BOOST_AUTO_TEST_CASE(fork_hooks_in_lock_order) {
+    std::string trace;
+    Fallback<Hooked<List>, Hooked<>> fb{Hooked<List>(64, 2), Hooked<>{}};
+    fb.primary().traced(trace, 'P');
+    fb.secondary().traced(trace, 'S');
+    fb.fork_prepare();
+    fb.fork_parent();
+    BOOST_TEST(trace == "pPpSaSaP");
+    trace.clear();
+    fb.fork_prepare();
+    fb.fork_child();
+    BOOST_TEST(trace == "pPpScScP");
+    trace.clear();
+    fb.flush_thread();
+    BOOST_TEST(trace == "fPfS");
+
+    Fallback<List, Hooked<>> one{List(64, 2), Hooked<>{}};
+    one.secondary().traced(trace, 'S');
+    trace.clear();
+    one.fork_prepare();
+    one.fork_child();
+    one.flush_thread();
+    BOOST_TEST(trace == "pScSfS");
+}

@@ -1,7 +1,9 @@
 #define BOOST_TEST_MODULE jemalloc
 #include <boost/test/unit_test.hpp>
 
+#include <chainalloc/fallback.hpp>
 #include <chainalloc/jemalloc.hpp>
+#include <chainalloc/system.hpp>
 
 #include "conformance.hpp"
 
@@ -17,6 +19,8 @@ namespace ca = chainalloc;
 static_assert(ca::Reallocating<Jemalloc> && ca::Expanding<Jemalloc> && ca::GoodSize<Jemalloc> &&
               !ca::BlockOwner<Jemalloc>);
 static_assert(std::is_empty_v<Jemalloc>);
+static_assert(ca::UsableSize<Jemalloc> && ca::AllocatingZeroed<Jemalloc>);
+static_assert(!ca::TryDeallocating<Jemalloc> && !ca::ForkAware<Jemalloc> && !ca::ThreadFlushing<Jemalloc>);
 
 BOOST_AUTO_TEST_CASE(sizes_and_alignments) {
     Jemalloc j;
@@ -184,7 +188,7 @@ BOOST_AUTO_TEST_CASE(zeroed_is_zero) {
     }
     for (std::size_t align : {16u, 64u, 4096u})
         for (std::size_t n : {0u, 1u, 64u, 4096u, 100000u}) {
-            Block z = j.zeroed(n, align);
+            Block z = j.allocate_zeroed(n, align);
             BOOST_REQUIRE(z);
             BOOST_TEST(ca::is_aligned(z.ptr, align));
             const auto* c = static_cast<const unsigned char*>(z.ptr);
@@ -193,4 +197,64 @@ BOOST_AUTO_TEST_CASE(zeroed_is_zero) {
             BOOST_TEST(nonzero == 0u);
             j.deallocate(z);
         }
+}
+
+// A ranged Jemalloc owns what its arenas' range holds. Real arenas (extent hooks over a
+// reserved range) are the preload's; here the range is a window chosen by the test.
+namespace {
+struct Window {
+    std::uintptr_t lo = 0, hi = 0;
+    int extra_flags = 0;
+    bool owns(const void* p) const noexcept {
+        return reinterpret_cast<std::uintptr_t>(p) - lo < hi - lo;
+    }
+    int flags() const noexcept { return extra_flags; }
+};
+using Ranged = ca::JemallocIn<Window>;
+}  // namespace
+
+static_assert(ca::JemallocArenas<Window> && !ca::JemallocArenas<ca::AnyArena>);
+static_assert(ca::BlockOwner<Ranged> && ca::Reallocating<Ranged> && ca::UsableSize<Ranged> &&
+              ca::AllocatingZeroed<Ranged>);
+static_assert(!ca::BlockOwner<Jemalloc> && std::is_same_v<Jemalloc, ca::JemallocIn<>>);
+
+BOOST_AUTO_TEST_CASE(ranged_owns_its_range_only) {
+    Ranged all(Window{0, UINTPTR_MAX, 0});
+    Block b = all.allocate(100);
+    BOOST_REQUIRE(b);
+    BOOST_TEST(all.owns(b.ptr));
+    Ranged none(Window{1, 2, 0});
+    BOOST_TEST(!none.owns(b.ptr));
+    all.deallocate(b);
+}
+
+// A block outside the range is given back and the request fails, so a Fallback moves on and
+// every pointer the ranged layer hands out is one it owns.
+BOOST_AUTO_TEST_CASE(outside_the_range_falls_through) {
+    ca::Fallback<Ranged, ca::System> fb{Ranged(Window{1, 2, 0}), ca::System{}};
+    Block b = fb.allocate(100, 16);
+    BOOST_REQUIRE(b);
+    BOOST_TEST(!fb.primary().owns(b.ptr));
+    fill(b.ptr, 100, 1);
+    BOOST_TEST(fb.reallocate(b, 5000));
+    BOOST_TEST(holds(b.ptr, 100, 1));
+    fb.deallocate(b);  // to System, by owner
+    BOOST_TEST(!fb.primary().allocate_zeroed(10, 16));
+}
+
+// Ranged reallocation stays in the range: in place in n's own class, else copy and free.
+BOOST_AUTO_TEST_CASE(ranged_reallocate_keeps_the_contents) {
+    Ranged r(Window{0, UINTPTR_MAX, 0});
+    Block b = r.allocate(100);
+    fill(b.ptr, 100, 2);
+    for (std::size_t n : {200u, 5000u, 1u << 20, 50u, 1u}) {
+        std::size_t keep = std::min<std::size_t>(n, 50);
+        BOOST_TEST(r.reallocate(b, n));
+        BOOST_TEST(b.size >= n);
+        BOOST_TEST(b.size == Ranged::usable_size(b.ptr));
+        BOOST_TEST(b.size == r.good_size(n));  // n's own class, not the old one's
+        BOOST_TEST(holds(b.ptr, keep, 2));
+        fill(b.ptr, std::min<std::size_t>(b.size, 50), 2);
+    }
+    r.deallocate(b);
 }

@@ -8,6 +8,10 @@
 
 #include "conformance.hpp"
 
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 using chainalloc::Block;
@@ -72,39 +76,43 @@ BOOST_AUTO_TEST_CASE(counting_logger_exact_figures) {
     const CountingLogger& log = p.logger();
     std::vector<Block> blocks;
     for (int i = 0; i < 4; ++i) blocks.push_back(p.allocate(10, 16));
-    BOOST_TEST(log.allocations == 4u);
+    BOOST_TEST(log.requests == 4u);
     BOOST_TEST(log.live_blocks == 4u);
     BOOST_TEST(log.live_bytes == 4 * 64u);  // usable sizes, not requests
     BOOST_TEST(log.peak_bytes == 4 * 64u);
     BOOST_TEST(!p.allocate(10, 16));
     BOOST_TEST(!p.allocate(100, 16));
-    BOOST_TEST(log.failed_allocations == 2u);
-    BOOST_TEST(log.allocations == 4u);
+    BOOST_TEST(log.refused == 2u);
+    BOOST_TEST(log.requests == 4u);
     BOOST_TEST(log.live_blocks == 4u);
 
     p.deallocate(blocks[0]);
     p.deallocate(blocks[1]);
-    BOOST_TEST(log.deallocations == 2u);
+    BOOST_TEST(log.frees == 2u);
     BOOST_TEST(log.live_blocks == 2u);
     BOOST_TEST(log.live_bytes == 2 * 64u);
     BOOST_TEST(log.peak_bytes == 4 * 64u);  // the peak stays
     p.deallocate(Block{});                  // nothing given back: not counted
-    BOOST_TEST(log.deallocations == 2u);
+    BOOST_TEST(log.frees == 2u);
 
     BOOST_TEST(p.expand(blocks[2], 64));
     BOOST_TEST(log.reallocations == 1u);
     BOOST_TEST(log.live_bytes == 2 * 64u);
+    // In place, as the preload counts it: the old block given back, the new one handed out.
+    BOOST_TEST(log.frees == 3u);
+    BOOST_TEST(log.requests == 5u);
+    BOOST_TEST(log.bytes == 5 * 64u);
     BOOST_TEST(!p.expand(blocks[2], 65));
-    BOOST_TEST(log.failed_reallocations == 1u);
+    BOOST_TEST(log.refused == 3u);  // two allocations and the expansion
     BOOST_TEST(log.reallocations == 1u);
 
     p.deallocate(blocks[2]);
     p.deallocate(blocks[3]);
     BOOST_TEST(log.live_blocks == 0u);
     BOOST_TEST(log.live_bytes == 0u);
-    BOOST_TEST(log.deallocations == 4u);
-    BOOST_TEST(log.allocations == 4u);
-    BOOST_TEST(log.failed_allocations == 2u);
+    BOOST_TEST(log.frees == 5u);
+    BOOST_TEST(log.requests == 5u);
+    BOOST_TEST(log.refused == 3u);
     BOOST_TEST(log.peak_bytes == 4 * 64u);
 }
 
@@ -131,12 +139,14 @@ BOOST_AUTO_TEST_CASE(counting_logger_follows_reallocation) {
     BOOST_TEST(log.live_blocks == 2u);
     BOOST_TEST(log.reallocations == 3u);
     BOOST_TEST(log.live_bytes == b.size + fresh.size);
-    BOOST_TEST(log.allocations == 1u);
+    BOOST_TEST(log.requests == 4u);  // the allocation and each reallocation's new block
+    BOOST_TEST(log.frees == 2u);     // the two moved-from blocks; nothing for `fresh`
     p.deallocate(b);
     p.deallocate(fresh);
     BOOST_TEST(log.live_blocks == 0u);
     BOOST_TEST(log.live_bytes == 0u);
-    BOOST_TEST(log.deallocations == 2u);
+    BOOST_TEST(log.frees == 4u);
+    BOOST_TEST(log.requests == log.frees);
 }
 
 // The generic reallocate on a Proxy over an expanding allocator: expand first, and on failure
@@ -147,8 +157,7 @@ BOOST_AUTO_TEST_CASE(generic_reallocate_is_logged_step_by_step) {
     BOOST_TEST(ca::reallocate(p, b, 32));  // in place
     BOOST_TEST(p.logger().reallocations == 1u);
     BOOST_TEST(!ca::reallocate(p, b, 65));  // expand fails, then the copy's allocate fails
-    BOOST_TEST(p.logger().failed_reallocations == 1u);
-    BOOST_TEST(p.logger().failed_allocations == 1u);
+    BOOST_TEST(p.logger().refused == 2u);     // both heard, each as a refusal
     BOOST_TEST(p.logger().live_blocks == 1u);
     p.deallocate(b);
 }
@@ -210,6 +219,106 @@ BOOST_AUTO_TEST_CASE(forwarded_abilities_answer_as_the_inner_does) {
     BOOST_TEST(n.reallocate(e, 0));
     BOOST_TEST(!n.reallocate(e, 1));
     BOOST_TEST(n.logger().reallocations == 1u);
-    BOOST_TEST(n.logger().failed_reallocations == 1u);
+    BOOST_TEST(n.logger().refused == 1u);
     BOOST_TEST(n.logger().live_blocks == 0u);  // nothing to nothing leaves nothing live
+}
+
+// The new abilities pass through exactly when the inner allocator has them.
+using ca::testing::Hooked;
+template <class A>
+constexpr bool same_new_abilities =
+    ca::UsableSize<Proxy<A, CountingLogger>> == ca::UsableSize<A> &&
+    ca::AllocatingZeroed<Proxy<A, CountingLogger>> == ca::AllocatingZeroed<A> &&
+    ca::TryDeallocating<Proxy<A, CountingLogger>> == ca::TryDeallocating<A> &&
+    ca::ForkAware<Proxy<A, CountingLogger>> == ca::ForkAware<A> &&
+    ca::ThreadFlushing<Proxy<A, CountingLogger>> == ca::ThreadFlushing<A>;
+static_assert(same_new_abilities<System> && same_new_abilities<List> && same_new_abilities<Null> &&
+              same_new_abilities<Hooked<>> && same_new_abilities<ca::testing::HeapParent>);
+static_assert(ca::UsableSize<Proxy<List, CountingLogger>> && ca::AllocatingZeroed<Proxy<System, CountingLogger>>);
+static_assert(ca::ForkAware<Proxy<Hooked<>, CountingLogger>> && !ca::ForkAware<Proxy<System, CountingLogger>>);
+
+namespace {
+// A list that can say "mine" in one step, as Segregated does.
+struct TryList : List {
+    using List::List;
+    bool try_deallocate(Block b) noexcept {
+        if (!b.ptr || !owns(b.ptr)) return false;
+        deallocate(b);
+        return true;
+    }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(new_abilities_are_forwarded_and_logged) {
+    std::vector<Event> events;
+    Proxy<TryList, RecordingLogger> p(TryList(64, 2), RecordingLogger{&events});
+    static_assert(ca::TryDeallocating<decltype(p)> && ca::UsableSize<decltype(p)>);
+    Block b = p.allocate(8, 16);
+    BOOST_TEST(p.usable_size(b.ptr) == 64u);
+    alignas(16) char foreign[64];
+    BOOST_TEST(!p.try_deallocate(Block{foreign, sizeof foreign}));  // not its own: nothing heard
+    BOOST_TEST(events.size() == 1u);
+    BOOST_TEST(p.try_deallocate(b));
+    BOOST_REQUIRE(events.size() == 2u);
+    BOOST_TEST((events[1] == Event{Event::Deallocate, 0, 0, b, {}, true}));
+
+    Proxy<System, CountingLogger> s;
+    Block z = s.allocate_zeroed(100, 16);
+    BOOST_REQUIRE(z);
+    BOOST_TEST(static_cast<const unsigned char*>(z.ptr)[99] == 0);
+    BOOST_TEST(s.logger().requests == 1u);
+    BOOST_TEST(s.logger().live_bytes == z.size);
+    s.deallocate(z);
+    BOOST_TEST(s.logger().live_bytes == 0u);
+
+    std::string trace;
+    Proxy<Hooked<>, CountingLogger> h;
+    h.inner().traced(trace, 'H');
+    h.fork_prepare();
+    h.fork_parent();
+    h.fork_prepare();
+    h.fork_child();
+    h.flush_thread();
+    BOOST_TEST(trace == "pHaHpHcHfH");
+}
+
+// Counters chosen at compile time: those not chosen take no room; the preload's set, with
+// atomic words, counts the same as CountingLogger for what both have.
+using PreloadCounts = ca::Counting<ca::counts::preload, std::atomic<std::int64_t>>;
+using JustRequests = ca::Counting<ca::counts::requests>;
+static_assert(sizeof(JustRequests) == sizeof(std::size_t));
+static_assert(sizeof(ca::Counting<0>) == 1 && std::is_empty_v<ca::Counting<0>>);
+static_assert(sizeof(PreloadCounts) == 6 * sizeof(std::int64_t));
+static_assert(ca::ProxyLogger<PreloadCounts> && ca::ProxyLogger<JustRequests>);
+template <class L>
+concept CountsFrees = requires(L& l) { l.frees + 1; };
+static_assert(CountsFrees<CountingLogger> && !CountsFrees<JustRequests>);
+
+BOOST_AUTO_TEST_CASE(chosen_counters_agree_with_the_full_set) {
+    Proxy<List, CountingLogger> full(List(64, 4));
+    Proxy<List, PreloadCounts> preload(List(64, 4));
+    Proxy<List, JustRequests> few(List(64, 4));
+    auto run = [](auto& p) {
+        Block a = p.allocate(10, 16), b = p.allocate(20, 16);
+        BOOST_TEST(p.expand(a, 64));
+        BOOST_TEST(!p.allocate(100, 16));
+        p.deallocate(b);
+        p.deallocate(a);
+        Block c = p.allocate(1, 16);
+        p.deallocate(c);
+    };
+    run(full);
+    run(preload);
+    run(few);
+    const auto& f = full.logger();
+    const auto& q = preload.logger();
+    BOOST_TEST(f.requests == 4u);
+    BOOST_TEST(few.logger().requests == f.requests);
+    BOOST_TEST(q.requests.load() == static_cast<std::int64_t>(f.requests));
+    BOOST_TEST(q.bytes.load() == static_cast<std::int64_t>(f.bytes));
+    BOOST_TEST(q.refused.load() == static_cast<std::int64_t>(f.refused));
+    BOOST_TEST(q.frees.load() == static_cast<std::int64_t>(f.frees));
+    BOOST_TEST(q.live_bytes.load() == 0);
+    BOOST_TEST(q.peak_bytes.load() == static_cast<std::int64_t>(f.peak_bytes));
+    BOOST_TEST(f.peak_bytes == 2 * 64u);  // a reallocation gives back the old block first
 }

@@ -461,3 +461,20 @@ BOOST_AUTO_TEST_CASE(threads_share_classes) {
     }
     BOOST_TEST(s->carved_bytes() == carved);
 }
+
+static_assert(chainalloc::UsableSize<Segregated<>> && chainalloc::TryDeallocating<Segregated<>> &&
+              chainalloc::ForkAware<Segregated<SpinLock>> && !chainalloc::AllocatingZeroed<Segregated<>> &&
+              !chainalloc::ThreadFlushing<Segregated<>>);
+
+BOOST_AUTO_TEST_CASE(try_deallocate_by_range) {
+    auto s = make();
+    Block b = s->allocate(100, 16);
+    BOOST_REQUIRE(b);
+    alignas(16) char foreign[64];
+    BOOST_TEST(!s->try_deallocate(Block{foreign, sizeof foreign}));
+    BOOST_TEST(!s->try_deallocate(Block{}));
+    BOOST_TEST(s->try_deallocate(b));
+    Block again = s->allocate(100, 16);
+    BOOST_TEST(again.ptr == b.ptr);  // back on its class's list
+    s->deallocate(again);
+}

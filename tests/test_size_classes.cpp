@@ -179,3 +179,13 @@ BOOST_AUTO_TEST_CASE(reassign_replaces_the_table) {
     BOOST_TEST(t.size_of(0) == 256u);
     BOOST_TEST(t.class_of(257) == kNone);
 }
+
+// One table: the library's defaults are the configuration's (config/defaults.cpp takes the
+// same constexpr table), 40 classes from 16 B to 32 KiB.
+BOOST_AUTO_TEST_CASE(defaults_are_the_one_table) {
+    SizeClasses t = SizeClasses::defaults();
+    BOOST_REQUIRE(t.count() == chainalloc::DefaultClasses::kCount);
+    BOOST_TEST(t.count() == 40u);
+    for (std::size_t c = 0; c < t.count(); ++c) BOOST_TEST(t.size_of(c) == chainalloc::kDefaultClasses.sizes[c]);
+    BOOST_TEST(t.max_size() == 32768u);
+}

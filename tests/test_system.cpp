@@ -23,6 +23,15 @@ extern "C" const char* __asan_default_options() { return "allocator_may_return_n
 #endif
 
 static_assert(ca::Reallocating<System> && !ca::BlockOwner<System> && !ca::Expanding<System>);
+static_assert(ca::UsableSize<System> && ca::AllocatingZeroed<System>);
+static_assert(!ca::TryDeallocating<System> && !ca::ForkAware<System> && !ca::ThreadFlushing<System>);
+
+// glibc's malloc_usable_size is looked up once, at start-up (it allocates, so System never does
+// it by itself; see libc::usable_size_fn).
+struct FindUsableSize {
+    FindUsableSize() { BOOST_REQUIRE(System::find_libc_usable_size()); }
+};
+BOOST_TEST_GLOBAL_FIXTURE(FindUsableSize);
 static_assert(std::is_empty_v<System>);
 static_assert(System::alignment == 16);
 
@@ -116,7 +125,7 @@ BOOST_AUTO_TEST_CASE(zeroed_is_zero) {
         s.deallocate(d);
     }
     for (std::size_t n : {0u, 1u, 64u, 4096u, 100000u, 1u << 20}) {
-        Block z = s.zeroed(n);
+        Block z = s.allocate_zeroed(n);
         BOOST_REQUIRE(z);
         BOOST_TEST(z.size >= n);
         const auto* c = static_cast<const unsigned char*>(z.ptr);
@@ -127,9 +136,42 @@ BOOST_AUTO_TEST_CASE(zeroed_is_zero) {
     }
 }
 
-BOOST_AUTO_TEST_CASE(usable_size_never_below_the_request) {
+BOOST_AUTO_TEST_CASE(usable_size_is_glibcs) {
     Block b = System{}.allocate(24);
-    BOOST_TEST(System::usable_size(b.ptr, 24) >= 24u);
-    BOOST_TEST(System::usable_size(b.ptr, 24) == malloc_usable_size(b.ptr));
+    BOOST_TEST(b.size >= 24u);
+    BOOST_TEST(System{}.usable_size(b.ptr) == malloc_usable_size(b.ptr));
+    BOOST_TEST(b.size == System{}.usable_size(b.ptr));
+    System{}.deallocate(b);
+}
+
+// Over-aligned zeroed blocks have no glibc call of their own: memalign and a memset of the
+// whole usable size.
+BOOST_AUTO_TEST_CASE(zeroed_over_aligned) {
+    System s;
+    for (std::size_t align : {32u, 64u, 4096u})
+        for (std::size_t n : {0u, 1u, 100u, 5000u}) {
+            Block d = s.allocate(n, align);  // dirty a block of this shape first
+            fill(d.ptr, d.size, 7);
+            s.deallocate(d);
+            Block z = s.allocate_zeroed(n, align);
+            BOOST_REQUIRE(z);
+            BOOST_TEST(ca::is_aligned(z.ptr, align));
+            const auto* c = static_cast<const unsigned char*>(z.ptr);
+            std::size_t nonzero = 0;
+            for (std::size_t i = 0; i < z.size; ++i) nonzero += c[i] != 0;
+            BOOST_TEST(nonzero == 0u);
+            s.deallocate(z);
+        }
+}
+
+// The pointer is handed in (the preload's way); System never looks it up by itself.
+BOOST_AUTO_TEST_CASE(usable_size_handed_in) {
+    ca::libc::UsableSizeFn found = ca::libc::usable_size_fn.load();
+    System::set_libc_usable_size(nullptr);
+    Block b = System{}.allocate(24);
+    BOOST_TEST(b.size == 24u);  // nothing known: the request
+    BOOST_TEST(System{}.usable_size(b.ptr) == 0u);
+    System::set_libc_usable_size(found);
+    BOOST_TEST(System{}.usable_size(b.ptr) == malloc_usable_size(b.ptr));
     System{}.deallocate(b);
 }

@@ -22,10 +22,59 @@ public:
 
     void deallocate(Block b) noexcept {
         if (!b.ptr) return;
-        if (primary_.owns(b.ptr))
-            primary_.deallocate(b);
-        else
-            secondary_.deallocate(b);
+        if (!chainalloc::try_deallocate(primary_, b)) secondary_.deallocate(b);
+    }
+
+    /// Deallocates b if either part owns it: one call per part, Primary first.
+    bool try_deallocate(Block b) noexcept
+        requires TryDeallocating<Secondary> || BlockOwner<Secondary>
+    {
+        return chainalloc::try_deallocate(primary_, b) || chainalloc::try_deallocate(secondary_, b);
+    }
+
+    /// The owner's answer; Secondary is the owner of whatever Primary does not own.
+    std::size_t usable_size(const void* p) const noexcept
+        requires UsableSize<Primary> && UsableSize<Secondary>
+    {
+        return primary_.owns(p) ? primary_.usable_size(p) : secondary_.usable_size(p);
+    }
+
+    /// Primary first, each part its own way (calloc, MALLOCX_ZERO) or by memset; offered when
+    /// at least one part zeroes better than memset would (otherwise the generic helper does).
+    Block allocate_zeroed(std::size_t n, std::size_t align) noexcept
+        requires AllocatingZeroed<Primary> || AllocatingZeroed<Secondary>
+    {
+        if (Block b = chainalloc::allocate_zeroed(primary_, n, align)) return b;
+        return chainalloc::allocate_zeroed(secondary_, n, align);
+    }
+
+    // fork: locks are taken outer to inner (Primary, then Secondary), the order in which a
+    // request nests them, and released inner to outer. A part without hooks has no lock to take.
+    void fork_prepare() noexcept
+        requires ForkAware<Primary> || ForkAware<Secondary>
+    {
+        fork_prepare_if_any(primary_);
+        fork_prepare_if_any(secondary_);
+    }
+    void fork_parent() noexcept
+        requires ForkAware<Primary> || ForkAware<Secondary>
+    {
+        fork_parent_if_any(secondary_);
+        fork_parent_if_any(primary_);
+    }
+    void fork_child() noexcept
+        requires ForkAware<Primary> || ForkAware<Secondary>
+    {
+        fork_child_if_any(secondary_);
+        fork_child_if_any(primary_);
+    }
+
+    /// The calling thread ends: both parts give its cached blocks back.
+    void flush_thread() noexcept
+        requires ThreadFlushing<Primary> || ThreadFlushing<Secondary>
+    {
+        flush_thread_if_any(primary_);
+        flush_thread_if_any(secondary_);
     }
 
     bool owns(const void* p) const noexcept

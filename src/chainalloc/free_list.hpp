@@ -86,6 +86,7 @@ public:
     }
 
     std::size_t good_size(std::size_t n) const noexcept { return n <= block_size_ ? block_size_ : 0; }
+    std::size_t usable_size(const void*) const noexcept { return block_size_; }
 
     /// Threads every block on the list again, lowest address first.
     void deallocate_all() noexcept {

@@ -1,9 +1,10 @@
 // Proxy<A, Logger>: forwards every call to A and tells the Logger what happened, failures
-// included. It offers exactly the abilities A has. CountingLogger is the simplest Logger: exact
-// counts, live and peak bytes.
+// included. It offers exactly the abilities A has. The counting loggers (Counting<What, Word>,
+// CountingLogger) are in counting.hpp, included here.
 #pragma once
 
 #include "allocator.hpp"
+#include "counting.hpp"
 
 #include <utility>
 
@@ -21,7 +22,9 @@ template <Allocator A, ProxyLogger Logger>
 class Proxy {
 public:
     Proxy() = default;
-    explicit Proxy(A a, Logger l = {}) : inner_(std::move(a)), logger_(std::move(l)) {}
+    // The logger made in place unless given: one with atomic counters cannot be moved.
+    explicit Proxy(A a) : inner_(std::move(a)) {}
+    Proxy(A a, Logger l) : inner_(std::move(a)), logger_(std::move(l)) {}
 
     Block allocate(std::size_t n, std::size_t align) noexcept {
         Block b = inner_.allocate(n, align);
@@ -71,6 +74,62 @@ public:
         return inner_.good_size(n);
     }
 
+    std::size_t usable_size(const void* p) const noexcept
+        requires UsableSize<A>
+    {
+        return inner_.usable_size(p);
+    }
+
+    /// Heard as an allocation: the logger cannot tell, and needs not.
+    Block allocate_zeroed(std::size_t n, std::size_t align) noexcept
+        requires AllocatingZeroed<A>
+    {
+        Block b = inner_.allocate_zeroed(n, align);
+        logger_.on_allocate(n, align, b);
+        return b;
+    }
+
+    /// Heard as a deallocation only when A owned the block. Where A can say so first (a
+    /// BlockOwner), the logger hears before the block is freed, as with deallocate, so no other
+    /// thread's allocation of the same address can be heard before this free.
+    bool try_deallocate(Block b) noexcept
+        requires TryDeallocating<A>
+    {
+        if constexpr (BlockOwner<A>) {
+            if (!b.ptr || !inner_.owns(b.ptr)) return false;
+            logger_.on_deallocate(b);
+            inner_.deallocate(b);
+            return true;
+        } else {
+            if (!inner_.try_deallocate(b)) return false;
+            logger_.on_deallocate(b);
+            return true;
+        }
+    }
+
+    // fork and thread exit: A's own hooks; a logger with a lock of its own is the owner's to
+    // order (the preload takes the log's lock before the chain's, as a request nests them).
+    void fork_prepare() noexcept
+        requires ForkAware<A>
+    {
+        inner_.fork_prepare();
+    }
+    void fork_parent() noexcept
+        requires ForkAware<A>
+    {
+        inner_.fork_parent();
+    }
+    void fork_child() noexcept
+        requires ForkAware<A>
+    {
+        inner_.fork_child();
+    }
+    void flush_thread() noexcept
+        requires ThreadFlushing<A>
+    {
+        inner_.flush_thread();
+    }
+
     A& inner() noexcept { return inner_; }
     Logger& logger() noexcept { return logger_; }
     const Logger& logger() const noexcept { return logger_; }
@@ -78,48 +137,6 @@ public:
 private:
     [[no_unique_address]] A inner_;
     [[no_unique_address]] Logger logger_;
-};
-
-/// Counts every event. Bytes are the blocks' usable sizes, so live bytes go back to zero when
-/// everything allocated has been given back.
-struct CountingLogger {
-    std::size_t allocations = 0, failed_allocations = 0, deallocations = 0;
-    std::size_t reallocations = 0, failed_reallocations = 0;
-    std::size_t live_bytes = 0, peak_bytes = 0, live_blocks = 0;
-
-    void on_allocate(std::size_t, std::size_t, Block result) noexcept {
-        if (!result) {
-            ++failed_allocations;
-            return;
-        }
-        ++allocations;
-        ++live_blocks;
-        grow(result.size);
-    }
-
-    void on_deallocate(Block b) noexcept {
-        if (!b.ptr) return;
-        ++deallocations;
-        --live_blocks;
-        live_bytes -= b.size;
-    }
-
-    void on_reallocate(Block old, std::size_t, Block result, bool ok) noexcept {
-        if (!ok) {
-            ++failed_reallocations;
-            return;
-        }
-        ++reallocations;
-        if (!old.ptr && result.ptr) ++live_blocks;  // a block from nothing (not nothing to nothing)
-        live_bytes -= old.size;
-        grow(result.size);
-    }
-
-private:
-    void grow(std::size_t n) noexcept {
-        live_bytes += n;
-        peak_bytes = std::max(peak_bytes, live_bytes);
-    }
 };
 
 }  // namespace chainalloc

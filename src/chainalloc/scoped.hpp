@@ -21,16 +21,22 @@
 //
 // Values made on the root live until the root is destroyed or deallocate_all() is called.
 // Destructors of made values must not throw. Not thread-safe.
+//
+// Its parts, one file each: scoped_handle.hpp (the handle and the compile-time checks),
+// scope_check.hpp (the run-time check), scoped_records.hpp (destructor records). This header
+// includes them all. Not built on Region (region.hpp): a Scoped's blocks have no header (values
+// and records sit back to back), an inner scope bumps in its outer's free space, and the most
+// recent block can be given back; a Region has none of the three.
 #pragma once
 
 #include "allocator.hpp"
+#include "scope_check.hpp"
+#include "scoped_handle.hpp"
+#include "scoped_records.hpp"
 #include "system.hpp"
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <functional>
-#include <memory>
 #include <new>
 #include <optional>
 #include <type_traits>
@@ -38,119 +44,7 @@
 
 namespace chainalloc {
 
-template <class T>
-class ScopedHandle;
 template <Allocator Parent = System>
-class Scoped;
-
-namespace detail {
-
-// The chain of open scopes, as a handle sees it. A scope takes a fresh serial when it opens
-// (and when deallocate_all empties it, which only the innermost open scope may do), so serials
-// grow inward and a handle's scope is open iff walking outward from the innermost scope meets
-// its serial. Usually that is the first step.
-struct ScopeNode {
-    ScopeNode* outer = nullptr;      // enclosing scope; null on the root
-    ScopeNode* root = nullptr;       // the root node (itself on the root)
-    ScopeNode* innermost = nullptr;  // root only: the deepest open scope
-    std::uint64_t serial = 0;
-    std::uint64_t next_serial = 1;   // root only
-
-    std::uint64_t fresh_serial() noexcept { return root->next_serial++; }
-
-    bool is_open(std::uint64_t s) const noexcept {  // asked of the root
-        const ScopeNode* n = innermost;
-        while (n && n->serial > s) n = n->outer;
-        return n && n->serial == s;
-    }
-};
-
-[[noreturn]] inline void scoped_abort(const char* what) noexcept {
-    std::fprintf(stderr, "chainalloc::Scoped: %s\n", what);
-    std::fflush(stderr);
-    std::abort();
-}
-
-// Finds a ScopedHandle anywhere in a type's template arguments (vector, optional, pair, tuple,
-// array, function types, pointers ...). A handle inside a plain struct is beyond what C++20 can
-// see; the runtime check catches that one.
-template <class T>
-struct contains_handle : std::false_type {};
-template <class T>
-struct contains_handle<ScopedHandle<T>> : std::true_type {};
-template <class T>
-struct contains_handle<T*> : contains_handle<std::remove_cv_t<T>> {};
-template <class T>
-struct contains_handle<T&> : contains_handle<std::remove_cv_t<T>> {};
-template <class T>
-struct contains_handle<T&&> : contains_handle<std::remove_cv_t<T>> {};
-template <class T>
-struct contains_handle<T[]> : contains_handle<std::remove_cv_t<T>> {};
-template <class T, std::size_t N>
-struct contains_handle<T[N]> : contains_handle<std::remove_cv_t<T>> {};
-template <class R, class... Args>
-struct contains_handle<R(Args...)> : contains_handle<std::remove_cv_t<R>> {};
-template <class R, class... Args>
-struct contains_handle<R(Args...) noexcept> : contains_handle<std::remove_cv_t<R>> {};
-template <template <class...> class Tmpl, class... Args>
-struct contains_handle<Tmpl<Args...>>
-    : std::disjunction<contains_handle<std::remove_cv_t<Args>>...> {};
-template <template <class, std::size_t> class Tmpl, class T, std::size_t N>
-struct contains_handle<Tmpl<T, N>> : contains_handle<std::remove_cv_t<T>> {};
-
-}  // namespace detail
-
-/// True if T is, or visibly holds, a ScopedHandle.
-template <class T>
-inline constexpr bool contains_scope_handle_v =
-    detail::contains_handle<std::remove_cvref_t<T>>::value;
-
-/// A pointer-like handle to a value made in a Scoped; the scope owns the value. Move-only
-/// (moving is how it goes into a container); empty when the make failed.
-template <class T>
-class ScopedHandle {
-public:
-    ScopedHandle() = delete;  // no outer `ScopedHandle<T> h;` waiting to be filled by a scope
-    ScopedHandle(const ScopedHandle&) = delete;
-    ScopedHandle& operator=(const ScopedHandle&) = delete;
-    ScopedHandle& operator=(ScopedHandle&&) = delete;
-    ScopedHandle(ScopedHandle&& o) noexcept
-        : ptr_(std::exchange(o.ptr_, nullptr)), root_(o.root_), serial_(o.serial_) {}
-    ~ScopedHandle() = default;  // the scope, not the handle, destroys the value
-
-    static void* operator new(std::size_t) = delete;  // no escape to the heap
-    static void* operator new[](std::size_t) = delete;
-
-    /// The value, or null for an empty handle; aborts if the scope has ended.
-    T* get() const noexcept {
-        if (ptr_ && !root_->is_open(serial_))
-            detail::scoped_abort("a handle was used after its scope ended "
-                                 "(a value made in a scope must not escape it)");
-        return ptr_;
-    }
-    T& operator*() const noexcept { return *checked(); }
-    T* operator->() const noexcept { return checked(); }
-    /// False for a handle whose make failed. Does not look at the scope.
-    explicit operator bool() const noexcept { return ptr_ != nullptr; }
-
-private:
-    template <Allocator>
-    friend class Scoped;
-
-    ScopedHandle(T* p, const detail::ScopeNode* root, std::uint64_t serial) noexcept
-        : ptr_(p), root_(root), serial_(serial) {}
-
-    T* checked() const noexcept {
-        if (!ptr_) detail::scoped_abort("dereferenced an empty handle (the make had failed)");
-        return get();
-    }
-
-    T* ptr_ = nullptr;
-    const detail::ScopeNode* root_ = nullptr;
-    std::uint64_t serial_ = 0;
-};
-
-template <Allocator Parent>
 class Scoped {
     // A Parent given as a reference (Scoped<FreeList&>) is held as a reference.
     using Held = std::conditional_t<std::is_reference_v<Parent>,
@@ -271,12 +165,12 @@ public:
         if constexpr (std::is_trivially_destructible_v<T>) {
             at = bump_to(cur_, alignof(T));
             if (!at || static_cast<std::size_t>(end_ - at) < sizeof(T)) return empty<T>();
-        } else if (extends_run<T>()) {
+        } else if (records_.extends<T>(cur_, made_end_)) {
             at = cur_;  // right after the last value of the same type: one record serves both
             if (static_cast<std::size_t>(end_ - at) < sizeof(T)) return empty<T>();
         } else {
             char* r = bump_to(cur_, alignof(Record));
-            at = r ? first_of<T>(reinterpret_cast<Record*>(r)) : nullptr;
+            at = r ? Records::first_of<T>(reinterpret_cast<Record*>(r)) : nullptr;
             if (!at || at > end_ || static_cast<std::size_t>(end_ - at) < sizeof(T))
                 return empty<T>();
             rec = reinterpret_cast<Record*>(r);
@@ -284,12 +178,10 @@ public:
         T* obj = ::new (static_cast<void*>(at)) T(std::forward<Args>(args)...);
         // Committed only now, so a throwing constructor leaves everything as it was.
         if constexpr (!std::is_trivially_destructible_v<T>) {
-            if (rec) {
-                ::new (static_cast<void*>(rec)) Record{last_, &destroy_run<T>, 1};
-                last_ = rec;
-            } else {
-                ++last_->count;
-            }
+            if (rec)
+                records_.start<T>(rec);
+            else
+                records_.extend();
         }
         cur_ = made_end_ = at + sizeof(T);
         return ScopedHandle<T>(obj, node_.root, node_.serial);
@@ -302,12 +194,8 @@ public:
     bool inner_open() const noexcept { return inner_open_; }
 
 private:
-    // One per run of same-typed values made back to back; the values follow it in the region.
-    struct Record {
-        Record* prev;
-        void (*destroy)(Record*) noexcept;
-        std::size_t count;
-    };
+    using Records = detail::DestructorRecords;
+    using Record = Records::Record;
 
     // The inner scope opened by scope(): it takes over the outer one's free space.
     struct InnerTag {};
@@ -332,36 +220,11 @@ private:
     }
 
     template <class T>
-    static char* first_of(Record* r) noexcept {
-        auto base = reinterpret_cast<std::uintptr_t>(r);
-        return reinterpret_cast<char*>(r) + (align_up(base + sizeof(Record), alignof(T)) - base);
-    }
-
-    template <class T>
-    bool extends_run() const noexcept {
-        return last_ && last_->destroy == &destroy_run<T> && cur_ == made_end_ &&
-               cur_ == first_of<T>(last_) + last_->count * sizeof(T);
-    }
-
-    template <class T>
-    static void destroy_run(Record* r) noexcept {
-        char* first = first_of<T>(r);
-        for (std::size_t i = r->count; i-- > 0;)
-            std::destroy_at(std::launder(reinterpret_cast<T*>(first + i * sizeof(T))));
-    }
-
-    template <class T>
     ScopedHandle<T> empty() const noexcept {
         return ScopedHandle<T>(nullptr, node_.root, node_.serial);
     }
 
-    void destroy_made() noexcept {
-        while (last_) {
-            Record* r = last_;
-            last_ = r->prev;
-            r->destroy(r);
-        }
-    }
+    void destroy_made() noexcept { records_.destroy_all(); }
 
     detail::ScopeNode node_;
     std::optional<Held> parent_;  // the root's; inner scopes have none
@@ -371,7 +234,7 @@ private:
     char* cur_ = nullptr;         // start of the free space
     char* made_end_ = nullptr;    // end of the newest made value: deallocate stops here
     char* end_ = nullptr;
-    Record* last_ = nullptr;      // newest destructor record
+    Records records_;             // destructors of the values made here
     bool inner_open_ = false;
 };
 

@@ -93,6 +93,13 @@ public:
         if (b.ptr) deallocate_class(class_of_pointer(b.ptr), b.ptr);
     }
 
+    /// One range check and the class arithmetic: how a chain routes a free in one call.
+    bool try_deallocate(Block b) noexcept {
+        if (!b.ptr || !owns(b.ptr)) return false;
+        deallocate_class(class_of_pointer(b.ptr), b.ptr);
+        return true;
+    }
+
     bool owns(const void* p) const noexcept {
         return reinterpret_cast<std::uintptr_t>(p) - base_ < span_total_;
     }

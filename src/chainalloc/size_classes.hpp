@@ -5,6 +5,7 @@
 #pragma once
 
 #include "allocator.hpp"
+#include "default_classes.hpp"
 
 #include <cstdint>
 #include <span>
@@ -38,15 +39,10 @@ public:
         return true;
     }
 
-    /// 16..128 by 16, then four classes per doubling up to 32 KiB (40 classes): waste under 25%.
+    /// The default table (default_classes.hpp): 40 classes, 16 B..32 KiB, waste under 25%.
     static SizeClasses defaults() noexcept {
-        std::uint32_t sizes[kMaxClasses];
-        std::size_t n = 0;
-        for (std::uint32_t s = 16; s <= 128; s += 16) sizes[n++] = s;
-        for (std::uint32_t base = 128; base < 32768; base *= 2)
-            for (std::uint32_t q = 1; q <= 4; ++q) sizes[n++] = base + q * base / 4;
         SizeClasses t;
-        t.assign({sizes, n});
+        t.assign(kDefaultClasses.sizes);
         return t;
     }
 

@@ -4,6 +4,9 @@
 
 #include "allocator.hpp"
 
+#include <atomic>
+#include <cstring>
+
 #include <dlfcn.h>
 
 extern "C" {
@@ -38,6 +41,45 @@ inline void free(void* p) noexcept { __libc_free(p); }
 #endif
 }  // namespace chainalloc::libc
 
+namespace chainalloc::libc {
+
+using UsableSizeFn = std::size_t (*)(void*);
+
+// glibc's malloc_usable_size, for System::usable_size.
+//
+// Invariant: nothing here allocates or takes a lock, ever, so System is safe inside malloc
+// (the preload's). The pointer is a constant-initialised global (constinit: no guard variable,
+// no initialisation on first use), set by whoever starts the process's use of System:
+// find_usable_size() looks it up in libc.so.6 itself with dlopen/dlsym, which allocate (glibc's
+// dlerror state is malloc'd), so it is called outside malloc (at start-up; the preload does it
+// in its initialisation, where recursion is served by its bootstrap arena, and may hand in its
+// own lookup with set_usable_size). Not RTLD_NEXT or the linked `malloc_usable_size`: either may
+// be another allocator's (jemalloc linked into the program exports one, as does the preload).
+#ifdef CHAINALLOC_SANITIZED
+inline constinit std::atomic<UsableSizeFn> usable_size_fn{&::malloc_usable_size};
+#else
+inline constinit std::atomic<UsableSizeFn> usable_size_fn{nullptr};
+#endif
+
+inline void set_usable_size(UsableSizeFn f) noexcept { usable_size_fn.store(f, std::memory_order_relaxed); }
+
+/// Looks glibc's malloc_usable_size up (allocates: never from inside malloc). True if found.
+inline bool find_usable_size() noexcept {
+#ifdef CHAINALLOC_SANITIZED
+    return true;  // a sanitizer's malloc: the public name is the one that matches its blocks
+#else
+    if (usable_size_fn.load(std::memory_order_relaxed)) return true;
+    void* lib = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    if (!lib) return false;
+    auto f = reinterpret_cast<UsableSizeFn>(dlsym(lib, "malloc_usable_size"));
+    dlclose(lib);  // drops the reference NOLOAD took; libc stays
+    if (f) set_usable_size(f);
+    return f != nullptr;
+#endif
+}
+
+}  // namespace chainalloc::libc
+
 namespace chainalloc {
 
 struct System {
@@ -48,7 +90,7 @@ struct System {
     Block allocate(std::size_t n, std::size_t align = kMinAlign) noexcept {
         std::size_t ask = n ? n : 1;
         void* p = align <= kMinAlign ? libc::malloc(ask) : libc::memalign(align, ask);
-        return p ? Block{p, usable_size(p, n)} : Block{};
+        return p ? Block{p, usable_or(p, n)} : Block{};
     }
 
     void deallocate(Block b) noexcept { libc::free(b.ptr); }
@@ -63,33 +105,40 @@ struct System {
         if (n == 0) n = 1;  // glibc's realloc(p, 0) frees; keep a block instead
         void* p = libc::realloc(b.ptr, n);
         if (!p) return false;
-        b = {p, usable_size(p, n)};
+        b = {p, usable_or(p, n)};
         return true;
     }
 
-    Block zeroed(std::size_t n) noexcept {
+    /// calloc, which skips the clearing for fresh (mmapped) memory; memalign and a memset for
+    /// a larger alignment, which glibc has no zeroing call for.
+    Block allocate_zeroed(std::size_t n, std::size_t align = kMinAlign) noexcept {
+        if (align > kMinAlign) {
+            Block b = allocate(n, align);
+            if (b) std::memset(b.ptr, 0, b.size);
+            return b;
+        }
         void* p = libc::calloc(1, n ? n : 1);
-        return p ? Block{p, usable_size(p, n)} : Block{};
+        return p ? Block{p, usable_or(p, n)} : Block{};
     }
 
-    /// glibc's malloc_usable_size, looked up in libc.so.6 itself: not RTLD_NEXT, which may
-    /// find another allocator's (jemalloc linked into the program, say). Looked up once; the
-    /// lookup is the only call here that may allocate.
-    /// `requested` is what the caller asked for, the answer if the lookup failed.
-    static std::size_t usable_size(void* p, std::size_t requested) noexcept {
-        using Fn = std::size_t (*)(void*);
-        static Fn fn = lookup();
-        return fn ? std::max(fn(p), requested) : requested;
+    /// glibc's malloc_usable_size (see libc::usable_size_fn); 0, "nothing known", until the
+    /// process has found or handed in glibc's function.
+    std::size_t usable_size(const void* p) const noexcept {
+        libc::UsableSizeFn fn = libc::usable_size_fn.load(std::memory_order_relaxed);
+        return fn ? fn(const_cast<void*>(p)) : 0;
     }
+
+    /// Finds glibc's malloc_usable_size (libc::find_usable_size: allocates, so not from inside
+    /// malloc); until then blocks report the size asked for.
+    static bool find_libc_usable_size() noexcept { return libc::find_usable_size(); }
+    /// Hands in glibc's malloc_usable_size, found by the caller (the preload, at init).
+    static void set_libc_usable_size(libc::UsableSizeFn f) noexcept { libc::set_usable_size(f); }
 
 private:
-    static std::size_t (*lookup() noexcept)(void*) {
-#ifdef CHAINALLOC_SANITIZED
-        return &::malloc_usable_size;
-#endif
-        void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-        void* fn = libc ? dlsym(libc, "malloc_usable_size") : nullptr;
-        return reinterpret_cast<std::size_t (*)(void*)>(fn);
+    // The usable size, at least the request (what a block reports while glibc's function is
+    // not known yet).
+    std::size_t usable_or(void* p, std::size_t requested) const noexcept {
+        return std::max(usable_size(p), requested);
     }
 };
 

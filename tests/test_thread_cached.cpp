@@ -1,0 +1,102 @@
+#define BOOST_TEST_MODULE thread_cached
+#include <boost/test/unit_test.hpp>
+
+#include <chainalloc/fallback.hpp>
+#include <chainalloc/system.hpp>
+#include <chainalloc/thread_cached.hpp>
+
+#include "conformance.hpp"
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace ca = chainalloc;
+using ca::Block;
+using ca::SizeClasses;
+using ca::testing::fill;
+using ca::testing::holds;
+
+namespace {
+struct TagA {};
+struct TagB {};
+using Cached = ca::ThreadCached<TagA>;
+
+constexpr std::size_t kCap = std::size_t{1} << 30;  // counted: out_bytes shows what is out
+
+std::unique_ptr<Cached> make(std::uint32_t limit = 64) {
+    auto c = std::make_unique<Cached>();
+    BOOST_REQUIRE(c->init(SizeClasses::defaults(), limit, kCap, 24));
+    return c;
+}
+}  // namespace
+
+static_assert(ca::BlockOwner<Cached> && ca::UsableSize<Cached> && ca::TryDeallocating<Cached> &&
+              ca::Expanding<Cached> && ca::GoodSize<Cached>);
+static_assert(ca::ThreadFlushing<Cached> && ca::ForkAware<Cached>);
+static_assert(!ca::AllocatingZeroed<Cached> && !ca::Reallocating<Cached> && !ca::DeallocatingAll<Cached>);
+static_assert(ca::ThreadFlushing<ca::Fallback<Cached, ca::System>> && ca::ForkAware<ca::Fallback<Cached, ca::System>>);
+
+// Freed blocks wait in the thread's cache (still out, as far as the central lists know) until
+// the thread flushes.
+BOOST_AUTO_TEST_CASE(freed_blocks_wait_until_the_thread_flushes) {
+    auto c = make();
+    std::vector<Block> blocks;
+    for (int i = 0; i < 10; ++i) blocks.push_back(c->allocate(50, 16));
+    for (Block b : blocks) {
+        BOOST_REQUIRE(b);
+        BOOST_TEST(b.size == 64u);
+        BOOST_TEST(c->owns(b.ptr));
+        BOOST_TEST(c->usable_size(b.ptr) == 64u);
+    }
+    for (Block b : blocks) c->deallocate(b);
+    BOOST_TEST(Cached::cached_blocks() >= 10u);
+    BOOST_TEST(c->central().out_bytes() > 0u);
+    Block again = c->allocate(64, 16);  // from the cache: the last one freed
+    BOOST_TEST(again.ptr == blocks.back().ptr);
+    BOOST_TEST(c->try_deallocate(again));
+    alignas(16) char foreign[64];
+    BOOST_TEST(!c->try_deallocate(Block{foreign, sizeof foreign}));
+    c->flush_thread();
+    BOOST_TEST(Cached::cached_blocks() == 0u);
+    BOOST_TEST(c->central().out_bytes() == 0u);
+    BOOST_TEST(!c->allocate(40000, 16));  // past the largest class: not this layer's
+}
+
+// Every thread works on its own cache; once each has flushed, nothing is out.
+BOOST_AUTO_TEST_CASE(threads_flush_at_exit) {
+    auto c = make(16);
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < 4; ++t)
+        threads.emplace_back([&c, t] {
+            std::vector<Block> live;
+            for (unsigned i = 0; i < 3000; ++i) {
+                Block b = c->allocate(16 + (i * 7 + t) % 2000, 16);
+                BOOST_REQUIRE(b);
+                fill(b.ptr, 16, t);
+                live.push_back(b);
+                if (live.size() > 50) {
+                    BOOST_REQUIRE(holds(live.front().ptr, 16, t));
+                    c->deallocate(live.front());
+                    live.erase(live.begin());
+                }
+            }
+            for (Block b : live) c->deallocate(b);
+            c->flush_thread();  // the thread's exit path
+        });
+    for (auto& th : threads) th.join();
+    BOOST_TEST(c->central().out_bytes() == 0u);
+}
+
+// One object per tag: another tag has caches of its own.
+BOOST_AUTO_TEST_CASE(tags_keep_caches_apart) {
+    auto a = make();
+    auto b = std::make_unique<ca::ThreadCached<TagB>>();
+    BOOST_REQUIRE(b->init(SizeClasses::defaults(), 64, 0, 24));
+    a->deallocate(a->allocate(32, 16));
+    BOOST_TEST(Cached::cached_blocks() == 32u);  // a refill takes half the limit at once
+    BOOST_TEST(ca::ThreadCached<TagB>::cached_blocks() == 0u);
+    a->flush_thread();
+    b->fork_prepare();
+    b->fork_child();
+}
