@@ -103,10 +103,12 @@ umask "$saved_umask"
 
 mkfifo fifo
 run "FIFO nobody reads" 0 "cannot create the log '.*fifo': a FIFO that no process reads" -- CHAINALLOC_LOG="$scratch/fifo" -- /bin/true
-cat fifo > fifo.out &
-reader_pid=$!
+# A reader that is there before the program starts: opening a FIFO read-write never blocks
+# (a background `cat fifo` might not have opened it yet when the program does).
+exec 3<> fifo
 run "FIFO with a reader" 0 "" -- CHAINALLOC_LOG="$scratch/fifo" -- /bin/true
-wait $reader_pid
+timeout 10 head -n 1 <&3 > fifo.out
+exec 3>&-
 head -1 fifo.out | grep -q '^# chainalloc-log 1 ' && ok || fail "FIFO with a reader: no header came through"
 
 long=$(printf 'x%.0s' $(seq 300))
