@@ -334,7 +334,19 @@ void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
         return;
     }
     g_start_unix_ns = start_unix_ns;
+    // Forked from a signal handler that interrupted this thread inside the log: glibc's heap,
+    // which the logger allocates from, may be halfway through a change here (fork.cpp). A new
+    // logger would allocate from it, so this child does not log.
+    bool interrupted = in_logger();
     for (Log& log : g_logs) {
+        if (interrupted && log.attached && !log.failed) {
+            log.failed = true;
+            char line[160];
+            int n = std::snprintf(line, sizeof line,
+                                  "chainalloc: pid %d was forked from a signal handler that interrupted the log; it does not log\n",
+                                  static_cast<int>(getpid()));
+            if (n > 0) write_all(STDERR_FILENO, line, static_cast<std::size_t>(n));
+        }
         if (!log.logger) continue;
         // The parent's logger object is abandoned, not destroyed (its destructor would
         // flush into the parent's file); its descriptor is closed so no byte reaches it.

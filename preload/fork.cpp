@@ -83,7 +83,13 @@ void child() noexcept {
     // jemalloc's child handler re-creates its mutexes: as good as a release, locked or not.
     if (jemalloc_in_chain() && g_jemalloc.child) g_jemalloc.child();
     each_freelist([](Central& c) { c.fork_child(); });
-    proxy_after_fork(true);
+    proxy_after_fork(true);  // sees whether this thread was inside the event log (see below)
+    // A signal handler that forked may have interrupted this thread inside the event log, whose
+    // allocations are glibc's: glibc's heap may be halfway through a change in this child, and
+    // in the log's mode the child's own requests would go there too. They go to the chain
+    // instead, bypassing the caches as a thread that is ending does (always safe); if the
+    // interrupted code resumes, its LoggerScope puts the mode back. The child does not log.
+    if (in_logger()) t_local.state.mode = ThreadMode::exiting;
     g_locked = false;
 }
 
