@@ -15,7 +15,6 @@
 #include <cstring>
 #include <new>
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/auxv.h>
 #include <unistd.h>
@@ -111,23 +110,12 @@ bool build_freelist(const config::FreeListSpec& spec, unsigned index, unsigned& 
     return true;
 }
 
-// glibc's malloc_usable_size, for blocks glibc made. Looked up in libc.so.6 itself (RTLD_NEXT
-// could find jemalloc's, which this object links), once, here: the lookup allocates, and
-// inside initialisation that recursion is served by the bootstrap arena. Looked up lazily
-// inside malloc instead, with statistics on, each allocation would look it up again, until
-// the stack ran out.
-std::atomic<std::size_t (*)(void*)> g_libc_usable_size{nullptr};
-
-void find_libc_usable_size() noexcept {
-    void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-    if (!libc) return;
-    auto f = reinterpret_cast<std::size_t (*)(void*)>(dlsym(libc, "malloc_usable_size"));
-    g_libc_usable_size.store(f, std::memory_order_relaxed);
-    dlclose(libc);  // drops the reference NOLOAD took; libc stays
-}
-
 void initialise() noexcept {
-    find_libc_usable_size();
+    // glibc's malloc_usable_size, for blocks glibc made (System::usable_size). The lookup
+    // allocates, so it is done here, where recursion is served by the bootstrap arena: looked
+    // up lazily inside malloc, with statistics on, each allocation would look it up again,
+    // until the stack ran out.
+    libc::find_usable_size();
     foreign_pointer_init();
     config::ChainSpec& spec = g_rt.spec;
     configure(spec);
@@ -304,10 +292,7 @@ void release(unsigned owner, void* p) noexcept {
 
 }  // namespace
 
-std::size_t system_usable_size(void* p) noexcept {
-    auto f = g_libc_usable_size.load(std::memory_order_relaxed);
-    return f ? f(p) : 0;
-}
+std::size_t system_usable_size(void* p) noexcept { return System{}.usable_size(p); }
 
 void* allocate(std::size_t n, std::size_t align, bool zero) noexcept {
     if (in_logger()) return system_allocate(n, align, zero);  // see LoggerScope
