@@ -123,10 +123,12 @@ inline void* fast_allocate(std::size_t n) noexcept {
 /// Takes p back into the calling thread's cache if the fast layer owns it.
 inline bool fast_deallocate(void* p) noexcept {
     FreelistLayer* fl = g_rt.fast;
-    if (fl && fl->central.owns(p) && t_local.state.mode == ThreadMode::active) [[likely]] {
-        std::size_t c = fl->central.class_of_pointer(p);
-        t_local.caches[0].deallocate(fl->central, c, p, fl->limit[c]);
-        return true;
+    if (fl && t_local.state.mode == ThreadMode::active) [[likely]] {
+        if (Span* span = fl->central.span_of(p)) [[likely]] {
+            std::size_t c = Central::check_block(span, p)->cls;
+            t_local.caches[0].deallocate(fl->central, c, p, fl->limit[c]);
+            return true;
+        }
     }
     return false;
 }
@@ -134,9 +136,11 @@ inline bool fast_deallocate(void* p) noexcept {
 /// The fast layer's block keeps its place when the new size falls in the same class.
 inline bool fast_fits_in_place(void* p, std::size_t n) noexcept {
     FreelistLayer* fl = g_rt.fast;
-    if (!fl || !fl->central.owns(p)) return false;
+    if (!fl) return false;
+    Span* span = fl->central.span_of(p);
+    if (!span) return false;
     int c = fl->central.classes().class_of(n);
-    return c != SizeClasses::kNone && static_cast<std::size_t>(c) == fl->central.class_of_pointer(p);
+    return c != SizeClasses::kNone && static_cast<std::size_t>(c) == Central::check_block(span, p)->cls;
 }
 
 // The slow paths (runtime.cpp). align is a power of two >= 16; n <= PTRDIFF_MAX.

@@ -42,7 +42,7 @@ using Counted = ca::Proxy<ca::Fallback<ca::Segregated<ca::SpinLock>, ca::Jemallo
 
 std::unique_ptr<Counted> make_counted(std::size_t max_bytes = 0) {
     auto c = std::make_unique<Counted>();
-    BOOST_REQUIRE(c->inner().primary().init(ca::SizeClasses::defaults(), max_bytes, 24));
+    BOOST_REQUIRE(c->inner().primary().init(ca::SizeClasses::defaults(), max_bytes));
     return c;
 }
 
@@ -242,7 +242,7 @@ static_assert(ca::UsableSize<Counted> && ca::AllocatingZeroed<Counted> && ca::Fo
 BOOST_AUTO_TEST_CASE(segregated_then_system_forwards_by_owner) {
     BOOST_REQUIRE(ca::System::find_libc_usable_size());  // at start-up, outside any malloc
     auto chain = std::make_unique<CountedSegSys>();
-    BOOST_REQUIRE(chain->inner().primary().init(ca::SizeClasses::defaults(), 0, 24));
+    BOOST_REQUIRE(chain->inner().primary().init(ca::SizeClasses::defaults(), 0));
     Block small = chain->allocate(100, 16);
     Block big = chain->allocate(100000, 16);
     BOOST_TEST(chain->inner().primary().owns(small.ptr));
@@ -279,8 +279,8 @@ BOOST_AUTO_TEST_CASE(try_deallocate_through_a_segregated_chain) {
     using Segs = ca::Fallback<ca::Segregated<ca::SpinLock>, ca::Segregated<ca::SpinLock>>;
     static_assert(ca::TryDeallocating<Segs>);
     auto chain = std::make_unique<Segs>();
-    BOOST_REQUIRE(chain->primary().init(ca::SizeClasses::defaults(), 4096, 24));
-    BOOST_REQUIRE(chain->secondary().init(ca::SizeClasses::defaults(), 0, 24));
+    BOOST_REQUIRE(chain->primary().init(ca::SizeClasses::defaults(), 4096));
+    BOOST_REQUIRE(chain->secondary().init(ca::SizeClasses::defaults(), 0));
     std::vector<Block> blocks;
     for (int i = 0; i < 100; ++i) blocks.push_back(chain->allocate(64, 16));
     BOOST_TEST(!chain->primary().owns(blocks.back().ptr));  // past the cap: the second one
@@ -302,7 +302,7 @@ static_assert(ca::ThreadFlushing<CachedChain> && ca::ForkAware<CachedChain> && c
 BOOST_AUTO_TEST_CASE(thread_exit_through_a_cached_chain) {
     BOOST_REQUIRE(ca::System::find_libc_usable_size());
     auto chain = std::make_unique<CachedChain>();
-    BOOST_REQUIRE(chain->inner().primary().init(ca::SizeClasses::defaults(), 64, std::size_t{1} << 30, 24));
+    BOOST_REQUIRE(chain->inner().primary().init(ca::SizeClasses::defaults(), 64, std::size_t{1} << 30));
     std::thread worker([&] {
         std::vector<Block> blocks;
         for (int i = 0; i < 200; ++i) blocks.push_back(chain->allocate(24 + i, 16));

@@ -79,7 +79,7 @@ struct SegregatedFx {
     static constexpr bool serves = true, lifo = true;
     static constexpr std::size_t max_size = 32768, max_align = 4096, ask_align = 65536;
     ca::Segregated<Lock> a;
-    SegregatedFx() { BOOST_REQUIRE(a.init(ca::SizeClasses::defaults(), 512 * 1024, 24)); }
+    SegregatedFx() { BOOST_REQUIRE(a.init(ca::SizeClasses::defaults(), 512 * 1024)); }
 };
 
 struct FallbackListSystemFx {
@@ -110,7 +110,7 @@ struct FallbackSegregatedJemallocFx {
     static constexpr std::size_t max_size = 1 << 20, max_align = 4096, ask_align = 65536;
     ca::Fallback<ca::Segregated<ca::SpinLock>, ca::Jemalloc> a;
     FallbackSegregatedJemallocFx() {
-        BOOST_REQUIRE(a.primary().init(ca::SizeClasses::defaults(), 256 * 1024, 24));
+        BOOST_REQUIRE(a.primary().init(ca::SizeClasses::defaults(), 256 * 1024));
     }
 };
 

@@ -30,15 +30,11 @@ static_assert(ca::BlockOwner<Segregated<SpinLock>>);
 
 namespace {
 
-// 16 MiB per class keeps the reservation small; the tests never come near it but one.
-constexpr unsigned kShift = 24;
-constexpr std::size_t kSpan = std::size_t{1} << kShift;
-
 template <class Lock = ca::NoLock>
 std::unique_ptr<Segregated<Lock>> make(std::size_t max_bytes = 0,
                                        const SizeClasses& classes = SizeClasses::defaults()) {
     auto s = std::make_unique<Segregated<Lock>>();
-    BOOST_REQUIRE(s->init(classes, max_bytes, kShift));
+    BOOST_REQUIRE(s->init(classes, max_bytes));
     return s;
 }
 
@@ -46,16 +42,6 @@ SizeClasses table(std::vector<std::uint32_t> sizes) {
     SizeClasses t;
     BOOST_REQUIRE(t.assign(sizes));
     return t;
-}
-
-// The reserved range's base: class 0 has no colour, so its first block sits there.
-std::uintptr_t base_of(Segregated<>& s) {
-    Block b = s.allocate(1, 1);
-    BOOST_REQUIRE(b);
-    s.deallocate(b);
-    auto base = reinterpret_cast<std::uintptr_t>(b.ptr);
-    BOOST_REQUIRE(base % kSpan == 0);
-    return base;
 }
 
 }  // namespace
@@ -67,18 +53,31 @@ BOOST_AUTO_TEST_CASE(init_once_and_only_with_classes) {
     int local;
     BOOST_TEST(!s.owns(&local));
     BOOST_TEST(!s.owns(nullptr));
-    BOOST_TEST(s.init(SizeClasses::defaults(), 0, kShift));
+    BOOST_TEST(s.init(SizeClasses::defaults()));
     BOOST_TEST(s.ready());
     BOOST_TEST(s.classes().count() == 40u);
-    BOOST_TEST(!s.init(SizeClasses::defaults(), 0, kShift));  // already reserved
+    BOOST_TEST(s.mapped_bytes() == 0u);  // nothing is mapped before the first request
+    BOOST_TEST(!s.init(SizeClasses::defaults()));  // already set up
 
     Segregated<> none;
-    BOOST_TEST(!none.init(SizeClasses{}, 0, kShift));
+    BOOST_TEST(!none.init(SizeClasses{}));
     BOOST_TEST(!none.ready());
 
-    // A class larger than the per-class span cannot be laid out.
-    Segregated<> too_big;
-    BOOST_TEST(!too_big.init(table({16, 32u << 20}), 0, kShift));
+    // A class larger than a segment gets a mapping per block, given back when it is freed.
+    Segregated<> huge;
+    BOOST_REQUIRE(huge.init(table({16, 32u << 20})));
+    Block b = huge.allocate(20u << 20, 16);
+    BOOST_REQUIRE(b);
+    BOOST_TEST(b.size == (32u << 20));
+    BOOST_TEST(huge.owns(b.ptr));
+    fill(b.ptr, 4096, 7);
+    fill(static_cast<char*>(b.ptr) + b.size - 4096, 4096, 7);
+    BOOST_TEST(huge.usable_size(b.ptr) == (32u << 20));
+    Block second = huge.allocate(32u << 20, 16);
+    BOOST_REQUIRE(second);
+    huge.deallocate(b);
+    huge.deallocate(second);  // the class keeps one span; the other goes back to the system
+    BOOST_TEST(huge.mapped_bytes() < (40u << 20));
 }
 
 BOOST_AUTO_TEST_CASE(blocks_have_their_class_size) {
@@ -138,9 +137,7 @@ BOOST_AUTO_TEST_CASE(alignment_fails_where_no_class_allows_it) {
 
 BOOST_AUTO_TEST_CASE(owns_by_address_only) {
     Segregated<> s;
-    BOOST_REQUIRE(s.init(SizeClasses::defaults(), 0, kShift));
-    const std::uintptr_t base = base_of(s);
-    const std::uintptr_t end = base + 40 * kSpan;
+    BOOST_REQUIRE(s.init(SizeClasses::defaults()));
     std::vector<Block> blocks;
     for (std::size_t n = 16; n <= 32768; n *= 2) blocks.push_back(s.allocate(n, 16));
     for (Block b : blocks) {
@@ -154,11 +151,15 @@ BOOST_AUTO_TEST_CASE(owns_by_address_only) {
     BOOST_TEST(!ca::testing::owns_own_stack_address(s));
     BOOST_TEST(!s.owns(heap.get()));
     BOOST_TEST(!s.owns(nullptr));
-    BOOST_TEST(!s.owns(reinterpret_cast<void*>(base - 1)));
-    BOOST_TEST(s.owns(reinterpret_cast<void*>(base)));
-    BOOST_TEST(s.owns(reinterpret_cast<void*>(end - 1)));
-    BOOST_TEST(!s.owns(reinterpret_cast<void*>(end)));  // one past the range
     BOOST_TEST(!s.owns(reinterpret_cast<void*>(UINTPTR_MAX)));
+    BOOST_TEST(!s.owns(reinterpret_cast<void*>(std::uintptr_t{1} << 47)));
+    // Another layer's memory is not this one's, though both live in mapped segments.
+    Segregated<> other;
+    BOOST_REQUIRE(other.init(SizeClasses::defaults()));
+    Block theirs = other.allocate(64, 16);
+    BOOST_TEST(other.owns(theirs.ptr));
+    BOOST_TEST(!s.owns(theirs.ptr));
+    other.deallocate(theirs);
     for (Block b : blocks) s.deallocate(b);
 }
 
@@ -250,25 +251,32 @@ BOOST_AUTO_TEST_CASE(max_bytes_cap_not_a_multiple) {
     BOOST_TEST(s->out_bytes() == 992u);
 }
 
-BOOST_AUTO_TEST_CASE(class_fills_with_whole_blocks_only) {
+// Every class's spans hold whole blocks: none crosses into the next slice run or segment,
+// and the last one of a span is writable to its end.
+BOOST_AUTO_TEST_CASE(spans_hold_whole_blocks) {
     auto s = make();
     const SizeClasses& t = s->classes();
-    const std::size_t c = t.count() - 1;  // 32 KiB blocks: a few hundred fill the span
-    const std::size_t size = t.size_of(c);
-    std::vector<Block> blocks;
-    while (Block b = s->allocate(size, 16)) blocks.push_back(b);
-    BOOST_REQUIRE(!blocks.empty());
-    auto first = reinterpret_cast<std::uintptr_t>(blocks.front().ptr);
-    std::uintptr_t range = first & ~(kSpan - 1);
-    std::size_t colour = first - range;
-    BOOST_TEST(blocks.size() == (kSpan - colour) / size);
-    auto last = reinterpret_cast<std::uintptr_t>(blocks.back().ptr);
-    BOOST_TEST(last + size <= range + kSpan);
-    // The last block is writable to its end.
-    fill(blocks.back().ptr, size, 3);
-    BOOST_TEST(holds(blocks.back().ptr, size, 3));
-    // Other classes are unaffected.
-    BOOST_TEST(static_cast<bool>(s->allocate(16, 16)));
+    for (std::size_t c = 0; c < t.count(); ++c) {
+        const std::size_t size = t.size_of(c);
+        std::vector<Block> blocks;
+        for (std::size_t bytes = 0; bytes < (std::size_t{3} << 20); bytes += size) {
+            Block b = s->allocate(size, 16);
+            BOOST_REQUIRE(b);
+            blocks.push_back(b);
+        }
+        for (Block b : blocks) {
+            auto p = reinterpret_cast<std::uintptr_t>(b.ptr);
+            const ca::Span* span = s->span_of(b.ptr);
+            BOOST_TEST(span == s->span_of(reinterpret_cast<void*>(p + size - 1)));
+            BOOST_TEST(p >> ca::kSegmentShift == (p + size - 1) >> ca::kSegmentShift);
+            BOOST_TEST(span->is_block_start(b.ptr));
+            if (size > 16) BOOST_TEST(!span->is_block_start(reinterpret_cast<void*>(p + 16)));
+            BOOST_TEST(!span->is_block_start(reinterpret_cast<void*>(p + 8)));
+        }
+        fill(blocks.back().ptr, size, 3);
+        BOOST_TEST(holds(blocks.back().ptr, size, 3));
+        for (Block b : blocks) s->deallocate(b);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(expand_within_the_class) {
@@ -318,7 +326,7 @@ BOOST_AUTO_TEST_CASE(take_and_give_batches) {
     BOOST_TEST(s->carved_bytes(c) == 10 * 256u);
     std::set<FreeNode*> got;
     FreeNode* last = nullptr;
-    for (FreeNode* n = head; n; n = n->next) {
+    for (FreeNode* n = head; n; n = chainalloc::next_of(n)) {
         BOOST_TEST(s->class_of_pointer(n) == c);
         got.insert(n);
         last = n;
@@ -330,15 +338,15 @@ BOOST_AUTO_TEST_CASE(take_and_give_batches) {
     BOOST_TEST(s->take(c, 4, again) == 4u);
     BOOST_TEST(s->carved_bytes(c) == 10 * 256u);
     std::size_t n = 0;
-    for (FreeNode* x = again; x; x = x->next, ++n) BOOST_TEST(got.count(x) == 1u);
+    for (FreeNode* x = again; x; x = chainalloc::next_of(x), ++n) BOOST_TEST(got.count(x) == 1u);
     BOOST_TEST(n == 4u);
     // ...and the rest of a larger one is carved fresh.
     FreeNode* more = nullptr;
     BOOST_TEST(s->take(c, 20, more) == 20u);
     BOOST_TEST(s->carved_bytes(c) == 24 * 256u);
     std::set<FreeNode*> all;
-    for (FreeNode* x = more; x; x = x->next) all.insert(x);
-    for (FreeNode* x = again; x; x = x->next) all.insert(x);
+    for (FreeNode* x = more; x; x = chainalloc::next_of(x)) all.insert(x);
+    for (FreeNode* x = again; x; x = chainalloc::next_of(x)) all.insert(x);
     BOOST_TEST(all.size() == 24u);  // no block handed out twice
     // Single blocks given back singly (first == last) are found by allocate.
     s->give(c, again, again, 1);
@@ -351,7 +359,7 @@ BOOST_AUTO_TEST_CASE(take_stops_at_the_cap) {
     FreeNode* head = nullptr;
     BOOST_TEST(s->take(c, 16, head) == 10u);
     std::size_t n = 0;
-    for (FreeNode* x = head; x; x = x->next) ++n;
+    for (FreeNode* x = head; x; x = chainalloc::next_of(x)) ++n;
     BOOST_TEST(n == 10u);
     FreeNode* none = reinterpret_cast<FreeNode*>(1);
     BOOST_TEST(s->take(c, 4, none) == 0u);
@@ -359,8 +367,8 @@ BOOST_AUTO_TEST_CASE(take_stops_at_the_cap) {
     BOOST_TEST(s->out_bytes() == 10 * 256u);
     // Giving some back lets a batch of that many through again, from the list.
     FreeNode* last = head;
-    for (int i = 1; i < 3; ++i) last = last->next;
-    FreeNode* rest = last->next;
+    for (int i = 1; i < 3; ++i) last = chainalloc::next_of(last);
+    FreeNode* rest = chainalloc::next_of(last);
     s->give(c, head, last, 3);
     BOOST_TEST(s->out_bytes() == 7 * 256u);
     FreeNode* back = nullptr;

@@ -28,7 +28,7 @@ namespace {
 
 std::unique_ptr<Central> make_central(std::size_t max_bytes = 0) {
     auto c = std::make_unique<Central>();
-    BOOST_REQUIRE(c->init(SizeClasses::defaults(), max_bytes, 24));
+    BOOST_REQUIRE(c->init(SizeClasses::defaults(), max_bytes));
     return c;
 }
 
@@ -41,7 +41,7 @@ std::set<void*> take_all(Central& central, std::size_t c) {
     BOOST_TEST(central.take(c, n, head) == n);
     BOOST_TEST(central.carved_bytes() == carved);  // all from the lists, nothing fresh
     std::set<void*> out;
-    for (FreeNode* x = head; x; x = x->next) out.insert(x);
+    for (FreeNode* x = head; x; x = ca::next_of(x)) out.insert(x);
     BOOST_TEST(out.size() == n);
     return out;
 }
@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(flush_all_returns_everything) {
     // The central can serve every carved block again without carving.
     for (std::size_t c : classes) {
         std::set<void*> back = take_all(*central, c);
-        BOOST_TEST(back.size() == 32u);  // one batch of 64/2 per class
+        BOOST_TEST(!back.empty());  // what the class kept (spans left empty went back to the heap)
     }
 }
 

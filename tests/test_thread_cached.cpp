@@ -27,7 +27,7 @@ constexpr std::size_t kCap = std::size_t{1} << 30;  // counted: out_bytes shows 
 
 std::unique_ptr<Cached> make(std::uint32_t limit = 64) {
     auto c = std::make_unique<Cached>();
-    BOOST_REQUIRE(c->init(SizeClasses::defaults(), limit, kCap, 24));
+    BOOST_REQUIRE(c->init(SizeClasses::defaults(), limit, kCap));
     return c;
 }
 }  // namespace
@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(threads_flush_at_exit) {
 BOOST_AUTO_TEST_CASE(tags_keep_caches_apart) {
     auto a = make();
     auto b = std::make_unique<ca::ThreadCached<TagB>>();
-    BOOST_REQUIRE(b->init(SizeClasses::defaults(), 64, 0, 24));
+    BOOST_REQUIRE(b->init(SizeClasses::defaults(), 64, 0));
     a->deallocate(a->allocate(32, 16));
     BOOST_TEST(Cached::cached_blocks() == 32u);  // a refill takes half the limit at once
     BOOST_TEST(ca::ThreadCached<TagB>::cached_blocks() == 0u);

@@ -1,85 +1,69 @@
-// Segregated: one free list per size class, all carved from one reserved range of address
-// space, one equal-sized, aligned sub-range per class. Ownership and a pointer's class are
-// arithmetic on the address (no header, no lookup), so `owns` is O(1) and never touches the
-// pointed-to memory — safe on any pointer.
+// Segregated: size-classed free lists over a PageHeap (page_heap.hpp). Each class takes spans
+// of slices from the heap and carves them into blocks; a span whose blocks are all free goes
+// back to the heap, where its memory can serve another class, and its pages return to the
+// system after the decay time. A pointer's owner and class are found from its address (the
+// segment map, then the span metadata in the segment's header): `owns` never reads the block.
 //
-// Pages are reserved PROT_NONE up front and made writable as the classes grow. Blocks never go
-// back to the system: a freed block waits on its class's list for the next request of that
-// class. `max_bytes` caps the bytes out in use (handed out and not yet given back, thread
-// caches included); past it the layer fails (and a Fallback moves on). A freed block of one
-// class does not count, even though it stays reserved for its class.
+// Every free block is on a checked list (free_node.hpp): mangled links, a free mark that finds
+// double frees, and a check that a freed pointer starts a block of its span (interior frees).
 //
-// Thread safety is the Lock policy's: NoLock for one thread, SpinLock for the preload's central
-// lists, where ThreadCache batches keep the locks off the common path.
+// Locks and threads. Each class has a lock for its span lists, held for a few pointer moves
+// and never across a system call (the heap maps and purges outside its own lock, and a new
+// span is fetched with the class's lock released). Blocks given back (`give`, the thread
+// caches' overflow, frees from any thread) never wait for it: they are pushed on their span's
+// atomic `returned` list, and the span on the class's atomic notify stack when that list was
+// empty; whoever holds the class's lock next (a `take`, or a `give` whose try_lock wins)
+// drains them into the spans. Pushes only add and the drain takes whole lists at once, so
+// the lists have no ABA problem.
+//
+// `max_bytes` caps the bytes out (taken and not given back, thread caches included); past it
+// the layer fails and a Fallback moves on.
 #pragma once
 
 #include "allocator.hpp"
+#include "free_node.hpp"
+#include "page_heap.hpp"
 #include "size_classes.hpp"
 #include "spin_lock.hpp"
 
 #include <atomic>
 #include <cstdint>
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 namespace chainalloc {
-
-/// A free block: its first word links to the next.
-struct FreeNode {
-    FreeNode* next;
-};
 
 template <class Lock = NoLock>
 class Segregated {
 public:
-    /// 4 GiB of address space per class by default; init halves it down to 16 MiB if the
-    /// reservation fails (small address-space limits).
-    static constexpr unsigned kDefaultSpanShift = 32;
-    static constexpr unsigned kMinSpanShift = 24;
-    static constexpr std::size_t kCommitStep = 256 * 1024;
+    static constexpr std::uint32_t kDefaultDecayMs = 1000;
+    /// A span holds at least this many blocks where 63 slices allow it: fewer trips to the
+    /// heap for large classes, and at most a quarter of a span lost to the tail.
+    static constexpr unsigned kMinBlocksPerSpan = 4;
 
     Segregated() = default;
     Segregated(const Segregated&) = delete;
     Segregated& operator=(const Segregated&) = delete;
-    ~Segregated() {
-        if (base_) munmap(reinterpret_cast<void*>(base_), span_total_);
-    }
 
-    /// Reserves the range. Allocates nothing from any heap (safe inside malloc).
+    /// Sets the classes; maps nothing yet (segments come with the first requests). Allocates
+    /// from no heap, so it is safe inside malloc.
     bool init(const SizeClasses& classes, std::size_t max_bytes = 0,
-              unsigned span_shift = kDefaultSpanShift) noexcept {
-        if (base_ || classes.count() == 0) return false;
-        page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+              std::uint32_t decay_ms = kDefaultDecayMs) noexcept {
+        if (ready_ || classes.count() == 0) return false;
+        ListGuard::init();
         classes_ = classes;
         max_bytes_ = max_bytes;
-        for (unsigned shift = span_shift; shift >= kMinSpanShift; --shift) {
-            if (classes_.max_size() > (std::size_t{1} << shift)) break;
-            if (reserve(classes_.count() << shift, std::size_t{1} << shift)) {
-                shift_ = shift;
-                break;
-            }
-        }
-        if (!base_) return false;
+        heap_.set_decay(decay_ms);
         for (std::size_t c = 0; c < classes_.count(); ++c) {
             std::size_t size = classes_.size_of(c);
-            char* range = reinterpret_cast<char*>(base_ + (c << shift_));
-            // Every sub-range is 2^shift-aligned, so without an offset the first (hottest)
-            // blocks of all classes would fall in the same cache sets. A per-class "colour"
-            // spreads them; it is a multiple of the class's power-of-two factor, so blocks
-            // keep the alignment class_of(n, align) promises.
-            std::size_t pow2 = size & -size;
-            std::size_t colour = align_up((c * 4160) % 65536, pow2);
-            char* start = range + colour;
-            bins_[c].start = bins_[c].bump = start;
-            bins_[c].committed = reinterpret_cast<char*>(align_down_to_page(start));
-            // Whole blocks only: the last one must end inside the sub-range.
-            bins_[c].end = start + (((std::size_t{1} << shift_) - colour) / size) * size;
+            std::size_t slices = (kMinBlocksPerSpan * size + kSliceSize - 1) / kSliceSize;
+            if (slices > PageHeap<Lock>::kMaxSpanSlices)
+                slices = size <= PageHeap<Lock>::kMaxSpanSlices * kSliceSize ? PageHeap<Lock>::kMaxSpanSlices : 0;
+            bins_[c].slices = static_cast<std::uint32_t>(slices);  // 0: a huge span per block
         }
+        ready_ = true;
         return true;
     }
 
-    bool ready() const noexcept { return base_ != 0; }
+    bool ready() const noexcept { return ready_; }
     const SizeClasses& classes() const noexcept { return classes_; }
 
     Block allocate(std::size_t n, std::size_t align) noexcept {
@@ -90,28 +74,37 @@ public:
     }
 
     void deallocate(Block b) noexcept {
-        if (b.ptr) deallocate_class(class_of_pointer(b.ptr), b.ptr);
+        if (b.ptr) deallocate_class(block_span(b.ptr)->cls, b.ptr);
     }
 
-    /// One range check and the class arithmetic: how a chain routes a free in one call.
+    /// One ownership test and the span lookup: how a chain routes a free in one call.
     bool try_deallocate(Block b) noexcept {
         if (!b.ptr || !owns(b.ptr)) return false;
-        deallocate_class(class_of_pointer(b.ptr), b.ptr);
+        deallocate(b);
         return true;
     }
 
-    bool owns(const void* p) const noexcept {
-        return reinterpret_cast<std::uintptr_t>(p) - base_ < span_total_;
+    bool owns(const void* p) const noexcept { return heap_.span_of(p) != nullptr; }
+
+    /// The span that holds p when this layer owns it, else nullptr (unchecked).
+    Span* span_of(const void* p) const noexcept { return heap_.span_of(p); }
+
+    /// p's span, checked: a pointer inside no block in use, or not at a block's start, is
+    /// misuse and aborts with its line.
+    static Span* check_block(Span* span, const void* p) noexcept {
+        if (span->block_size == 0) [[unlikely]]
+            report_misuse(Misuse::not_in_use, p, 0);
+        if (!span->is_block_start(p)) [[unlikely]]
+            report_misuse(Misuse::interior_free, p, span->block_size);
+        return span;
     }
 
-    /// The class of an owned pointer.
-    std::size_t class_of_pointer(const void* p) const noexcept {
-        return (reinterpret_cast<std::uintptr_t>(p) - base_) >> shift_;
-    }
+    /// The span of a block this layer made, checked (p must be owned).
+    Span* block_span(const void* p) const noexcept { return check_block(heap_.span_of(p), p); }
 
-    std::size_t usable_size(const void* p) const noexcept {
-        return classes_.size_of(class_of_pointer(p));
-    }
+    /// The class of an owned pointer (unchecked).
+    std::size_t class_of_pointer(const void* p) const noexcept { return heap_.span_of(p)->cls; }
+    std::size_t usable_size(const void* p) const noexcept { return heap_.span_of(p)->block_size; }
 
     /// Within its class a block can take any size up to the class size.
     bool expand(Block& b, std::size_t n) noexcept {
@@ -128,89 +121,111 @@ public:
     }
 
     void* allocate_class(std::size_t c) noexcept {
-        std::size_t size = classes_.size_of(c);
-        if (!take_out(size)) return nullptr;
-        Bin& bin = bins_[c];
-        LockGuard guard(bin.lock);
-        if (FreeNode* node = bin.free) {
-            bin.free = node->next;
-            return node;
-        }
-        void* p = carve(c);
-        if (!p) put_back(size);
-        return p;
+        FreeNode* head = nullptr;
+        if (take(c, 1, head) == 0) return nullptr;
+        return mark_used(head);
     }
 
+    /// p is a block of class c (checked by block_span).
     void deallocate_class(std::size_t c, void* p) noexcept {
+        FreeNode* node = mark_free(p);
+        give(c, node, node, 1);
+    }
+
+    /// Takes up to `want` blocks of class c as a checked list of free-marked blocks; returns
+    /// how many. One lock round trip for a batch (two when a new span is needed).
+    std::uint32_t take(std::size_t c, std::uint32_t want, FreeNode*& head) noexcept {
         Bin& bin = bins_[c];
-        auto* node = static_cast<FreeNode*>(p);
+        Span* retired = nullptr;
+        std::uint32_t got;
+        head = nullptr;
         {
             LockGuard guard(bin.lock);
-            node->next = bin.free;
-            bin.free = node;
+            drain(bin, retired);
+            got = fill(bin, c, want, head);
         }
-        put_back(classes_.size_of(c));
-    }
-
-    /// Takes up to `want` blocks of class c as a linked list (free ones first, then fresh ones);
-    /// returns how many. One lock round trip for a whole batch.
-    std::uint32_t take(std::size_t c, std::uint32_t want, FreeNode*& head) noexcept {
-        std::size_t size = classes_.size_of(c);
-        Bin& bin = bins_[c];
-        LockGuard guard(bin.lock);
-        std::uint32_t got = 0;
-        FreeNode* list = nullptr;
-        while (got < want && bin.free && take_out(size)) {
-            FreeNode* node = bin.free;
-            bin.free = node->next;
-            node->next = list;
-            list = node;
-            ++got;
-        }
-        for (; got < want && take_out(size); ++got) {
-            auto* node = static_cast<FreeNode*>(carve(c));
-            if (!node) {
-                put_back(size);
-                break;
+        release(bin, retired);
+        if (got == 0 && !capped(c)) {
+            if (Span* span = new_span(c)) {
+                LockGuard guard(bin.lock);
+                list(bin, span);
+                got = fill(bin, c, want, head);
             }
-            node->next = list;
-            list = node;
         }
-        head = list;
         return got;
     }
 
-    /// Gives back a list of n blocks of class c, first to last linked.
-    void give(std::size_t c, FreeNode* first, FreeNode* last, std::size_t n) noexcept {
+    /// Gives back n free-marked blocks of class c, linked first to last. Never waits for a lock.
+    void give(std::size_t c, FreeNode* first, [[maybe_unused]] FreeNode* last, std::size_t n) noexcept {
         Bin& bin = bins_[c];
-        {
-            LockGuard guard(bin.lock);
-            last->next = bin.free;
-            bin.free = first;
-        }
         put_back(n * classes_.size_of(c));
+        FreeNode* node = first;
+        for (std::size_t left = n; left;) {
+            // The longest run of blocks of one span goes back with one atomic push.
+            Span* span = heap_.span_of(node);
+            FreeNode* run_last = node;
+            FreeNode* after = nullptr;
+            while (--left) {
+                after = next_of(run_last);
+                if (heap_.span_of(after) != span) break;
+                run_last = after;
+                after = nullptr;
+            }
+            push_returned(bin, span, node, run_last);
+            node = after;
+        }
+        if (bin.lock.try_lock()) {
+            Span* retired = nullptr;
+            drain(bin, retired);
+            bin.lock.unlock();
+            release(bin, retired);
+        }
     }
 
-    /// Bytes out in use (handed out, not given back; thread caches included). Counted only
-    /// under a cap: without one the atomic would cost every batch for nothing.
+    /// Bytes out (handed out, not given back; thread caches included). Counted only under a
+    /// cap: without one the atomic would cost every batch for nothing.
     std::size_t out_bytes() const noexcept { return out_.load(std::memory_order_relaxed); }
 
-    /// Bytes carved so far (in use, cached by threads, or on the free lists).
-    std::size_t carved_bytes() const noexcept { return carved_.load(std::memory_order_relaxed); }
-    std::size_t carved_bytes(std::size_t c) const noexcept {
-        return static_cast<std::size_t>(bins_[c].bump - bins_[c].start);
+    /// Bytes of blocks carved in spans the classes hold (in use, cached, or free in a span).
+    std::size_t carved_bytes() const noexcept {
+        std::size_t total = 0;
+        for (std::size_t c = 0; c < classes_.count(); ++c) total += carved_bytes(c);
+        return total;
+    }
+    std::size_t carved_bytes(std::size_t c) const noexcept { return bins_[c].carved.load(std::memory_order_relaxed); }
+
+    /// Address space mapped from the system, and free memory not yet given back.
+    std::size_t mapped_bytes() const noexcept { return heap_.mapped_bytes(); }
+    std::size_t dirty_bytes() const noexcept { return heap_.dirty_bytes(); }
+
+    /// Drains every class's returned blocks and gives every free slice's pages back now.
+    void trim() noexcept {
+        for (std::size_t c = 0; c < classes_.count(); ++c) {
+            Span* retired = nullptr;
+            {
+                LockGuard guard(bins_[c].lock);
+                drain(bins_[c], retired, true);
+            }
+            release(bins_[c], retired);
+        }
+        heap_.purge_all();
     }
 
-    // fork, as pthread_atfork's three handlers: every class's lock is taken before fork() (but
-    // one this thread holds itself, see ForkGuard) and released on both sides after it, so the
-    // child never inherits a list that a vanished thread was halfway through changing.
+    // fork, as pthread_atfork's three handlers: every class's lock, then the heap's, is taken
+    // before fork() (but one this thread holds itself, see ForkGuard) and released on both
+    // sides after it, so the child never inherits a list halfway through a change. Blocks a
+    // vanished thread was pushing lock-free are either on their list or not: at worst the
+    // child never sees a few of the parent's blocks again.
     void fork_prepare() noexcept {
         for (std::size_t c = 0; c < classes_.count(); ++c) bins_[c].fork.prepare(bins_[c].lock);
+        heap_.fork_prepare();
     }
     void fork_parent() noexcept {
+        heap_.fork_parent();
         for (std::size_t c = classes_.count(); c-- > 0;) bins_[c].fork.parent(bins_[c].lock);
     }
     void fork_child() noexcept {
+        heap_.fork_child();
         for (std::size_t c = classes_.count(); c-- > 0;) bins_[c].fork.child(bins_[c].lock);
     }
 
@@ -218,37 +233,134 @@ private:
     struct alignas(64) Bin {  // own cache line: threads working on other classes don't collide
         Lock lock;
         ForkGuard<Lock> fork;
-        FreeNode* free = nullptr;
-        char* start = nullptr;  // first block of the class
-        char* bump = nullptr;
-        char* committed = nullptr;
-        char* end = nullptr;
+        Span* partial = nullptr;  // spans with free or uncarved blocks (doubly linked)
+        std::atomic<Span*> notify{nullptr};
+        std::atomic<std::size_t> carved{0};
+        std::uint32_t slices = 0;
     };
 
-    bool reserve(std::size_t total, std::size_t align) noexcept {
-        void* raw = mmap(nullptr, total + align, PROT_NONE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (raw == MAP_FAILED) return false;
-        std::uintptr_t start = reinterpret_cast<std::uintptr_t>(raw);
-        std::uintptr_t base = align_up(start, align);
-        if (base > start) munmap(raw, base - start);
-        std::size_t tail = (start + total + align) - (base + total);
-        if (tail) munmap(reinterpret_cast<void*>(base + total), tail);
-        base_ = base;
-        span_total_ = total;
-        return true;
+    static char* span_memory(Span* span) noexcept {
+        auto base = reinterpret_cast<std::uintptr_t>(span) & ~(kSegmentSize - 1);
+        auto index = static_cast<std::size_t>(span - reinterpret_cast<Segment*>(base)->spans);
+        return reinterpret_cast<char*>(base + (index << kSliceShift));
     }
 
-    // A fresh block from the class's untouched space; called with the class's lock held.
-    void* carve(std::size_t c) noexcept {
-        Bin& bin = bins_[c];
+    // A span from the heap, set up for class c; no lock of ours held (the heap may map).
+    Span* new_span(std::size_t c) noexcept {
         std::size_t size = classes_.size_of(c);
-        if (bin.end - bin.bump < static_cast<std::ptrdiff_t>(size)) return nullptr;
-        if (bin.bump + size > bin.committed && !commit(bin, size)) return nullptr;
-        carved_.fetch_add(size, std::memory_order_relaxed);
-        void* p = bin.bump;
-        bin.bump += size;
-        return p;
+        Span* span = bins_[c].slices ? heap_.get(bins_[c].slices) : heap_.get_huge(size);
+        if (!span) return nullptr;
+        span->start = span_memory(span);
+        span->capacity = static_cast<std::uint32_t>((std::size_t{span->slices} << kSliceShift) / size);
+        span->divisor = ~std::uint64_t{0} / size + 1;
+        span->cls = static_cast<std::uint8_t>(c);
+        span->free = nullptr;
+        span->used = span->carved = 0;
+        span->listed = 0;
+        span->block_size = static_cast<std::uint32_t>(size);
+        return span;
+    }
+
+    static void list(Bin& bin, Span* span) noexcept {
+        span->listed = 1;
+        span->prev = nullptr;
+        span->next = bin.partial;
+        if (bin.partial) bin.partial->prev = span;
+        bin.partial = span;
+    }
+    static void unlist(Bin& bin, Span* span) noexcept {
+        span->listed = 0;
+        (span->prev ? span->prev->next : bin.partial) = span->next;
+        if (span->next) span->next->prev = span->prev;
+    }
+
+    // Moves up to `want` blocks from the class's spans to `head`; called with the lock held.
+    std::uint32_t fill(Bin& bin, std::size_t c, std::uint32_t want, FreeNode*& head) noexcept {
+        const std::size_t size = classes_.size_of(c);
+        std::uint32_t got = 0;
+        while (got < want && bin.partial) {
+            Span* span = bin.partial;
+            while (got < want && span->free && take_out(size)) {
+                FreeNode* node = span->free;
+                if (node->mark != ListGuard::free_mark) [[unlikely]]
+                    report_misuse(Misuse::corrupted_list, node, size);
+                span->free = next_of(node);
+                set_next(node, head);
+                head = node;
+                ++span->used;
+                ++got;
+            }
+            while (got < want && !span->free && span->carved < span->capacity && take_out(size)) {
+                auto* node = reinterpret_cast<FreeNode*>(span->start + std::size_t{span->carved} * size);
+                node->mark = ListGuard::free_mark;
+                set_next(node, head);
+                head = node;
+                ++span->carved;
+                ++span->used;
+                ++got;
+                bin.carved.fetch_add(size, std::memory_order_relaxed);
+            }
+            if (got < want && (span->free || span->carved < span->capacity)) break;  // the cap
+            if (!span->free && span->carved == span->capacity) unlist(bin, span);
+        }
+        return got;
+    }
+
+    void push_returned(Bin& bin, Span* span, FreeNode* first, FreeNode* last) noexcept {
+        FreeNode* old = span->returned.load(std::memory_order_relaxed);
+        do set_next(last, old);
+        while (!span->returned.compare_exchange_weak(old, first, std::memory_order_release, std::memory_order_relaxed));
+        if (old) return;  // the span is on the notify stack already
+        Span* top = bin.notify.load(std::memory_order_relaxed);
+        do span->notify_next = top;
+        while (!bin.notify.compare_exchange_weak(top, span, std::memory_order_release, std::memory_order_relaxed));
+    }
+
+    // Moves returned blocks into their spans; spans left empty go on `retired` for the heap
+    // (given back after the lock is released), except a class's only span, so that a loop of
+    // one malloc and one free does not take a span from the heap each time. Lock held.
+    void drain(Bin& bin, Span*& retired, bool keep_none = false) noexcept {
+        for (Span* span = bin.notify.exchange(nullptr, std::memory_order_acquire); span;) {
+            Span* next_span = span->notify_next;  // read before the exchange: a push may relist it after
+            FreeNode* blocks = span->returned.exchange(nullptr, std::memory_order_acquire);
+            std::uint32_t n = 1;
+            FreeNode* tail = blocks;
+            while (FreeNode* x = next_of(tail)) {
+                tail = x;
+                ++n;
+            }
+            set_next(tail, span->free);
+            span->free = blocks;
+            span->used -= n;
+            if (!span->listed) list(bin, span);
+            if (span->used == 0 && (keep_none || bin.partial != span || span->next)) retire(bin, span, retired);
+            span = next_span;
+        }
+        if (!keep_none) return;
+        for (Span* span = bin.partial; span;) {
+            Span* next = span->next;
+            if (span->used == 0) retire(bin, span, retired);
+            span = next;
+        }
+    }
+
+    static void retire(Bin& bin, Span* span, Span*& retired) noexcept {
+        unlist(bin, span);
+        span->next = retired;
+        retired = span;
+    }
+
+    void release(Bin& bin, Span* retired) noexcept {
+        while (retired) {
+            Span* next = retired->next;
+            bin.carved.fetch_sub(std::size_t{retired->carved} * retired->block_size, std::memory_order_relaxed);
+            heap_.put(retired);
+            retired = next;
+        }
+    }
+
+    bool capped(std::size_t c) const noexcept {
+        return max_bytes_ && out_.load(std::memory_order_relaxed) + classes_.size_of(c) > max_bytes_;
     }
 
     // The cap's accounting: false if taking `size` more bytes out would pass max_bytes.
@@ -262,29 +374,11 @@ private:
         if (max_bytes_) out_.fetch_sub(size, std::memory_order_relaxed);
     }
 
-    std::uintptr_t align_down_to_page(const char* p) const noexcept {
-        return reinterpret_cast<std::uintptr_t>(p) & ~(page_ - 1);
-    }
-
-    // Makes the next stretch of the class writable, at least `need` bytes past the bump.
-    bool commit(Bin& bin, std::size_t need) noexcept {
-        const std::size_t page = page_;
-        std::size_t step = std::max(need, kCommitStep);
-        char* to = reinterpret_cast<char*>(align_up(reinterpret_cast<std::uintptr_t>(bin.bump) + step, page));
-        if (to > bin.end) to = reinterpret_cast<char*>(align_up(reinterpret_cast<std::uintptr_t>(bin.end), page));
-        if (mprotect(bin.committed, to - bin.committed, PROT_READ | PROT_WRITE) != 0) return false;
-        bin.committed = to;
-        return true;
-    }
-
     SizeClasses classes_;
-    std::uintptr_t base_ = 0;
-    std::size_t span_total_ = 0;
-    unsigned shift_ = 0;
-    std::size_t page_ = 4096;
+    bool ready_ = false;
     std::size_t max_bytes_ = 0;
-    std::atomic<std::size_t> carved_{0};
     std::atomic<std::size_t> out_{0};
+    PageHeap<Lock> heap_;
     Bin bins_[SizeClasses::kMaxClasses];
 };
 

@@ -35,6 +35,13 @@ public:
     }
     void unlock() noexcept { word_.store(0, std::memory_order_release); }
 
+    /// Takes the lock only if it is free: for work that can be left to whoever holds it.
+    bool try_lock() noexcept {
+        std::uintptr_t expected = 0;
+        return word_.load(std::memory_order_relaxed) == 0 &&
+               word_.compare_exchange_strong(expected, caller(), std::memory_order_acquire, std::memory_order_relaxed);
+    }
+
     /// True when the calling thread holds the lock (a signal handler that interrupted it).
     bool held_by_caller() const noexcept { return word_.load(std::memory_order_relaxed) == caller(); }
 
@@ -47,6 +54,7 @@ private:
 struct NoLock {
     void lock() noexcept {}
     void unlock() noexcept {}
+    bool try_lock() noexcept { return true; }
     bool held_by_caller() const noexcept { return false; }
 };
 

@@ -1,7 +1,12 @@
 // ThreadCache: a per-thread stack of free blocks per class in front of a shared central
 // allocator (Segregated<SpinLock>). The common malloc and free touch only the calling thread's
 // bins — no lock, no atomic. A bin that runs dry takes a batch from the central lists; one that
-// grows past its limit gives half back, so blocks freed by another thread find their way home.
+// grows past its limit gives half back (without waiting for a lock, see Segregated::give), so
+// blocks freed by another thread find their way home.
+//
+// The bins are checked lists like the central ones (free_node.hpp): a pop verifies the block is
+// still marked free and that the link it leaves behind is sound; a push finds double frees.
+// The caller has checked that a freed pointer starts a block (Segregated::block_span).
 //
 // All-zero is a valid empty cache and it has no constructor or destructor, so it can live in
 // initial-exec TLS without a TLS init hook; the owner calls flush_all() when its thread ends.
@@ -29,9 +34,9 @@ struct ThreadCache {
         Bin& bin = bins[c];
         FreeNode* node = bin.head;
         if (!node) return nullptr;
-        bin.head = node->next;
+        bin.head = next_of(node);
         --bin.count;
-        return node;
+        return mark_used(node);
     }
 
     /// limit: how many blocks this bin may hold; a refill takes half of it at once.
@@ -41,10 +46,11 @@ struct ThreadCache {
         return refill(central, c, limit);
     }
 
+    /// p starts a block of class c.
     void deallocate(Central& central, std::size_t c, void* p, std::uint32_t limit) noexcept {
         Bin& bin = bins[c];
-        auto* node = static_cast<FreeNode*>(p);
-        node->next = bin.head;
+        FreeNode* node = mark_free(p);
+        set_next(node, bin.head);
         bin.head = node;
         if (++bin.count > limit) [[unlikely]]
             release(central, c, bin.count - limit / 2);
@@ -69,17 +75,17 @@ private:
         std::uint32_t got = central.take(c, batch, list);
         if (got == 0) return nullptr;
         Bin& bin = bins[c];
-        bin.head = list->next;  // keep the rest, hand out the first
+        bin.head = next_of(list);  // keep the rest, hand out the first
         bin.count = got - 1;
-        return list;
+        return mark_used(list);
     }
 
     [[gnu::noinline]] void release(Central& central, std::size_t c, std::uint32_t n) noexcept {
         Bin& bin = bins[c];
         FreeNode* first = bin.head;
         FreeNode* last = first;
-        for (std::uint32_t i = 1; i < n; ++i) last = last->next;
-        bin.head = last->next;
+        for (std::uint32_t i = 1; i < n; ++i) last = next_of(last);
+        bin.head = next_of(last);
         bin.count -= n;
         central.give(c, first, last, n);
     }

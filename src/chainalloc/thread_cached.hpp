@@ -26,11 +26,11 @@ public:
     ThreadCached(const ThreadCached&) = delete;
     ThreadCached& operator=(const ThreadCached&) = delete;
 
-    /// Reserves the central range (Segregated::init); every class's bin holds up to `limit`
+    /// Sets up the central lists (Segregated::init); every class's bin holds up to `limit`
     /// blocks per thread (at least 2). Allocates from no heap.
     bool init(const SizeClasses& classes, std::uint32_t limit, std::size_t max_bytes = 0,
-              unsigned span_shift = Central::kDefaultSpanShift) noexcept {
-        if (!central_.init(classes, max_bytes, span_shift)) return false;
+              std::uint32_t decay_ms = Central::kDefaultDecayMs) noexcept {
+        if (!central_.init(classes, max_bytes, decay_ms)) return false;
         for (std::uint32_t& l : limit_) l = limit < 2 ? 2 : limit;
         return true;
     }
@@ -44,7 +44,7 @@ public:
 
     void deallocate(Block b) noexcept {
         if (!b.ptr) return;
-        std::size_t c = central_.class_of_pointer(b.ptr);
+        std::size_t c = central_.block_span(b.ptr)->cls;
         t_cache.deallocate(central_, c, b.ptr, limit_[c]);
     }
 
