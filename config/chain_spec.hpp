@@ -19,6 +19,8 @@ inline constexpr unsigned kMaxChainText = 8192;  // enough for format_chain of a
 inline constexpr std::uint32_t kClassAlign = 16;
 inline constexpr std::uint64_t kMaxClassSize = std::uint64_t{256} << 20;
 inline constexpr std::uint32_t kMaxCache = 65536;
+inline constexpr std::uint32_t kMaxDecayMs = 3600 * 1000;  // one hour
+inline constexpr std::uint32_t kDefaultDecayMs = 1000;
 
 enum class LayerKind : std::uint8_t { freelist, proxy, system, jemalloc, null };
 enum class Events : std::uint8_t { all, summary };
@@ -28,6 +30,7 @@ struct FreeListSpec {
     std::uint32_t classes[kMaxClasses] = {};  // ascending, distinct, multiples of 16
     std::uint64_t max_bytes = 0;              // 0 = no cap
     std::uint32_t cache = 0;                  // blocks per thread per class; 0 = no thread cache
+    std::uint32_t decay_ms = 0;               // ms an all-free page stays mapped; 0 = none
 
     friend bool operator==(const FreeListSpec&, const FreeListSpec&) = default;
 };

@@ -24,6 +24,7 @@ void default_layer(LayerKind kind, LayerSpec& out) noexcept {
         default_classes(out.freelist);
         out.freelist.max_bytes = 0;
         out.freelist.cache = 512;
+        out.freelist.decay_ms = kDefaultDecayMs;
     } else if (kind == LayerKind::proxy) {
         out.proxy.events = Events::all;
         out.proxy.sample = 1;

@@ -1,6 +1,7 @@
 // ChainSpec -> canonical chain text. Every key is written (so the text says everything the
-// preload will do) except an empty proxy log, which means "the default path". Runs of three or
-// more classes with a common step are written as A..B/S.
+// preload will do) except an empty proxy log, which means "the default path", and a proxy mode
+// at its default. Runs of three or more classes with a common step are written as A..B/S.
+// The brief form, for reports, also leaves out a freelist's decay at its default.
 #include "config/parse.hpp"
 #include "config/text.hpp"
 
@@ -48,6 +49,16 @@ void write_size(Writer& w, std::uint64_t bytes) noexcept {
     w << bytes;
 }
 
+/// 0, whole seconds as Ns, anything else as Nms: the units the parser takes.
+void write_duration(Writer& w, std::uint32_t ms) noexcept {
+    if (ms != 0 && ms % 1000 == 0) {
+        w << ms / 1000 << 's';
+        return;
+    }
+    w << ms;
+    if (ms != 0) w << "ms";
+}
+
 // brief: the class list as its count and range (a list of 40 classes is 100 characters no one
 // reads in a one-line report).
 void write_layer(Writer& w, const LayerSpec& layer, bool brief) noexcept {
@@ -65,7 +76,12 @@ void write_layer(Writer& w, const LayerSpec& layer, bool brief) noexcept {
         }
         w << ",max=";
         write_size(w, layer.freelist.max_bytes);
-        w << ",cache=" << layer.freelist.cache << ')';
+        w << ",cache=" << layer.freelist.cache;
+        if (!brief || fl.decay_ms != kDefaultDecayMs) {
+            w << ",decay=";
+            write_duration(w, fl.decay_ms);
+        }
+        w << ')';
     } else if (layer.kind == LayerKind::proxy) {
         w << '(';
         if (layer.proxy.log[0] != '\0') {

@@ -30,7 +30,8 @@ using GetEnv = const char* (*)(const char* name);
 bool parse_chain(const char* text, ChainSpec& out, Diagnostic& diag,
                  const char* variable = kChainVar) noexcept;
 
-/// The default chain: freelist (default classes, no cap, cache 64) > system; stats and strict off.
+/// The default chain: freelist (default classes, no cap, cache 512, decay 1s) > system; stats and
+/// strict off.
 void default_chain(ChainSpec& out) noexcept;
 
 /// Default settings for one layer of the given kind (what `name` without keys means).
@@ -51,11 +52,11 @@ bool check_names(const char* const* environment, Diagnostic& diag) noexcept;
 
 /// Writes the canonical text of spec's chain into buf (always NUL-terminated when cap > 0,
 /// truncated if need be), e.g.
-///   freelist(classes=16..128/16,160..256/32,...,max=0,cache=512) > system
+///   freelist(classes=16..128/16,160..256/32,...,max=0,cache=512,decay=1s) > system
 /// Returns the full length of the text, as snprintf does: a result >= cap means truncation.
 /// parse_chain of this text gives back the same layers. `brief` writes a freelist's classes as
-/// their count and range instead ("freelist(40 classes 16..32K,max=0,cache=512)"), for reports
-/// meant to be read, not parsed.
+/// their count and range instead and leaves out decay= at its default
+/// ("freelist(40 classes 16..32K,max=0,cache=512)"), for reports meant to be read, not parsed.
 std::size_t format_chain(const ChainSpec& spec, char* buf, std::size_t cap, bool brief = false) noexcept;
 
 /// "freelist", "proxy", "system", "jemalloc", "null" (or "?" for a value outside the enum).

@@ -172,7 +172,7 @@ private:
     };
     static std::span<const Key> keys() noexcept;  // below the class, after the parsers
 
-    /// "classes, max, cache" for a freelist; "none" for a layer without keys.
+    /// "classes, max, cache, decay" for a freelist; "none" for a layer without keys.
     Writer& keys_accepted(LayerKind kind) noexcept {
         bool any = false;
         for (const Key& k : keys()) {
@@ -366,6 +366,26 @@ private:
         return true;
     }
 
+    /// `N` or `Nms` (milliseconds) or `Ns` (seconds). Lower-case units only: `5m` or `5M` could
+    /// be read as minutes or as mega, so neither is guessed at.
+    bool decay(LayerSpec& spec) noexcept {
+        Span v = value();
+        std::size_t digits = 0;
+        while (digits < v.n && detail::is_digit(v.p[digits])) ++digits;
+        Span unit{v.p + digits, v.n - digits};
+        std::uint32_t scale = unit.empty() || unit.equals("ms") ? 1 : unit.equals("s") ? 1000 : 0;
+        std::uint64_t n = 0;
+        // The limit is applied before scaling, so no digit string can overflow.
+        if (scale == 0 || !detail::parse_uint(Span{v.p, digits}, kMaxDecayMs / scale, n)) {
+            fail() << "bad decay '";
+            writer_.quoted(v) << "' (accepted: milliseconds 0.." << kMaxDecayMs
+                              << " as N or Nms, or seconds 0.." << kMaxDecayMs / 1000 << " as Ns)";
+            return false;
+        }
+        spec.freelist.decay_ms = static_cast<std::uint32_t>(n) * scale;
+        return true;
+    }
+
     // --- proxy keys ---------------------------------------------------------------------------
 
     bool log(LayerSpec& spec) noexcept {
@@ -442,6 +462,7 @@ std::span<const Parser::Key> Parser::keys() noexcept {
         {LayerKind::freelist, "classes", &Parser::classes},
         {LayerKind::freelist, "max", &Parser::max_bytes},
         {LayerKind::freelist, "cache", &Parser::cache},
+        {LayerKind::freelist, "decay", &Parser::decay},
         {LayerKind::proxy, "log", &Parser::log},
         {LayerKind::proxy, "events", &Parser::events},
         {LayerKind::proxy, "sample", &Parser::sample},

@@ -42,6 +42,13 @@ std::string describe(const cfg::LayerSpec& layer) {
             s += ", ";
             s += fl.cache == 0 ? "no thread cache"
                                : std::to_string(fl.cache) + " blocks cached per thread per class";
+            s += ", pages with every block free given back ";
+            if (fl.decay_ms == 0)
+                s += "at once";
+            else if (fl.decay_ms % 1000 == 0)
+                s += "after " + std::to_string(fl.decay_ms / 1000) + " s";
+            else
+                s += "after " + std::to_string(fl.decay_ms) + " ms";
             return s;
         }
         case cfg::LayerKind::proxy: {

@@ -239,6 +239,7 @@ BOOST_AUTO_TEST_CASE(default_chain_is_freelist_then_system) {
     BOOST_TEST(fl.classes[38] == 28672u);
     BOOST_TEST(fl.max_bytes == 0u);
     BOOST_TEST(fl.cache == 512u);
+    BOOST_TEST(fl.decay_ms == 1000u);
 }
 
 // The configuration's default classes are the library's: one table for both.
@@ -277,10 +278,11 @@ BOOST_AUTO_TEST_CASE(layer_names) {
 // --- chain syntax ----------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(whitespace_around_tokens) {
-    ChainSpec tight = parse_ok("freelist(classes=16,32,max=1M,cache=8)>proxy(events=summary)>null");
+    ChainSpec tight =
+        parse_ok("freelist(classes=16,32,max=1M,cache=8,decay=2s)>proxy(events=summary)>null");
     ChainSpec loose = parse_ok(
-        "  freelist ( classes = 16 , 32 ,\tmax = 1M , cache = 8 )\n>  proxy( events = summary ) "
-        "> null  ");
+        "  freelist ( classes = 16 , 32 ,\tmax = 1M , cache = 8 , decay = 2s )\n>  "
+        "proxy( events = summary ) > null  ");
     BOOST_TEST((tight == loose));
     BOOST_TEST(tight.layer_count == 3u);
 }
@@ -357,7 +359,7 @@ BOOST_AUTO_TEST_CASE(malformed_chains) {
 
 BOOST_AUTO_TEST_CASE(unknown_and_repeated_keys) {
     BOOST_TEST(parse_error("freelist(foo=1) > system") ==
-               kPrefix + "unknown key 'foo' for freelist (accepted: classes, max, cache)");
+               kPrefix + "unknown key 'foo' for freelist (accepted: classes, max, cache, decay)");
     BOOST_TEST(parse_error("proxy(max=1) > system") ==
                kPrefix + "unknown key 'max' for proxy (accepted: log, events, sample, mode)");
     BOOST_TEST(parse_error("freelist > system(x=1)") ==
@@ -476,6 +478,70 @@ BOOST_AUTO_TEST_CASE(cache_values) {
     BOOST_TEST(contains(parse_error("freelist(cache=) > system"), "bad cache ''"));
 }
 
+std::uint32_t decay_of(const std::string& value) {
+    std::string text = "freelist(decay=" + value + ") > system";
+    return parse_ok(text.c_str()).layers[0].freelist.decay_ms;
+}
+
+BOOST_AUTO_TEST_CASE(decay_values) {
+    BOOST_TEST(parse_ok("freelist > system").layers[0].freelist.decay_ms == 1000u);
+    BOOST_TEST(decay_of("0") == 0u);
+    BOOST_TEST(decay_of("0ms") == 0u);
+    BOOST_TEST(decay_of("0s") == 0u);
+    BOOST_TEST(decay_of("250") == 250u);  // no unit: milliseconds
+    BOOST_TEST(decay_of("250ms") == 250u);
+    BOOST_TEST(decay_of("2s") == 2000u);
+    BOOST_TEST(decay_of("0002s") == 2000u);
+    BOOST_TEST(decay_of("1000") == 1000u);
+    // One hour is the most, in either unit.
+    BOOST_TEST(decay_of("3600000") == 3600000u);
+    BOOST_TEST(decay_of("3600000ms") == 3600000u);
+    BOOST_TEST(decay_of("3600s") == 3600000u);
+    // Only the layer it is given to.
+    ChainSpec two = parse_ok("freelist(decay=0) > freelist > system");
+    BOOST_TEST(two.layers[0].freelist.decay_ms == 0u);
+    BOOST_TEST(two.layers[1].freelist.decay_ms == 1000u);
+    ChainSpec spec = parse_ok("freelist(decay=5s, classes=16,32, cache=1) > system");
+    BOOST_TEST(spec.layers[0].freelist.decay_ms == 5000u);
+    BOOST_TEST(spec.layers[0].freelist.class_count == 2u);
+    spec = parse_ok("freelist(classes=16,32, decay=5s) > system");  // ends the class list
+    BOOST_TEST(spec.layers[0].freelist.class_count == 2u);
+    BOOST_TEST(spec.layers[0].freelist.decay_ms == 5000u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_decay_values) {
+    const std::string accepted =
+        " (accepted: milliseconds 0..3600000 as N or Nms, or seconds 0..3600 as Ns)";
+    BOOST_TEST(parse_error("freelist(decay=) > system") == kPrefix + "bad decay ''" + accepted);
+    BOOST_TEST(parse_error("freelist(decay=-1) > system") == kPrefix + "bad decay '-1'" + accepted);
+    BOOST_TEST(parse_error("freelist(decay=5m) > system") == kPrefix + "bad decay '5m'" + accepted);
+    BOOST_TEST(parse_error("freelist(decay=2h) > system") == kPrefix + "bad decay '2h'" + accepted);
+    BOOST_TEST(parse_error("freelist(decay=3600001) > system") ==
+               kPrefix + "bad decay '3600001'" + accepted);
+    BOOST_TEST(parse_error("freelist(decay=3601s) > system") ==
+               kPrefix + "bad decay '3601s'" + accepted);
+    BOOST_TEST(parse_error("freelist(decay=99999999999999999999) > system") ==
+               kPrefix + "bad decay '99999999999999999999'" + accepted);
+    BOOST_TEST(parse_error("freelist(decay=99999999999999999999s) > system") ==
+               kPrefix + "bad decay '99999999999999999999s'" + accepted);
+    BOOST_TEST(parse_error("freelist(decay=18446744073709551617ms) > system") ==
+               kPrefix + "bad decay '18446744073709551617ms'" + accepted);
+    for (const char* bad : {"ms", "s", "1.5s", "+1", "1S", "1MS", "1sec", "1 s", "1msx", "0x10",
+                            "1e3", "4294967296"}) {
+        std::string text = std::string("freelist(decay=") + bad + ") > system";
+        BOOST_TEST(!parse(text.c_str()).ok, text);
+    }
+    BOOST_TEST(contains(parse_error("freelist(decay=1, decay=2) > system"),
+                        "key 'decay' given twice for freelist"));
+    BOOST_TEST(parse_error("proxy(decay=1) > system") ==
+               kPrefix + "unknown key 'decay' for proxy (accepted: log, events, sample, mode)");
+    // Through load, the line says what runs instead.
+    Loaded r = load({{"CHAINALLOC_CHAIN", "freelist(decay=2h) > system"}});
+    BOOST_TEST(!r.ok);
+    BOOST_TEST(r.diag == kPrefix + "bad decay '2h'" + accepted + "; running the default chain");
+    BOOST_TEST((r.spec == default_spec()));
+}
+
 // --- proxy -----------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(proxy_keys) {
@@ -538,18 +604,61 @@ BOOST_AUTO_TEST_CASE(diagnostics_stay_one_short_line) {
 BOOST_AUTO_TEST_CASE(canonical_text_of_default_chain) {
     BOOST_TEST(format(default_spec()) ==
                "freelist(classes=16..128/16,160..256/32,320..512/64,640..1024/128,1280..2048/256,"
-               "2560..4096/512,5120..8192/1024,10240..16384/2048,20480..32768/4096,max=0,cache=512)"
-               " > system");
+               "2560..4096/512,5120..8192/1024,10240..16384/2048,20480..32768/4096,max=0,cache=512,"
+               "decay=1s) > system");
     BOOST_TEST(format(parse_ok("proxy(log=-, sample=3) > freelist(classes=16,48,1M, max=64M, "
-                               "cache=0) > null")) ==
+                               "cache=0, decay=0) > null")) ==
                "proxy(log=-,events=all,sample=3) > "
-               "freelist(classes=16,48,1048576,max=64M,cache=0) > null");
+               "freelist(classes=16,48,1048576,max=64M,cache=0,decay=0) > null");
     BOOST_TEST(format(parse_ok("proxy > jemalloc")) == "proxy(events=all,sample=1) > jemalloc");
     BOOST_TEST(format(parse_ok("proxy(mode=644) > jemalloc")) == "proxy(events=all,sample=1,mode=0644) > jemalloc");
     BOOST_TEST(format(parse_ok("freelist(max=1536K)>system")).find("max=1536K") !=
                std::string::npos);
     BOOST_TEST(format(parse_ok("freelist(max=1000)>system")).find("max=1000,") !=
                std::string::npos);
+}
+
+// Whole seconds as Ns, the rest as Nms; every form parses back to the same value.
+BOOST_AUTO_TEST_CASE(canonical_decay) {
+    auto decay_text = [](const char* value) {
+        std::string text = format(parse_ok(("freelist(classes=16,decay=" + std::string(value) +
+                                            ") > system").c_str()));
+        std::size_t at = text.find("decay=");
+        return text.substr(at, text.find(')') - at);
+    };
+    BOOST_TEST(decay_text("0") == "decay=0");
+    BOOST_TEST(decay_text("0s") == "decay=0");
+    BOOST_TEST(decay_text("250") == "decay=250ms");
+    BOOST_TEST(decay_text("2000") == "decay=2s");
+    BOOST_TEST(decay_text("1500ms") == "decay=1500ms");
+    BOOST_TEST(decay_text("3600s") == "decay=3600s");
+    BOOST_TEST(decay_text("3599999") == "decay=3599999ms");
+}
+
+// Brief: decay only when it is not the default (a report need not repeat it).
+BOOST_AUTO_TEST_CASE(brief_text) {
+    auto brief = [](const char* chain) {
+        ChainSpec spec = parse_ok(chain);
+        char buf[cfg::kMaxChainText];
+        long heap_calls;
+        std::size_t n;
+        {
+            HeapWatch watch;
+            n = cfg::format_chain(spec, buf, sizeof buf, true);
+            heap_calls = watch.calls();
+        }
+        BOOST_TEST(heap_calls == 0);
+        BOOST_TEST(std::strlen(buf) == n);
+        return std::string(buf);
+    };
+    BOOST_TEST(brief("freelist > system") ==
+               "freelist(40 classes 16..32K,max=0,cache=512) > system");
+    BOOST_TEST(brief("freelist(decay=1000ms) > system") ==
+               "freelist(40 classes 16..32K,max=0,cache=512) > system");
+    BOOST_TEST(brief("freelist(decay=250ms) > system") ==
+               "freelist(40 classes 16..32K,max=0,cache=512,decay=250ms) > system");
+    BOOST_TEST(brief("freelist(decay=0, classes=16,32) > system") ==
+               "freelist(classes=16,32,max=0,cache=512,decay=0) > system");
 }
 
 BOOST_AUTO_TEST_CASE(format_truncates_safely) {
@@ -596,6 +705,8 @@ BOOST_AUTO_TEST_CASE(round_trip_of_random_specs) {
                                : pick(2)    ? pick(1ull << 50)
                                             : (1 + pick(1000)) << (10 * pick(5));
                 fl.cache = std::uint32_t(pick(cfg::kMaxCache + 1));
+                fl.decay_ms = pick(3) == 0 ? 1000 * std::uint32_t(pick(cfg::kMaxDecayMs / 1000 + 1))
+                                           : std::uint32_t(pick(cfg::kMaxDecayMs + 1));
             } else if (kind == LayerKind::proxy) {
                 cfg::ProxySpec& px = spec.layers[i].proxy;
                 std::size_t len = pick(4) == 0 ? 0 : 1 + pick(cfg::kMaxPath - 1);

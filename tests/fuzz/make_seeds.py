@@ -32,7 +32,8 @@ def config_seeds():
         ['', '', 'trace.%e.%p.log', '1'],
         ['freelist(classes=16,32,48K, max=1G, cache=0) > freelist(classes=64K..1M/64K) > system'],
         ['freelist(classes=16..128/16,160..256/32,320..512/64,640..1024/128,1280..2048/256,'
-         '2560..4096/512,5120..8192/1024,10240..16384/2048,20480..32768/4096,max=0,cache=512)'
+         '2560..4096/512,5120..8192/1024,10240..16384/2048,20480..32768/4096,max=0,cache=512,'
+         'decay=1s)'
          ' > system'],                                              # format_chain's own output
         ['  freelist ( classes = 16 .. 64 / 16 ) >system  '],
         ['null'],
@@ -51,6 +52,10 @@ def config_seeds():
         ['freelist(\x01\xff) > null'],
         ['', 'nope', '', '2', 'yes'],
         ['', '', 'bad,path'],
+        # appended, so the seeds above keep their file names
+        ['freelist(decay=250ms) > freelist(decay=0, classes=64K..1M/64K) > system'],
+        ['freelist(decay=2h) > system'],                           # not a unit
+        ['freelist(decay=3601s) > system'],                        # past one hour
     ]
     for i, values in enumerate(seeds):
         write('config', 'c%02d' % i, b'\0'.join(v.encode('latin-1') for v in values))
