@@ -1,6 +1,9 @@
 #include "jemalloc_arenas.hpp"
 
 #include "chainalloc/allocator.hpp"
+#include "chainalloc/os_pages.hpp"
+#include "chainalloc/page_heap.hpp"
+#include "chainalloc/spin_lock.hpp"
 
 #include <atomic>
 #include <cstdio>
@@ -31,33 +34,61 @@ namespace chainalloc::preload::jemalloc_arenas {
 namespace {
 
 constexpr unsigned kMaxArenas = 8;
+// Chunks are mapped as the arenas grow (no reservation up front: a process that lowers
+// RLIMIT_AS later can still map), segment-aligned, and marked in a map of their own, so
+// `owns` is one load for any pointer, as for the free-list layers' segments.
+constexpr std::size_t kChunk = 4 * kSegmentSize;
 
-std::uintptr_t g_base = 0;
-std::size_t g_size = 0;
-std::atomic<std::uintptr_t> g_next{0};  // bump: extents are never given back to the range
+constinit SegmentMap g_chunks{};
+SpinLock g_bump_lock;  // guards the two words below; never held across mmap
+std::uintptr_t g_next = 0, g_end = 0;
 unsigned g_arenas[kMaxArenas];
 unsigned g_count = 0;
 std::atomic<unsigned> g_round_robin{0};
 __thread int t_flags __attribute__((tls_model("initial-exec")));  // 0 = not chosen yet
 
-// Extents come from the range by bumping; `new_addr` (grow in place) is honoured only when it
-// is the current end. The pages are made writable here, so every extent is committed.
+// Takes size bytes at alignment from the current chunk; 0 if they don't fit. Lock held.
+std::uintptr_t bump(std::size_t size, std::size_t alignment) noexcept {
+    std::uintptr_t start = align_up(g_next, alignment);
+    if (!g_next || start + size > g_end || start + size < start) return 0;
+    g_next = start + size;
+    return start;
+}
+
+// Extents come from the current chunk by bumping, or from a new chunk. `new_addr` (grow in
+// place) is honoured only when it is the current end. Chunks are mapped writable, so every
+// extent is committed and zero.
 void* hook_alloc(extent_hooks_t*, void* new_addr, std::size_t size, std::size_t alignment, bool* zero,
                  bool* commit, unsigned) noexcept {
-    std::uintptr_t cur = g_next.load(std::memory_order_relaxed);
+    if (alignment < kSliceSize) alignment = kSliceSize;  // keeps chunk starts segment-aligned below
     std::uintptr_t start;
-    do {
-        start = align_up(cur, alignment);
-        if (new_addr && reinterpret_cast<std::uintptr_t>(new_addr) != start) return nullptr;
-        if (start + size > g_base + g_size || start + size < start) return nullptr;
-    } while (!g_next.compare_exchange_weak(cur, start + size, std::memory_order_relaxed));
-    if (mprotect(reinterpret_cast<void*>(start), size, PROT_READ | PROT_WRITE) != 0) return nullptr;
+    {
+        LockGuard guard(g_bump_lock);
+        start = new_addr ? (reinterpret_cast<std::uintptr_t>(new_addr) == g_next ? bump(size, 1) : 0)
+                         : bump(size, alignment);
+    }
+    if (!start && new_addr) return nullptr;
+    if (!start) {
+        std::size_t chunk = align_up(size, kSegmentSize);
+        if (chunk < kChunk) chunk = kChunk;
+        if (chunk < size) return nullptr;
+        void* fresh = os_pages::map_aligned(chunk, alignment > kSegmentSize ? alignment : kSegmentSize);
+        if (!fresh) return nullptr;
+        auto base = reinterpret_cast<std::uintptr_t>(fresh);
+        g_chunks.add(base, chunk);
+        LockGuard guard(g_bump_lock);
+        // The rest of the old chunk is left unused: jemalloc asks for extents of a few MiB at
+        // most, so a chunk loses little.
+        g_next = base + size;
+        g_end = base + chunk;
+        start = base;
+    }
     *zero = true;  // never used before: fresh zero pages
     *commit = true;
     return reinterpret_cast<void*>(start);
 }
 
-// true = "not done": jemalloc keeps the extent (and reuses it), which keeps it in the range.
+// true = "not done": jemalloc keeps the extent (and reuses it), which keeps it in our chunks.
 bool hook_dalloc(extent_hooks_t*, void*, std::size_t, bool, unsigned) noexcept { return true; }
 void hook_destroy(extent_hooks_t*, void* addr, std::size_t size, bool, unsigned) noexcept {
     madvise(addr, size, MADV_DONTNEED);
@@ -76,7 +107,7 @@ bool hook_purge_forced(extent_hooks_t*, void* addr, std::size_t, std::size_t off
                        unsigned) noexcept {
     return madvise(static_cast<char*>(addr) + offset, length, MADV_DONTNEED) != 0;
 }
-// Splitting and merging extents of one contiguous range need no work from us.
+// Splitting and merging extents of our chunks need no work from us.
 bool hook_split(extent_hooks_t*, void*, std::size_t, std::size_t, std::size_t, bool, unsigned) noexcept {
     return false;
 }
@@ -87,30 +118,16 @@ bool hook_merge(extent_hooks_t*, void*, std::size_t, void*, std::size_t, bool, u
 extent_hooks_t g_hooks = {hook_alloc,    hook_dalloc,     hook_destroy,      hook_commit, hook_decommit,
                           hook_purge_lazy, hook_purge_forced, hook_split, hook_merge};
 
-bool reserve() noexcept {
-    // 1 TiB of address space (PROT_NONE, no memory), less where the address space is limited.
-    for (std::size_t size = std::size_t{1} << 40; size >= (std::size_t{1} << 34); size /= 2) {
-        void* p = mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED) continue;
-        g_base = reinterpret_cast<std::uintptr_t>(p);
-        g_size = size;
-        g_next.store(g_base);
-        return true;
-    }
-    return false;
-}
-
 }  // namespace
 
 bool init() noexcept {
-    if (!reserve()) return false;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned want = cpus > 0 ? static_cast<unsigned>(2 * cpus) : 2;
     if (want > kMaxArenas) want = kMaxArenas;
     extent_hooks_t* hooks = &g_hooks;
     // jemalloc itself falls back to its automatic arenas where an explicit one can't be used
     // (a thread whose jemalloc state is already torn down, allocating in a late TLS
-    // destructor): those carve from the range too. Uninitialised ones are created with our
+    // destructor): those carve from the chunks too. Uninitialised ones are created with our
     // hooks; the "huge" arena refuses (EFAULT) and is never chosen for explicit-arena calls.
     unsigned automatic = 0;
     std::size_t len = sizeof automatic;
@@ -139,6 +156,6 @@ int arena_flags() noexcept {
     return t_flags;
 }
 
-bool owns(const void* p) noexcept { return reinterpret_cast<std::uintptr_t>(p) - g_base < g_size; }
+bool owns(const void* p) noexcept { return g_chunks.contains(p); }
 
 }  // namespace chainalloc::preload::jemalloc_arenas

@@ -93,7 +93,7 @@ bool build_freelist(const config::FreeListSpec& spec, unsigned index, unsigned& 
     SizeClasses classes;
     if (!classes.assign({spec.classes, spec.class_count})) return false;
     auto* fl = new (g_freelist_storage[index]) FreelistLayer{};
-    if (!fl->central.init(classes, spec.max_bytes)) return false;
+    if (!fl->central.init(classes, spec.max_bytes, spec.decay_ms)) return false;
     fl->cache_slot = (spec.cache > 0 && cached < kCachedLayers) ? static_cast<int>(cached++) : -1;
     // A thread keeps at most `cache` blocks of a class and at most cache x 256 bytes of it
     // (128 KiB by default), so large classes don't pin megabytes per thread; at least 2, so a

@@ -17,6 +17,7 @@
 #pragma once
 
 #include "allocator.hpp"
+#include "os_pages.hpp"
 #include "segment_map.hpp"
 #include "spin_lock.hpp"
 
@@ -298,24 +299,8 @@ private:
 
     // A size-byte mapping at a segment boundary, its header ready; no lock held.
     Segment* map_segment(std::size_t size) noexcept {
-        void* hint = next_hint_.load(std::memory_order_relaxed);
-        void* raw = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (raw != MAP_FAILED && (reinterpret_cast<std::uintptr_t>(raw) & (kSegmentSize - 1))) {
-            munmap(raw, size);
-            raw = MAP_FAILED;
-        }
-        if (raw == MAP_FAILED) {  // over-map and trim to the alignment
-            std::size_t total = size + kSegmentSize;
-            if (total < size) return nullptr;
-            raw = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-            if (raw == MAP_FAILED) return nullptr;
-            auto start = reinterpret_cast<std::uintptr_t>(raw);
-            std::uintptr_t base = align_up(start, kSegmentSize);
-            if (base > start) munmap(raw, base - start);
-            std::uintptr_t end = start + total;
-            if (end > base + size) munmap(reinterpret_cast<void*>(base + size), end - (base + size));
-            raw = reinterpret_cast<void*>(base);
-        }
+        void* raw = os_pages::map_aligned(size, kSegmentSize, next_hint_.load(std::memory_order_relaxed));
+        if (!raw) return nullptr;
         // The next segment likely fits just below this one (mmap grows downwards).
         next_hint_.store(reinterpret_cast<char*>(raw) - kSegmentSize, std::memory_order_relaxed);
         auto* segment = static_cast<Segment*>(raw);  // fresh pages are zero: the header is empty
