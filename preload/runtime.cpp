@@ -204,7 +204,7 @@ void* freelist_allocate(FreelistLayer& fl, std::size_t c) noexcept {
 }
 
 void freelist_deallocate(FreelistLayer& fl, void* p) noexcept {
-    std::size_t c = fl.central.block_span(p)->cls;
+    std::size_t c = fl.central.block_class(p);
     if (fl.cache_slot >= 0 && caches_usable())
         t_local.caches[fl.cache_slot].deallocate(fl.central, c, p, fl.limit[c]);
     else
@@ -324,7 +324,7 @@ void* reallocate(void* p, std::size_t n) noexcept {
     unsigned served_by = owner;
     if (layer.kind == LayerKind::freelist) {
         Central& central = layer.freelist->central;
-        std::size_t c = central.block_span(p)->cls;
+        std::size_t c = central.block_class(p);
         int wanted = central.classes().class_of(n);
         if (wanted != SizeClasses::kNone && static_cast<std::size_t>(wanted) == c) {
             q = p;  // same class: the block already fits

@@ -124,8 +124,8 @@ inline void* fast_allocate(std::size_t n) noexcept {
 inline bool fast_deallocate(void* p) noexcept {
     FreelistLayer* fl = g_rt.fast;
     if (fl && t_local.state.mode == ThreadMode::active) [[likely]] {
-        if (Span* span = fl->central.span_of(p)) [[likely]] {
-            std::size_t c = Central::check_block(span, p)->cls;
+        if (Slice* slice = fl->central.slice_of(p)) [[likely]] {
+            std::size_t c = Central::checked_class(slice, p);
             t_local.caches[0].deallocate(fl->central, c, p, fl->limit[c]);
             return true;
         }
@@ -137,10 +137,10 @@ inline bool fast_deallocate(void* p) noexcept {
 inline bool fast_fits_in_place(void* p, std::size_t n) noexcept {
     FreelistLayer* fl = g_rt.fast;
     if (!fl) return false;
-    Span* span = fl->central.span_of(p);
-    if (!span) return false;
+    Slice* slice = fl->central.slice_of(p);
+    if (!slice) return false;
     int c = fl->central.classes().class_of(n);
-    return c != SizeClasses::kNone && static_cast<std::size_t>(c) == Central::check_block(span, p)->cls;
+    return c != SizeClasses::kNone && static_cast<std::size_t>(c) == Central::checked_class(slice, p);
 }
 
 // The slow paths (runtime.cpp). align is a power of two >= 16; n <= PTRDIFF_MAX.

@@ -55,8 +55,8 @@ inline void set_next(FreeNode* node, FreeNode* next) noexcept { node->link = Lis
 
 /// Reports misuse of a block in a segment of ours; the class comes from the span's header.
 [[noreturn, gnu::cold, gnu::noinline]] inline void report_block_misuse(Misuse what, const void* p) noexcept {
-    Span* span = span_at(p);
-    report_misuse(what, p, span ? span->block_size : 0);
+    Slice* slice = slice_at(p);
+    report_misuse(what, p, slice ? slice->block_size : 0);
 }
 
 /// The block after node, checked before anyone follows it.

@@ -35,24 +35,37 @@ inline constexpr unsigned kSliceShift = 16;
 inline constexpr std::size_t kSliceSize = std::size_t{1} << kSliceShift;
 inline constexpr unsigned kSlicesPerSegment = kSegmentSize / kSliceSize;  // 64; slice 0 = header
 
-/// A run of slices serving one class, described in its segment's header (the entry of its
-/// first slice; the entries of the other slices point back to it by `head`).
-struct Span {
-    // Set while the span serves a class and read without a lock by free (a block's free
-    // happens after its allocation, which happened after these were set).
-    std::uint32_t block_size;  // 0: serves no class (free, or being purged)
-    std::uint16_t head;        // every slice of a span in use: the index of its first slice
+/// What a free needs to know about a slice, copied into every slice of a span so that one
+/// lookup answers it. 32 bytes: the index is a shift.
+struct Slice {
+    char* start;            // the span's first block; nullptr while the slice serves no class
+    std::uint64_t divisor;  // ceil(2^64 / block_size): "offset % size == 0" is one multiply
+    std::uint64_t bytes;    // capacity x block_size: an offset at or past it is in no block
+    std::uint32_t block_size;
     std::uint8_t cls;
-    std::uint8_t listed;       // on its class's partial list (the class's lock)
-    std::uint64_t divisor;     // ceil(2^64 / block_size): "offset % size == 0" is one multiply
-    char* start;               // the first block
+    std::uint8_t head;      // index of the first slice of the span (or of this free run)
+
+    /// True when p is the first byte of one of the span's blocks (false on a free slice).
+    bool is_block_start(const void* p) const noexcept {
+        auto offset = static_cast<std::uint64_t>(static_cast<const char*>(p) - start);
+        return offset < bytes && offset * divisor <= divisor - 1;
+    }
+};
+static_assert(sizeof(Slice) == 32);
+
+/// A run of slices serving one class: the slow path's metadata, in the segment header at the
+/// index of the run's first slice.
+struct Span {
+    char* start;               // the first block (as in its Slice entries)
+    std::uint32_t block_size;  // 0 while the span serves no class
+    std::uint32_t slices;      // length of the run
 
     // The class's, under its lock.
     FreeNode* free;            // free blocks (a checked list, free_node.hpp)
     std::uint32_t used;        // blocks out: with the program, in thread caches, or returned
     std::uint32_t carved;      // blocks made so far (the rest is untouched memory)
     std::uint32_t capacity;
-    std::uint32_t slices;      // length of the run
+    bool listed;               // on its class's partial list
     Span* next;
     Span* prev;
 
@@ -62,12 +75,6 @@ struct Span {
 
     // The page heap's: when this slice became free (decay).
     std::uint64_t retired_ms;
-
-    /// True when p is the first byte of one of this span's blocks.
-    bool is_block_start(const void* p) const noexcept {
-        auto offset = static_cast<std::uint64_t>(static_cast<const char*>(p) - start);
-        return offset * divisor <= divisor - 1 && offset < std::uint64_t{capacity} * block_size;
-    }
 };
 
 struct Segment {
@@ -78,17 +85,22 @@ struct Segment {
     std::uint64_t free;  // free slices, bit i = slice i (slice 0, the header, never)
     std::uint64_t dirty; // free slices that may still hold pages
     bool huge;
+    alignas(32) Slice slices[kSlicesPerSegment];
     Span spans[kSlicesPerSegment];
 };
 static_assert(sizeof(Segment) <= kSliceSize, "the header fits in slice 0");
 
-/// The span holding p, when p is in a segment of any page heap (nullptr otherwise). No lock:
+inline Segment* segment_of(const void* p) noexcept {
+    return reinterpret_cast<Segment*>(reinterpret_cast<std::uintptr_t>(p) & ~(kSegmentSize - 1));
+}
+inline unsigned slice_index(const void* p) noexcept {
+    return (reinterpret_cast<std::uintptr_t>(p) >> kSliceShift) & (kSlicesPerSegment - 1);
+}
+
+/// The slice holding p, when p is in a segment of any page heap (nullptr otherwise). No lock:
 /// it reads the header only, never the block.
-inline Span* span_at(const void* p) noexcept {
-    if (!g_segment_map.contains(p)) return nullptr;
-    auto a = reinterpret_cast<std::uintptr_t>(p);
-    auto* segment = reinterpret_cast<Segment*>(a & ~(kSegmentSize - 1));
-    return &segment->spans[segment->spans[(a >> kSliceShift) & (kSlicesPerSegment - 1)].head];
+inline Slice* slice_at(const void* p) noexcept {
+    return g_segment_map.contains(p) ? &segment_of(p)->slices[slice_index(p)] : nullptr;
 }
 
 template <class Lock = NoLock>
@@ -111,13 +123,28 @@ public:
     void set_decay(std::uint32_t ms) noexcept { decay_ms_ = ms; }
     std::uint32_t decay() const noexcept { return decay_ms_; }
 
-    /// The span of p if it lies in one of this heap's segments, else nullptr. O(1).
-    Span* span_of(const void* p) const noexcept {
+    /// The slice of p if it lies in one of this heap's segments, else nullptr. O(1).
+    Slice* slice_of(const void* p) const noexcept {
         if (!g_segment_map.contains(p)) return nullptr;
-        auto* segment = reinterpret_cast<Segment*>(reinterpret_cast<std::uintptr_t>(p) & ~(kSegmentSize - 1));
+        Segment* segment = segment_of(p);
         if (segment->owner != this) return nullptr;
-        return &segment->spans[segment->spans[(reinterpret_cast<std::uintptr_t>(p) >> kSliceShift) &
-                                              (kSlicesPerSegment - 1)].head];
+        return &segment->slices[slice_index(p)];
+    }
+
+    /// The span of p, which lies in one of this heap's segments.
+    static Span* span_of(const void* p) noexcept {
+        Segment* segment = segment_of(p);
+        return &segment->spans[segment->slices[slice_index(p)].head];
+    }
+
+    /// Describes a span's blocks in each of its slices, for the lookups of free.
+    static void describe(Span* span, std::uint8_t cls) noexcept {
+        Segment* segment = segment_of(span);
+        auto first = static_cast<unsigned>(span - segment->spans);
+        Slice info{span->start, ~std::uint64_t{0} / span->block_size + 1,
+                   std::uint64_t{span->capacity} * span->block_size, span->block_size, cls,
+                   static_cast<std::uint8_t>(first)};
+        for (unsigned i = first; i < first + span->slices && i < kSlicesPerSegment; ++i) segment->slices[i] = info;
     }
 
     /// A run of `slices` slices (1..kMaxSpanSlices), or nullptr when the system has no memory.
@@ -150,6 +177,7 @@ public:
         segment->huge = true;
         Span& span = segment->spans[1];
         span.slices = static_cast<std::uint32_t>((size >> kSliceShift) - 1);
+        for (unsigned i = 1; i < kSlicesPerSegment; ++i) segment->slices[i].head = 1;
         LockGuard guard(lock_);
         link_front(segment);
         return &span;
@@ -157,9 +185,12 @@ public:
 
     /// Takes back a span whose blocks are all free. Its slices may serve any class from now on.
     void put(Span* span) noexcept {
-        auto* segment = reinterpret_cast<Segment*>(reinterpret_cast<std::uintptr_t>(span) & ~(kSegmentSize - 1));
+        Segment* segment = segment_of(span);
         std::uint64_t now = now_ms();
         span->block_size = 0;
+        unsigned first = static_cast<unsigned>(span - segment->spans);
+        for (unsigned i = first; i < first + span->slices && i < kSlicesPerSegment; ++i)
+            segment->slices[i] = Slice{nullptr, 0, 0, 0, 0, static_cast<std::uint8_t>(i)};
         if (segment->huge) {
             {
                 LockGuard guard(lock_);
@@ -168,15 +199,11 @@ public:
             unmap(segment);
             return;
         }
-        unsigned first = static_cast<unsigned>(span - segment->spans);
         std::uint64_t bits = run_bits(first, span->slices);
         bool purge;
         {
             LockGuard guard(lock_);
-            for (unsigned i = first; i < first + span->slices; ++i) {
-                segment->spans[i].head = static_cast<std::uint16_t>(i);
-                segment->spans[i].retired_ms = now;
-            }
+            for (unsigned i = first; i < first + span->slices; ++i) segment->spans[i].retired_ms = now;
             segment->free |= bits;
             segment->dirty |= bits;
             dirty_bytes_ += span->slices * kSliceSize;
@@ -229,7 +256,7 @@ private:
                 s->free &= ~bits;
                 s->dirty &= ~bits;
                 in_use_bytes_ += n * kSliceSize;
-                for (unsigned i = first; i < first + n; ++i) s->spans[i].head = static_cast<std::uint16_t>(first);
+                for (unsigned i = first; i < first + n; ++i) s->slices[i].head = static_cast<std::uint8_t>(first);
                 Span& span = s->spans[first];
                 span.slices = n;
                 return &span;
@@ -306,7 +333,7 @@ private:
         auto* segment = static_cast<Segment*>(raw);  // fresh pages are zero: the header is empty
         segment->owner = this;
         segment->size = size;
-        for (unsigned i = 0; i < kSlicesPerSegment; ++i) segment->spans[i].head = static_cast<std::uint16_t>(i);
+        for (unsigned i = 0; i < kSlicesPerSegment; ++i) segment->slices[i].head = static_cast<std::uint8_t>(i);
         mapped_bytes_.fetch_add(size, std::memory_order_relaxed);
         // Published last: span_of trusts the header of a segment the map shows.
         g_segment_map.add(reinterpret_cast<std::uintptr_t>(raw), kSegmentSize);

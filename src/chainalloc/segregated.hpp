@@ -74,7 +74,7 @@ public:
     }
 
     void deallocate(Block b) noexcept {
-        if (b.ptr) deallocate_class(block_span(b.ptr)->cls, b.ptr);
+        if (b.ptr) deallocate_class(block_class(b.ptr), b.ptr);
     }
 
     /// One ownership test and the span lookup: how a chain routes a free in one call.
@@ -84,27 +84,25 @@ public:
         return true;
     }
 
-    bool owns(const void* p) const noexcept { return heap_.span_of(p) != nullptr; }
+    bool owns(const void* p) const noexcept { return heap_.slice_of(p) != nullptr; }
 
-    /// The span that holds p when this layer owns it, else nullptr (unchecked).
-    Span* span_of(const void* p) const noexcept { return heap_.span_of(p); }
+    /// The slice that holds p when this layer owns it, else nullptr: the free path's one lookup.
+    Slice* slice_of(const void* p) const noexcept { return heap_.slice_of(p); }
 
-    /// p's span, checked: a pointer inside no block in use, or not at a block's start, is
-    /// misuse and aborts with its line.
-    static Span* check_block(Span* span, const void* p) noexcept {
-        if (span->block_size == 0) [[unlikely]]
-            report_misuse(Misuse::not_in_use, p, 0);
-        if (!span->is_block_start(p)) [[unlikely]]
-            report_misuse(Misuse::interior_free, p, span->block_size);
-        return span;
+    /// The class of the block p starts, checked: a pointer in no block in use, or not at a
+    /// block's start, is misuse and aborts with its line.
+    static std::size_t checked_class(const Slice* slice, const void* p) noexcept {
+        if (!slice->is_block_start(p)) [[unlikely]]
+            report_misuse(slice->block_size ? Misuse::interior_free : Misuse::not_in_use, p, slice->block_size);
+        return slice->cls;
     }
 
-    /// The span of a block this layer made, checked (p must be owned).
-    Span* block_span(const void* p) const noexcept { return check_block(heap_.span_of(p), p); }
+    /// checked_class for a pointer this layer owns.
+    std::size_t block_class(const void* p) const noexcept { return checked_class(heap_.slice_of(p), p); }
 
-    /// The class of an owned pointer (unchecked).
-    std::size_t class_of_pointer(const void* p) const noexcept { return heap_.span_of(p)->cls; }
-    std::size_t usable_size(const void* p) const noexcept { return heap_.span_of(p)->block_size; }
+    /// The class of an owned pointer, and its block size (unchecked).
+    std::size_t class_of_pointer(const void* p) const noexcept { return heap_.slice_of(p)->cls; }
+    std::size_t usable_size(const void* p) const noexcept { return heap_.slice_of(p)->block_size; }
 
     /// Within its class a block can take any size up to the class size.
     bool expand(Block& b, std::size_t n) noexcept {
@@ -126,7 +124,7 @@ public:
         return mark_used(head);
     }
 
-    /// p is a block of class c (checked by block_span).
+    /// p is a block of class c (checked by checked_class).
     void deallocate_class(std::size_t c, void* p) noexcept {
         FreeNode* node = mark_free(p);
         give(c, node, node, 1);
@@ -162,12 +160,12 @@ public:
         FreeNode* node = first;
         for (std::size_t left = n; left;) {
             // The longest run of blocks of one span goes back with one atomic push.
-            Span* span = heap_.span_of(node);
+            Span* span = PageHeap<Lock>::span_of(node);
             FreeNode* run_last = node;
             FreeNode* after = nullptr;
             while (--left) {
                 after = next_of(run_last);
-                if (heap_.span_of(after) != span) break;
+                if (PageHeap<Lock>::span_of(after) != span) break;
                 run_last = after;
                 after = nullptr;
             }
@@ -252,24 +250,23 @@ private:
         if (!span) return nullptr;
         span->start = span_memory(span);
         span->capacity = static_cast<std::uint32_t>((std::size_t{span->slices} << kSliceShift) / size);
-        span->divisor = ~std::uint64_t{0} / size + 1;
-        span->cls = static_cast<std::uint8_t>(c);
         span->free = nullptr;
         span->used = span->carved = 0;
-        span->listed = 0;
+        span->listed = false;
         span->block_size = static_cast<std::uint32_t>(size);
+        PageHeap<Lock>::describe(span, static_cast<std::uint8_t>(c));
         return span;
     }
 
     static void list(Bin& bin, Span* span) noexcept {
-        span->listed = 1;
+        span->listed = true;
         span->prev = nullptr;
         span->next = bin.partial;
         if (bin.partial) bin.partial->prev = span;
         bin.partial = span;
     }
     static void unlist(Bin& bin, Span* span) noexcept {
-        span->listed = 0;
+        span->listed = false;
         (span->prev ? span->prev->next : bin.partial) = span->next;
         if (span->next) span->next->prev = span->prev;
     }

@@ -6,7 +6,7 @@
 //
 // The bins are checked lists like the central ones (free_node.hpp): a pop verifies the block is
 // still marked free and that the link it leaves behind is sound; a push finds double frees.
-// The caller has checked that a freed pointer starts a block (Segregated::block_span).
+// The caller has checked that a freed pointer starts a block (Segregated::checked_class).
 //
 // All-zero is a valid empty cache and it has no constructor or destructor, so it can live in
 // initial-exec TLS without a TLS init hook; the owner calls flush_all() when its thread ends.

@@ -44,7 +44,7 @@ public:
 
     void deallocate(Block b) noexcept {
         if (!b.ptr) return;
-        std::size_t c = central_.block_span(b.ptr)->cls;
+        std::size_t c = central_.block_class(b.ptr);
         t_cache.deallocate(central_, c, b.ptr, limit_[c]);
     }
 
