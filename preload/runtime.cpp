@@ -147,7 +147,8 @@ void initialise() noexcept {
     register_fork_handlers();
 
     FreelistLayer* first = g_rt.layers[0].freelist;
-    if (first && first->cache_slot == 0 && !g_rt.stats) g_rt.fast = first;
+    // The fast path counts nothing: statistics and a cap (charged per request) keep to the slow one.
+    if (first && first->cache_slot == 0 && !g_rt.stats && !first->central.capped()) g_rt.fast = first;
     if (spec.verbose) print_configuration();
 }
 
@@ -198,13 +199,21 @@ void count_freed(unsigned i, std::size_t bytes) noexcept {
 
 bool caches_usable() noexcept { return t_local.state.mode == ThreadMode::active; }
 
+// A block of class c, charged against the layer's cap (if any) as it goes to the program.
 void* freelist_allocate(FreelistLayer& fl, std::size_t c) noexcept {
-    if (fl.cache_slot >= 0 && caches_usable()) return t_local.caches[fl.cache_slot].allocate(fl.central, c, fl.limit[c]);
-    return fl.central.allocate_class(c);
+    std::size_t size = fl.central.classes().size_of(c);
+    if (!fl.central.charge(size)) return nullptr;
+    void* p = fl.cache_slot >= 0 && caches_usable()
+                  ? t_local.caches[fl.cache_slot].allocate(fl.central, c, fl.limit[c])
+                  : fl.central.allocate_class(c);
+    if (!p) fl.central.refund(size);
+    return p;
 }
 
 void freelist_deallocate(FreelistLayer& fl, void* p) noexcept {
     std::size_t c = fl.central.block_class(p);
+    if (c == Central::kLarge) return fl.central.deallocate_large(p);
+    fl.central.refund(fl.central.classes().size_of(c));
     if (fl.cache_slot >= 0 && caches_usable())
         t_local.caches[fl.cache_slot].deallocate(fl.central, c, p, fl.limit[c]);
     else
@@ -241,7 +250,7 @@ void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned
             case LayerKind::freelist: {
                 FreelistLayer& fl = *layer.freelist;
                 int c = fl.central.classes().class_of(n, align);
-                if (c != SizeClasses::kNone) p = freelist_allocate(fl, c);
+                p = c != SizeClasses::kNone ? freelist_allocate(fl, c) : fl.central.allocate_large(n, align);
                 if (!p) {
                     if (g_rt.stats) g_rt.layer_stats[i].fallthroughs.fetch_add(1, std::memory_order_relaxed);
                     continue;
@@ -325,13 +334,16 @@ void* reallocate(void* p, std::size_t n) noexcept {
     if (layer.kind == LayerKind::freelist) {
         Central& central = layer.freelist->central;
         std::size_t c = central.block_class(p);
+        std::size_t old_size = central.usable_size(p);
         int wanted = central.classes().class_of(n);
-        if (wanted != SizeClasses::kNone && static_cast<std::size_t>(wanted) == c) {
-            q = p;  // same class: the block already fits
+        bool fits = c == Central::kLarge ? wanted == SizeClasses::kNone && align_up(n, kSliceSize) == old_size
+                                         : wanted != SizeClasses::kNone && static_cast<std::size_t>(wanted) == c;
+        if (fits) {
+            q = p;  // same class (or the same number of slices): the block already fits
         } else {
             q = serve(0, n, kMinAlign, false, served_by, false);
             if (q) {
-                std::memcpy(q, p, std::min(n, central.classes().size_of(c)));
+                std::memcpy(q, p, std::min(n, old_size));
                 release(owner, p);
             }
         }

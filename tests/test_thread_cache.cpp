@@ -182,17 +182,16 @@ BOOST_AUTO_TEST_CASE(flush_all_returns_everything) {
     }
 }
 
-BOOST_AUTO_TEST_CASE(central_exhaustion_is_a_clean_failure) {
+// The cap is charged where blocks reach the program (Segregated::charge), not here: a cache
+// fills from a capped central like from any other, and its own free block comes back first.
+BOOST_AUTO_TEST_CASE(caches_fill_regardless_of_the_cap) {
     auto central = make_central(5 * 64);
     Cache cache{};
     const std::size_t c = central->classes().class_of(64);
-    void* p = cache.allocate(*central, c, 32);  // wants 16, gets the 5 the cap allows
+    void* p = cache.allocate(*central, c, 32);  // a batch of 16
     BOOST_REQUIRE(p);
-    BOOST_TEST(cache.bins[c].count == 4u);
-    for (int i = 0; i < 4; ++i) BOOST_TEST(cache.allocate(*central, c, 32) != nullptr);
-    BOOST_TEST(cache.allocate(*central, c, 32) == nullptr);
-    BOOST_TEST(cache.bins[c].count == 0u);
-    BOOST_TEST(cache.bins[c].head == nullptr);
+    BOOST_TEST(cache.bins[c].count == 15u);
+    BOOST_TEST(central->out_bytes() == 0u);  // nothing charged: that is the caller's to do
     cache.deallocate(*central, c, p, 32);
     BOOST_TEST(cache.allocate(*central, c, 32) == p);  // its own free block, no central trip
 }

@@ -23,7 +23,7 @@ struct TagA {};
 struct TagB {};
 using Cached = ca::ThreadCached<TagA>;
 
-constexpr std::size_t kCap = std::size_t{1} << 30;  // counted: out_bytes shows what is out
+constexpr std::size_t kCap = std::size_t{1} << 30;  // counted: out_bytes shows what the program holds
 
 std::unique_ptr<Cached> make(std::uint32_t limit = 64) {
     auto c = std::make_unique<Cached>();
@@ -38,8 +38,8 @@ static_assert(ca::ThreadFlushing<Cached> && ca::ForkAware<Cached>);
 static_assert(!ca::AllocatingZeroed<Cached> && !ca::Reallocating<Cached> && !ca::DeallocatingAll<Cached>);
 static_assert(ca::ThreadFlushing<ca::Fallback<Cached, ca::System>> && ca::ForkAware<ca::Fallback<Cached, ca::System>>);
 
-// Freed blocks wait in the thread's cache (still out, as far as the central lists know) until
-// the thread flushes.
+// Freed blocks wait in the thread's cache until the thread flushes; the cap counts only what
+// the program holds, so they are not counted meanwhile.
 BOOST_AUTO_TEST_CASE(freed_blocks_wait_until_the_thread_flushes) {
     auto c = make();
     std::vector<Block> blocks;
@@ -50,9 +50,10 @@ BOOST_AUTO_TEST_CASE(freed_blocks_wait_until_the_thread_flushes) {
         BOOST_TEST(c->owns(b.ptr));
         BOOST_TEST(c->usable_size(b.ptr) == 64u);
     }
+    BOOST_TEST(c->central().out_bytes() == 10 * 64u);
     for (Block b : blocks) c->deallocate(b);
     BOOST_TEST(Cached::cached_blocks() >= 10u);
-    BOOST_TEST(c->central().out_bytes() > 0u);
+    BOOST_TEST(c->central().out_bytes() == 0u);
     Block again = c->allocate(64, 16);  // from the cache: the last one freed
     BOOST_TEST(again.ptr == blocks.back().ptr);
     BOOST_TEST(c->try_deallocate(again));
@@ -61,7 +62,35 @@ BOOST_AUTO_TEST_CASE(freed_blocks_wait_until_the_thread_flushes) {
     c->flush_thread();
     BOOST_TEST(Cached::cached_blocks() == 0u);
     BOOST_TEST(c->central().out_bytes() == 0u);
-    BOOST_TEST(!c->allocate(40000, 16));  // past the largest class: not this layer's
+    // Past the largest class: a capped layer serves it, as a large block of whole slices.
+    Block large = c->allocate(40000, 16);
+    BOOST_REQUIRE(large);
+    BOOST_TEST(large.size == 64 * 1024u);
+    BOOST_TEST(c->central().out_bytes() == 64 * 1024u);
+    c->deallocate(large);
+    BOOST_TEST(c->central().out_bytes() == 0u);
+}
+
+// Under a cap, blocks idle in one thread's cache never make another thread's request fail.
+BOOST_AUTO_TEST_CASE(idle_caches_do_not_count_against_the_cap) {
+    auto c = std::make_unique<Cached>();
+    constexpr std::size_t kSmallCap = 1 << 20;
+    BOOST_REQUIRE(c->init(SizeClasses::defaults(), 512, kSmallCap));
+    auto fill_up = [&c] {
+        std::vector<Block> held;
+        std::size_t bytes = 0;
+        while (Block b = c->allocate(1000, 16)) {
+            held.push_back(b);
+            bytes += b.size;
+        }
+        for (Block b : held) c->deallocate(b);  // into this thread's cache
+        return bytes;
+    };
+    std::size_t first = 0, second = 0;
+    std::thread([&] { first = fill_up(); }).join();  // its cache is never flushed
+    std::thread([&] { second = fill_up(); }).join();
+    BOOST_TEST(first > kSmallCap - 1024);
+    BOOST_TEST(second == first);
 }
 
 // Every thread works on its own cache; once each has flushed, nothing is out.

@@ -16,8 +16,12 @@
 // drains them into the spans. Pushes only add and the drain takes whole lists at once, so
 // the lists have no ABA problem.
 //
-// `max_bytes` caps the bytes out (taken and not given back, thread caches included); past it
-// the layer fails and a Fallback moves on.
+// The cap. `max_bytes` caps the bytes the program holds from the layer, whatever the sizes:
+// a capped layer also serves requests past its largest class itself (a mapping per block, in
+// 64 KiB steps), so nothing escapes the count. What is counted is what the block API hands
+// out (allocate/deallocate) or what a cache in front charges (charge/refund): blocks idle in
+// a thread's cache are the layer's, not the program's, and never make a request fail. Past
+// the cap the layer fails and a Fallback moves on.
 #pragma once
 
 #include "allocator.hpp"
@@ -35,6 +39,11 @@ template <class Lock = NoLock>
 class Segregated {
 public:
     static constexpr std::uint32_t kDefaultDecayMs = 1000;
+    /// The class a capped layer's blocks past its largest class report (a span per block).
+    static constexpr std::size_t kLarge = 0xff;
+    /// Large blocks start one slice into their mapping: that is as far as they align.
+    static constexpr std::size_t kLargeAlign = kSliceSize;
+    static constexpr std::size_t kMaxLarge = std::size_t{UINT32_MAX} - kSliceSize + 1;  // block_size is 32 bits
     /// A span holds at least this many blocks where 63 slices allow it: fewer trips to the
     /// heap for large classes, and at most a quarter of a span lost to the tail.
     static constexpr unsigned kMinBlocksPerSpan = 4;
@@ -68,13 +77,65 @@ public:
 
     Block allocate(std::size_t n, std::size_t align) noexcept {
         int c = classes_.class_of(n, align);
-        if (c == SizeClasses::kNone) return {};
+        if (c == SizeClasses::kNone) {
+            void* p = allocate_large(n, align);
+            return p ? Block{p, usable_size(p)} : Block{};
+        }
+        std::size_t size = classes_.size_of(c);
+        if (!charge(size)) return {};
         void* p = allocate_class(c);
-        return p ? Block{p, classes_.size_of(c)} : Block{};
+        if (!p) refund(size);
+        return p ? Block{p, size} : Block{};
     }
 
     void deallocate(Block b) noexcept {
-        if (b.ptr) deallocate_class(block_class(b.ptr), b.ptr);
+        if (!b.ptr) return;
+        std::size_t c = block_class(b.ptr);
+        if (c == kLarge) return deallocate_large(b.ptr);
+        refund(classes_.size_of(c));
+        deallocate_class(c, b.ptr);
+    }
+
+    /// Whether the layer has a cap, and so serves every size.
+    bool capped() const noexcept { return max_bytes_ != 0; }
+
+    /// The cap's count: false (and nothing counted) if `bytes` more would pass max_bytes.
+    /// A cache in front of allocate_class charges a block when it hands it to the program.
+    bool charge(std::size_t bytes) noexcept {
+        if (!max_bytes_) return true;
+        if (out_.fetch_add(bytes, std::memory_order_relaxed) + bytes <= max_bytes_) return true;
+        out_.fetch_sub(bytes, std::memory_order_relaxed);
+        return false;
+    }
+    void refund(std::size_t bytes) noexcept {
+        if (max_bytes_) out_.fetch_sub(bytes, std::memory_order_relaxed);
+    }
+
+    /// A block past the largest class, for a capped layer (nullptr otherwise, or past the cap).
+    void* allocate_large(std::size_t n, std::size_t align) noexcept {
+        if (!max_bytes_ || align > kLargeAlign || n > kMaxLarge) return nullptr;
+        std::size_t size = align_up(n ? n : 1, kSliceSize);
+        if (!charge(size)) return nullptr;
+        Span* span = heap_.get_huge(size);
+        if (!span) {
+            refund(size);
+            return nullptr;
+        }
+        span->start = span_memory(span);
+        span->block_size = static_cast<std::uint32_t>(size);
+        span->capacity = 1;
+        span->used = span->carved = 1;
+        PageHeap<Lock>::describe(span, static_cast<std::uint8_t>(kLarge));
+        large_.fetch_add(size, std::memory_order_relaxed);
+        return span->start;
+    }
+
+    void deallocate_large(void* p) noexcept {
+        Span* span = PageHeap<Lock>::span_of(p);
+        std::size_t size = span->block_size;
+        refund(size);
+        large_.fetch_sub(size, std::memory_order_relaxed);
+        heap_.put(span);
     }
 
     /// One ownership test and the span lookup: how a chain routes a free in one call.
@@ -131,7 +192,8 @@ public:
     }
 
     /// Takes up to `want` blocks of class c as a checked list of free-marked blocks; returns
-    /// how many. One lock round trip for a batch (two when a new span is needed).
+    /// how many. One lock round trip for a batch (two when a new span is needed). Not counted
+    /// against the cap: the caller charges what it hands on.
     std::uint32_t take(std::size_t c, std::uint32_t want, FreeNode*& head) noexcept {
         Bin& bin = bins_[c];
         Span* retired = nullptr;
@@ -143,7 +205,7 @@ public:
             got = fill(bin, c, want, head);
         }
         release(bin, retired);
-        if (got == 0 && !capped(c)) {
+        if (got == 0) {
             if (Span* span = new_span(c)) {
                 LockGuard guard(bin.lock);
                 list(bin, span);
@@ -156,7 +218,6 @@ public:
     /// Gives back n free-marked blocks of class c, linked first to last. Never waits for a lock.
     void give(std::size_t c, FreeNode* first, [[maybe_unused]] FreeNode* last, std::size_t n) noexcept {
         Bin& bin = bins_[c];
-        put_back(n * classes_.size_of(c));
         FreeNode* node = first;
         for (std::size_t left = n; left;) {
             // The longest run of blocks of one span goes back with one atomic push.
@@ -180,9 +241,11 @@ public:
         }
     }
 
-    /// Bytes out (handed out, not given back; thread caches included). Counted only under a
-    /// cap: without one the atomic would cost every batch for nothing.
+    /// Bytes the program holds (charged, not refunded). Counted only under a cap: without one
+    /// the atomic would cost every request for nothing.
     std::size_t out_bytes() const noexcept { return out_.load(std::memory_order_relaxed); }
+    /// Bytes in large blocks (a capped layer's requests past its largest class).
+    std::size_t large_bytes() const noexcept { return large_.load(std::memory_order_relaxed); }
 
     /// Bytes of blocks carved in spans the classes hold (in use, cached, or free in a span).
     std::size_t carved_bytes() const noexcept {
@@ -277,7 +340,7 @@ private:
         std::uint32_t got = 0;
         while (got < want && bin.partial) {
             Span* span = bin.partial;
-            while (got < want && span->free && take_out(size)) {
+            while (got < want && span->free) {
                 FreeNode* node = span->free;
                 if (node->mark != ListGuard::free_mark) [[unlikely]]
                     report_misuse(Misuse::corrupted_list, node, size);
@@ -287,7 +350,7 @@ private:
                 ++span->used;
                 ++got;
             }
-            while (got < want && !span->free && span->carved < span->capacity && take_out(size)) {
+            while (got < want && !span->free && span->carved < span->capacity) {
                 auto* node = reinterpret_cast<FreeNode*>(span->start + std::size_t{span->carved} * size);
                 node->mark = ListGuard::free_mark;
                 set_next(node, head);
@@ -297,7 +360,6 @@ private:
                 ++got;
                 bin.carved.fetch_add(size, std::memory_order_relaxed);
             }
-            if (got < want && (span->free || span->carved < span->capacity)) break;  // the cap
             if (!span->free && span->carved == span->capacity) unlist(bin, span);
         }
         return got;
@@ -356,25 +418,11 @@ private:
         }
     }
 
-    bool capped(std::size_t c) const noexcept {
-        return max_bytes_ && out_.load(std::memory_order_relaxed) + classes_.size_of(c) > max_bytes_;
-    }
-
-    // The cap's accounting: false if taking `size` more bytes out would pass max_bytes.
-    bool take_out(std::size_t size) noexcept {
-        if (!max_bytes_) return true;
-        if (out_.fetch_add(size, std::memory_order_relaxed) + size <= max_bytes_) return true;
-        out_.fetch_sub(size, std::memory_order_relaxed);
-        return false;
-    }
-    void put_back(std::size_t size) noexcept {
-        if (max_bytes_) out_.fetch_sub(size, std::memory_order_relaxed);
-    }
-
     SizeClasses classes_;
     bool ready_ = false;
     std::size_t max_bytes_ = 0;
     std::atomic<std::size_t> out_{0};
+    std::atomic<std::size_t> large_{0};
     PageHeap<Lock> heap_;
     Bin bins_[SizeClasses::kMaxClasses];
 };

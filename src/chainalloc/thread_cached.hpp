@@ -35,16 +35,27 @@ public:
         return true;
     }
 
+    /// Under a cap (Segregated's max_bytes) what the program holds is charged here, at the
+    /// cache's edge, so blocks idle in any thread's cache never count; sizes past the largest
+    /// class go to the central's large blocks.
     Block allocate(std::size_t n, std::size_t align) noexcept {
         int c = central_.classes().class_of(n, align);
-        if (c == SizeClasses::kNone) return {};
+        if (c == SizeClasses::kNone) {
+            void* p = central_.allocate_large(n, align);
+            return p ? Block{p, central_.usable_size(p)} : Block{};
+        }
+        std::size_t size = central_.classes().size_of(c);
+        if (!central_.charge(size)) return {};
         void* p = t_cache.allocate(central_, static_cast<std::size_t>(c), limit_[c]);
-        return p ? Block{p, central_.classes().size_of(c)} : Block{};
+        if (!p) central_.refund(size);
+        return p ? Block{p, size} : Block{};
     }
 
     void deallocate(Block b) noexcept {
         if (!b.ptr) return;
         std::size_t c = central_.block_class(b.ptr);
+        if (c == Central::kLarge) return central_.deallocate_large(b.ptr);
+        central_.refund(central_.classes().size_of(c));
         t_cache.deallocate(central_, c, b.ptr, limit_[c]);
     }
 
