@@ -251,6 +251,12 @@ void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned
                 FreelistLayer& fl = *layer.freelist;
                 int c = fl.central.classes().class_of(n, align);
                 p = c != SizeClasses::kNone ? freelist_allocate(fl, c) : fl.central.allocate_large(n, align);
+                // A capped layer serves every size it can, so its refusal is the cap's: the
+                // request fails rather than escape the count through the next layer.
+                if (!p && fl.central.capped() && align <= Central::kLargeAlign) {
+                    if (g_rt.stats) g_rt.layer_stats[i].failed.fetch_add(1, std::memory_order_relaxed);
+                    return nullptr;
+                }
                 if (!p) {
                     if (g_rt.stats) g_rt.layer_stats[i].fallthroughs.fetch_add(1, std::memory_order_relaxed);
                     continue;

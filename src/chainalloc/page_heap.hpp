@@ -169,8 +169,11 @@ public:
     }
 
     /// A huge span for one block of `bytes`: a mapping of its own, given back when it is freed.
+    /// It covers whole 4 MiB regions, though only the first is marked in the segment map: a
+    /// region marked ours must be ours to its end, or another mapping placed in its tail would
+    /// pass for one of our blocks. (Virtual size only: the tail is never touched.)
     Span* get_huge(std::size_t bytes) noexcept {
-        std::size_t size = align_up(kSliceSize + bytes, kSliceSize);
+        std::size_t size = align_up(kSliceSize + bytes, kSegmentSize);
         if (size < bytes) return nullptr;
         Segment* segment = map_segment(size);
         if (!segment) return nullptr;

@@ -312,7 +312,8 @@ private:
         Span* span = bins_[c].slices ? heap_.get(bins_[c].slices) : heap_.get_huge(size);
         if (!span) return nullptr;
         span->start = span_memory(span);
-        span->capacity = static_cast<std::uint32_t>((std::size_t{span->slices} << kSliceShift) / size);
+        // A huge span holds one block: only its first 4 MiB are in the segment map.
+        span->capacity = bins_[c].slices ? static_cast<std::uint32_t>((std::size_t{span->slices} << kSliceShift) / size) : 1;
         span->free = nullptr;
         span->used = span->carved = 0;
         span->listed = false;
