@@ -367,9 +367,11 @@ private:
     }
 
     void push_returned(Bin& bin, Span* span, FreeNode* first, FreeNode* last) noexcept {
-        FreeNode* old = span->returned.load(std::memory_order_relaxed);
+        // acq_rel: finding the list empty means a drain emptied it after it had read the
+        // span's notify_next, which this thread may now write.
+        FreeNode* old = span->returned.load(std::memory_order_acquire);
         do set_next(last, old);
-        while (!span->returned.compare_exchange_weak(old, first, std::memory_order_release, std::memory_order_relaxed));
+        while (!span->returned.compare_exchange_weak(old, first, std::memory_order_acq_rel, std::memory_order_acquire));
         if (old) return;  // the span is on the notify stack already
         Span* top = bin.notify.load(std::memory_order_relaxed);
         do span->notify_next = top;
@@ -382,7 +384,7 @@ private:
     void drain(Bin& bin, Span*& retired, bool keep_none = false) noexcept {
         for (Span* span = bin.notify.exchange(nullptr, std::memory_order_acquire); span;) {
             Span* next_span = span->notify_next;  // read before the exchange: a push may relist it after
-            FreeNode* blocks = span->returned.exchange(nullptr, std::memory_order_acquire);
+            FreeNode* blocks = span->returned.exchange(nullptr, std::memory_order_acq_rel);
             std::uint32_t n = 1;
             FreeNode* tail = blocks;
             while (FreeNode* x = next_of(tail)) {
