@@ -81,6 +81,7 @@ void write_layer(Writer& w, const LayerSpec& layer, bool brief) noexcept {
             w << ",decay=";
             write_duration(w, fl.decay_ms);
         }
+        if (fl.check_full) w << ",check=full";  // shown only when not the default, as mode= is
         w << ')';
     } else if (layer.kind == LayerKind::proxy) {
         w << '(';

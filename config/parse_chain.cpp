@@ -172,7 +172,7 @@ private:
     };
     static std::span<const Key> keys() noexcept;  // below the class, after the parsers
 
-    /// "classes, max, cache, decay" for a freelist; "none" for a layer without keys.
+    /// "classes, max, cache, decay, check" for a freelist; "none" for a layer without keys.
     Writer& keys_accepted(LayerKind kind) noexcept {
         bool any = false;
         for (const Key& k : keys()) {
@@ -386,6 +386,18 @@ private:
         return true;
     }
 
+    /// `cheap` (the checks every list makes, the default) or `full` (adds live bits and poison).
+    bool check(LayerSpec& spec) noexcept {
+        Span v = value();
+        if (!v.equals("cheap") && !v.equals("full")) {
+            fail() << "bad check '";
+            writer_.quoted(v) << "' (accepted: cheap, full)";
+            return false;
+        }
+        spec.freelist.check_full = v.equals("full");
+        return true;
+    }
+
     // --- proxy keys ---------------------------------------------------------------------------
 
     bool log(LayerSpec& spec) noexcept {
@@ -463,6 +475,7 @@ std::span<const Parser::Key> Parser::keys() noexcept {
         {LayerKind::freelist, "max", &Parser::max_bytes},
         {LayerKind::freelist, "cache", &Parser::cache},
         {LayerKind::freelist, "decay", &Parser::decay},
+        {LayerKind::freelist, "check", &Parser::check},
         {LayerKind::proxy, "log", &Parser::log},
         {LayerKind::proxy, "events", &Parser::events},
         {LayerKind::proxy, "sample", &Parser::sample},

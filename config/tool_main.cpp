@@ -49,6 +49,7 @@ std::string describe(const cfg::LayerSpec& layer) {
                 s += "after " + std::to_string(fl.decay_ms / 1000) + " s";
             else
                 s += "after " + std::to_string(fl.decay_ms) + " ms";
+            if (fl.check_full) s += ", full checks (live bits, poisoned free blocks)";
             return s;
         }
         case cfg::LayerKind::proxy: {

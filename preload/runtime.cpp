@@ -94,6 +94,7 @@ bool build_freelist(const config::FreeListSpec& spec, unsigned index, unsigned& 
     if (!classes.assign({spec.classes, spec.class_count})) return false;
     auto* fl = new (g_freelist_storage[index]) FreelistLayer{};
     if (!fl->central.init(classes, spec.max_bytes, spec.decay_ms)) return false;
+    fl->central.set_full_checks(spec.check_full);
     fl->cache_slot = (spec.cache > 0 && cached < kCachedLayers) ? static_cast<int>(cached++) : -1;
     // A thread keeps at most `cache` blocks of a class and at most cache x 256 bytes of it
     // (128 KiB by default), so large classes don't pin megabytes per thread; at least 2, so a
@@ -147,8 +148,10 @@ void initialise() noexcept {
     register_fork_handlers();
 
     FreelistLayer* first = g_rt.layers[0].freelist;
-    // The fast path counts nothing: statistics and a cap (charged per request) keep to the slow one.
-    if (first && first->cache_slot == 0 && !g_rt.stats && !first->central.capped()) g_rt.fast = first;
+    // The fast path counts and checks the least: statistics, a cap (charged per request) and
+    // check=full keep to the slow one.
+    if (first && first->cache_slot == 0 && !g_rt.stats && !first->central.capped() && !first->central.full_checks())
+        g_rt.fast = first;
     if (spec.verbose) print_configuration();
 }
 
@@ -207,12 +210,14 @@ void* freelist_allocate(FreelistLayer& fl, std::size_t c) noexcept {
                   ? t_local.caches[fl.cache_slot].allocate(fl.central, c, fl.limit[c])
                   : fl.central.allocate_class(c);
     if (!p) fl.central.refund(size);
+    if (p && fl.central.full_checks()) fl.central.check_allocated(p, c);
     return p;
 }
 
 void freelist_deallocate(FreelistLayer& fl, void* p) noexcept {
     std::size_t c = fl.central.block_class(p);
     if (c == Central::kLarge) return fl.central.deallocate_large(p);
+    if (fl.central.full_checks()) fl.central.check_freed(p, c);
     fl.central.refund(fl.central.classes().size_of(c));
     if (fl.cache_slot >= 0 && caches_usable())
         t_local.caches[fl.cache_slot].deallocate(fl.central, c, p, fl.limit[c]);

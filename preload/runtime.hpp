@@ -120,15 +120,15 @@ inline void* fast_allocate(std::size_t n) noexcept {
     return nullptr;
 }
 
-/// Takes p back into the calling thread's cache if the fast layer owns it.
+/// Takes p back into the calling thread's cache if the fast layer owns it and all looks sound.
 inline bool fast_deallocate(void* p) noexcept {
     FreelistLayer* fl = g_rt.fast;
     if (fl && t_local.state.mode == ThreadMode::active) [[likely]] {
-        if (Slice* slice = fl->central.slice_of(p)) [[likely]] {
-            std::size_t c = Central::checked_class(slice, p);
-            t_local.caches[0].deallocate(fl->central, c, p, fl->limit[c]);
-            return true;
-        }
+        // A pointer that starts no block, a block marked free or a full bin: the slow path,
+        // which reports misuse (this path makes no call, so it needs no stack frame).
+        Slice* slice = fl->central.slice_of(p);
+        if (slice && slice->is_block_start(p)) [[likely]]
+            return t_local.caches[0].try_deallocate(slice->cls, p, fl->limit[slice->cls]);
     }
     return false;
 }
@@ -138,9 +138,9 @@ inline bool fast_fits_in_place(void* p, std::size_t n) noexcept {
     FreelistLayer* fl = g_rt.fast;
     if (!fl) return false;
     Slice* slice = fl->central.slice_of(p);
-    if (!slice) return false;
+    if (!slice || !slice->is_block_start(p)) return false;  // the slow path reports misuse
     int c = fl->central.classes().class_of(n);
-    return c != SizeClasses::kNone && static_cast<std::size_t>(c) == Central::checked_class(slice, p);
+    return c != SizeClasses::kNone && static_cast<std::size_t>(c) == slice->cls;
 }
 
 // The slow paths (runtime.cpp). align is a power of two >= 16; n <= PTRDIFF_MAX.

@@ -359,7 +359,7 @@ BOOST_AUTO_TEST_CASE(malformed_chains) {
 
 BOOST_AUTO_TEST_CASE(unknown_and_repeated_keys) {
     BOOST_TEST(parse_error("freelist(foo=1) > system") ==
-               kPrefix + "unknown key 'foo' for freelist (accepted: classes, max, cache, decay)");
+               kPrefix + "unknown key 'foo' for freelist (accepted: classes, max, cache, decay, check)");
     BOOST_TEST(parse_error("proxy(max=1) > system") ==
                kPrefix + "unknown key 'max' for proxy (accepted: log, events, sample, mode)");
     BOOST_TEST(parse_error("freelist > system(x=1)") ==
@@ -507,6 +507,26 @@ BOOST_AUTO_TEST_CASE(decay_values) {
     spec = parse_ok("freelist(classes=16,32, decay=5s) > system");  // ends the class list
     BOOST_TEST(spec.layers[0].freelist.class_count == 2u);
     BOOST_TEST(spec.layers[0].freelist.decay_ms == 5000u);
+}
+
+// check=cheap (the default: the checks every list makes) or check=full (live bits, poison).
+BOOST_AUTO_TEST_CASE(check_values) {
+    BOOST_TEST(!parse_ok("freelist > system").layers[0].freelist.check_full);
+    BOOST_TEST(!parse_ok("freelist(check=cheap) > system").layers[0].freelist.check_full);
+    ChainSpec spec = parse_ok("freelist(check=full) > freelist > system");
+    BOOST_TEST(spec.layers[0].freelist.check_full);
+    BOOST_TEST(!spec.layers[1].freelist.check_full);  // only the layer it is given to
+    const std::string accepted = " (accepted: cheap, full)";
+    BOOST_TEST(parse_error("freelist(check=) > system") == kPrefix + "bad check ''" + accepted);
+    BOOST_TEST(parse_error("freelist(check=FULL) > system") == kPrefix + "bad check 'FULL'" + accepted);
+    BOOST_TEST(parse_error("freelist(check=on) > system") == kPrefix + "bad check 'on'" + accepted);
+    BOOST_TEST(contains(parse_error("freelist(check=full, check=cheap) > system"),
+                        "key 'check' given twice for freelist"));
+    // Written only when full, in the full and the brief form alike; it parses back.
+    std::string text = format(parse_ok("freelist(classes=16,check=full) > system"));
+    BOOST_TEST(text == "freelist(classes=16,max=0,cache=512,decay=1s,check=full) > system");
+    BOOST_TEST(parse_ok(text.c_str()).layers[0].freelist.check_full);
+    BOOST_TEST(format(parse_ok("freelist(classes=16,check=cheap) > system")).find("check") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(bad_decay_values) {
@@ -707,6 +727,7 @@ BOOST_AUTO_TEST_CASE(round_trip_of_random_specs) {
                 fl.cache = std::uint32_t(pick(cfg::kMaxCache + 1));
                 fl.decay_ms = pick(3) == 0 ? 1000 * std::uint32_t(pick(cfg::kMaxDecayMs / 1000 + 1))
                                            : std::uint32_t(pick(cfg::kMaxDecayMs + 1));
+                fl.check_full = pick(2) == 0;
             } else if (kind == LayerKind::proxy) {
                 cfg::ProxySpec& px = spec.layers[i].proxy;
                 std::size_t len = pick(4) == 0 ? 0 : 1 + pick(cfg::kMaxPath - 1);

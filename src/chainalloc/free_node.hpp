@@ -59,13 +59,21 @@ inline void set_next(FreeNode* node, FreeNode* next) noexcept { node->link = Lis
     report_misuse(what, p, slice ? slice->block_size : 0);
 }
 
+/// The block after node into `next`; false when the link is not sound (misaligned, or outside
+/// every segment of ours). Makes no call: fast paths use it and leave the report to their
+/// slow path, which looks again with next_of.
+inline bool try_next(const FreeNode* node, FreeNode*& next) noexcept {
+    std::uintptr_t n = node->link ^ ListGuard::secret ^ reinterpret_cast<std::uintptr_t>(node);
+    next = reinterpret_cast<FreeNode*>(n);
+    return n == 0 || ((n & 0xf) == 0 && g_segment_map.contains(next));
+}
+
 /// The block after node, checked before anyone follows it.
 inline FreeNode* next_of(const FreeNode* node) noexcept {
-    std::uintptr_t next = node->link ^ ListGuard::secret ^ reinterpret_cast<std::uintptr_t>(node);
-    if (next == 0) return nullptr;
-    if ((next & 0xf) || !g_segment_map.contains(reinterpret_cast<void*>(next))) [[unlikely]]
+    FreeNode* next;
+    if (!try_next(node, next)) [[unlikely]]
         report_block_misuse(Misuse::corrupted_list, node);
-    return reinterpret_cast<FreeNode*>(next);
+    return next;
 }
 
 /// A block becomes free: a double free if it already is.

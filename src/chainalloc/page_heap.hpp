@@ -87,6 +87,9 @@ struct Segment {
     bool huge;
     alignas(32) Slice slices[kSlicesPerSegment];
     Span spans[kSlicesPerSegment];
+    // check=full only (Segregated): a bit per 16-byte granule, set while the block starting
+    // there is with the program. Untouched, so free of RSS, unless the checks are on.
+    std::uint64_t live[kSegmentSize / 16 / 64];
 };
 static_assert(sizeof(Segment) <= kSliceSize, "the header fits in slice 0");
 

@@ -85,6 +85,7 @@ public:
         if (!charge(size)) return {};
         void* p = allocate_class(c);
         if (!p) refund(size);
+        if (p && full_) check_allocated(p, c);
         return p ? Block{p, size} : Block{};
     }
 
@@ -92,8 +93,41 @@ public:
         if (!b.ptr) return;
         std::size_t c = block_class(b.ptr);
         if (c == kLarge) return deallocate_large(b.ptr);
+        if (full_) check_freed(b.ptr, c);
         refund(classes_.size_of(c));
         deallocate_class(c, b.ptr);
+    }
+
+    /// check=full: besides the checks every list makes, a live bit per block (so a free of a
+    /// block that is not with the program is caught even after its mark was overwritten) and
+    /// free blocks poisoned past their two list words, verified when they are handed out again
+    /// (a write after free anywhere in the first kPoisonBytes shows). For debugging: it costs a
+    /// pass over each block, and callers of allocate_class/deallocate_class (a cache in front)
+    /// must call check_allocated/check_freed at the program's edge, as allocate/deallocate do.
+    void set_full_checks(bool on) noexcept { full_ = on; }
+    bool full_checks() const noexcept { return full_; }
+
+    /// Full checks, a block of class c going to the program: not live already, poison intact.
+    void check_allocated(void* p, std::size_t c) noexcept {
+        std::size_t size = classes_.size_of(c);
+        std::uint64_t bit;
+        std::uint64_t* word = live_word(p, bit);
+        if (__atomic_fetch_or(word, bit, __ATOMIC_RELAXED) & bit) [[unlikely]]
+            report_misuse(Misuse::corrupted_list, p, size);
+        const auto* bytes = static_cast<const unsigned char*>(p);
+        for (std::size_t i = 2 * sizeof(void*); i < poison_end(size); ++i)
+            if (bytes[i] != kPoison) [[unlikely]]
+                report_misuse(Misuse::corrupted_list, p, size);
+    }
+
+    /// Full checks, a block of class c coming back: live until now, then poisoned.
+    void check_freed(void* p, std::size_t c) noexcept {
+        std::size_t size = classes_.size_of(c);
+        std::uint64_t bit;
+        std::uint64_t* word = live_word(p, bit);
+        if (!(__atomic_fetch_and(word, ~bit, __ATOMIC_RELAXED) & bit)) [[unlikely]]
+            report_misuse(Misuse::double_free, p, size);
+        poison(p, size);
     }
 
     /// Whether the layer has a cap, and so serves every size.
@@ -353,6 +387,7 @@ private:
             }
             while (got < want && !span->free && span->carved < span->capacity) {
                 auto* node = reinterpret_cast<FreeNode*>(span->start + std::size_t{span->carved} * size);
+                if (full_) poison(node, size);
                 node->mark = ListGuard::free_mark;
                 set_next(node, head);
                 head = node;
@@ -421,8 +456,23 @@ private:
         }
     }
 
+    static constexpr unsigned char kPoison = 0xdf;
+    static constexpr std::size_t kPoisonBytes = 4096;
+
+    static std::size_t poison_end(std::size_t size) noexcept { return size < kPoisonBytes ? size : kPoisonBytes; }
+    static void poison(void* p, std::size_t size) noexcept {
+        if (size > 2 * sizeof(void*))
+            __builtin_memset(static_cast<char*>(p) + 2 * sizeof(void*), kPoison, poison_end(size) - 2 * sizeof(void*));
+    }
+    static std::uint64_t* live_word(const void* p, std::uint64_t& bit) noexcept {
+        auto granule = (reinterpret_cast<std::uintptr_t>(p) & (kSegmentSize - 1)) >> 4;
+        bit = std::uint64_t{1} << (granule & 63);
+        return &segment_of(p)->live[granule >> 6];
+    }
+
     SizeClasses classes_;
     bool ready_ = false;
+    bool full_ = false;
     std::size_t max_bytes_ = 0;
     std::atomic<std::size_t> out_{0};
     std::atomic<std::size_t> large_{0};

@@ -23,27 +23,52 @@ struct ThreadCache {
     struct Bin {
         FreeNode* head;
         std::uint32_t count;
+        std::uint32_t batch;  // the next refill's size: grows from kFirstBatch (0 = not yet)
     };
+
+    /// A bin's first refill takes this many blocks, and each one after twice the last, up to
+    /// half its limit: a short-lived thread that allocates a few blocks of a class does not
+    /// carve (and then give back) hundreds, and a busy one soon refills in large batches.
+    static constexpr std::uint32_t kFirstBatch = 8;
 
     Bin bins[SizeClasses::kMaxClasses];
 
-    /// A cached block of class c, or nullptr when the bin is empty. The preload's inlined fast
-    /// path uses this alone and leaves refills to its out-of-line slow path, so it makes no
-    /// call and needs no stack frame.
+    /// A cached block of class c, or nullptr when the bin is empty or its head is not sound.
+    /// Makes no call, so the preload's inlined fast path needs no stack frame: anything odd
+    /// goes to its slow path, where allocate() looks again and reports.
     void* try_allocate(std::size_t c) noexcept {
         Bin& bin = bins[c];
         FreeNode* node = bin.head;
-        if (!node) return nullptr;
-        bin.head = next_of(node);
+        FreeNode* next;
+        if (!node || node->mark != ListGuard::free_mark || !try_next(node, next)) return nullptr;
+        bin.head = next;
         --bin.count;
-        return mark_used(node);
+        node->mark = 0;
+        return node;
     }
 
-    /// limit: how many blocks this bin may hold; a refill takes half of it at once.
+    /// limit: how many blocks this bin may hold; a refill takes up to half of it at once.
     void* allocate(Central& central, std::size_t c, std::uint32_t limit) noexcept {
-        if (void* p = try_allocate(c)) [[likely]]
-            return p;
+        Bin& bin = bins[c];
+        if (FreeNode* node = bin.head) [[likely]] {
+            bin.head = next_of(node);
+            --bin.count;
+            return mark_used(node);
+        }
         return refill(central, c, limit);
+    }
+
+    /// Takes back p (which starts a block of class c) unless the bin is full or p is marked
+    /// free already; false sends the caller to its slow path (deallocate). Makes no call.
+    bool try_deallocate(std::size_t c, void* p, std::uint32_t limit) noexcept {
+        Bin& bin = bins[c];
+        auto* node = static_cast<FreeNode*>(p);
+        if (node->mark == ListGuard::free_mark || bin.count >= limit) return false;
+        node->mark = ListGuard::free_mark;
+        set_next(node, bin.head);
+        bin.head = node;
+        ++bin.count;
+        return true;
     }
 
     /// p starts a block of class c.
@@ -70,11 +95,14 @@ struct ThreadCache {
 
 private:
     [[gnu::noinline]] void* refill(Central& central, std::size_t c, std::uint32_t limit) noexcept {
-        std::uint32_t batch = limit / 2 ? limit / 2 : 1;
+        Bin& bin = bins[c];
+        std::uint32_t most = limit / 2 ? limit / 2 : 1;
+        std::uint32_t batch = bin.batch ? bin.batch : kFirstBatch;
+        if (batch > most) batch = most;
+        bin.batch = batch < most / 2 ? batch * 2 : most;
         FreeNode* list = nullptr;
         std::uint32_t got = central.take(c, batch, list);
         if (got == 0) return nullptr;
-        Bin& bin = bins[c];
         bin.head = next_of(list);  // keep the rest, hand out the first
         bin.count = got - 1;
         return mark_used(list);

@@ -48,6 +48,7 @@ public:
         if (!central_.charge(size)) return {};
         void* p = t_cache.allocate(central_, static_cast<std::size_t>(c), limit_[c]);
         if (!p) central_.refund(size);
+        if (p && central_.full_checks()) central_.check_allocated(p, static_cast<std::size_t>(c));
         return p ? Block{p, size} : Block{};
     }
 
@@ -55,6 +56,7 @@ public:
         if (!b.ptr) return;
         std::size_t c = central_.block_class(b.ptr);
         if (c == Central::kLarge) return central_.deallocate_large(b.ptr);
+        if (central_.full_checks()) central_.check_freed(b.ptr, c);
         central_.refund(central_.classes().size_of(c));
         t_cache.deallocate(central_, c, b.ptr, limit_[c]);
     }

@@ -161,6 +161,30 @@ static int attacker_global(void) {
     return 0;
 }
 
+// A use after free past the list words (byte 40 of a freed 64-byte block): only check=full's
+// poison sees it, when the block is handed out again.
+static int write_after_free(void) {
+    char* p = malloc(64);
+    say("block", p);
+    free(p);
+    ((char*)launder(p))[40] = 1;
+    for (int i = 0; i < 100; ++i) free(malloc(64));
+    printf("the write went unseen\n");
+    return 0;
+}
+
+// A free of a block that is no longer with the program, after the use after free wiped its
+// free mark (word 1): only check=full's live bit sees the double free then.
+static int double_free_wiped(void) {
+    char* p = malloc(64);
+    say("block", p);
+    free(p);
+    memset((char*)launder(p) + 8, 0, 8);
+    free(launder(p));
+    printf("second free returned\n");
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) return 2;
     const char* mode = argv[1];
@@ -171,5 +195,7 @@ int main(int argc, char** argv) {
     if (!strcmp(mode, "overwrite_freed")) return overwrite_freed();
     if (!strcmp(mode, "overflow_byte")) return overflow_byte();
     if (!strcmp(mode, "attacker_global")) return attacker_global();
+    if (!strcmp(mode, "write_after_free")) return write_after_free();
+    if (!strcmp(mode, "double_free_wiped")) return double_free_wiped();
     return 2;
 }

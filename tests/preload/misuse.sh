@@ -91,5 +91,12 @@ else
     fail "attacker_global: want SIGABRT with the corruption line, or exit 0; $(details)"
 fi
 
+# What only check=full sees: a write past the list words, a double free after the mark was wiped.
+if [[ $chain == *check=full* ]]; then
+    expect_abort write_after_free \
+        '^chainalloc: free list corrupted at 0x[0-9a-f]+ \(class 64 B\): a freed block was written to$' block
+    expect_abort double_free_wiped '^chainalloc: double free of 0x[0-9a-f]+ \(class 64 B\)$' block
+fi
+
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
