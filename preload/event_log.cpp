@@ -1,9 +1,9 @@
-#include "event_log.hpp"
-
+// The event log plugin (libchainalloc-log.so, see log_plugin.hpp): what event_log.hpp promises,
+// loaded by the preload when the chain has a proxy. Its own namespace: a build that links the
+// plugin in (the fuzzer) also has the preload's forwarding functions of event_log.hpp.
 #include "chainalloc/spin_lock.hpp"
-#include "config/parse.hpp"
+#include "log_plugin.hpp"
 #include "output_file.hpp"
-#include "runtime.hpp"
 #include "write_all.hpp"
 
 #include <spdlog/details/null_mutex.h>
@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace chainalloc::preload::event_log {
+namespace chainalloc::preload::event_log_file {
 namespace {
 
 // spdlog's file sinks open by name (fopen) and cannot promise O_EXCL|O_NOFOLLOW|O_CLOEXEC, and
@@ -166,6 +166,7 @@ struct Log {
     int fd = -1;
 };
 
+const LogHost* g_host = nullptr;  // the preload's side, set by the entry point
 Log g_logs[config::kMaxLayers];
 std::int64_t g_start_unix_ns = 0;  // the moment the log's t_ns count from
 SpinLock g_lock;  // one for all logs: a realloc's line and a free's line keep their order
@@ -214,12 +215,8 @@ void put_argv(char* out, std::size_t cap) noexcept {
 void write_header(Log& log) {
     static char chain[config::kMaxChainText];
     static char header[config::kMaxChainText * 3 + 16384];
-    config::format_chain(g_rt.spec, chain, sizeof chain);
     char layers[128] = "";
-    for (unsigned i = 0; i < g_rt.count; ++i) {
-        std::size_t used = std::strlen(layers);
-        std::snprintf(layers + used, sizeof layers - used, "%s%s", i ? "," : "", config::layer_name(g_rt.layers[i].kind));
-    }
+    g_host->describe_chain(chain, sizeof chain, layers, sizeof layers);
     std::snprintf(header, sizeof header,
                   "# chainalloc-log 1 pid=%d ppid=%d program=", static_cast<int>(getpid()), static_cast<int>(getppid()));
     put_escaped(header, sizeof header, program_invocation_short_name, std::strlen(program_invocation_short_name), "");
@@ -249,7 +246,7 @@ bool ensure_open(Log& log) noexcept {
     char path[kPathCap];
     const char* why = nullptr;
     const char* pattern = log.spec.log[0] ? log.spec.log : "chainalloc.%e.%p.log";
-    log.fd = open_output(pattern, log.spec.mode, path, sizeof path, why);
+    log.fd = g_host->open_output(pattern, log.spec.mode, path, sizeof path, why);
     if (log.fd < 0) {
         log.failed = true;
         report_open_failure(path, why ? why : std::strerror(errno));
@@ -337,7 +334,7 @@ void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
     // Forked from a signal handler that interrupted this thread inside the log: glibc's heap,
     // which the logger allocates from, may be halfway through a change here (fork.cpp). A new
     // logger would allocate from it, so this child does not log.
-    bool interrupted = in_logger();
+    bool interrupted = g_host->in_logger();
     for (Log& log : g_logs) {
         if (interrupted && log.attached && !log.failed) {
             log.failed = true;
@@ -362,4 +359,13 @@ void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
     g_fork.child(g_lock);
 }
 
-}  // namespace chainalloc::preload::event_log
+}  // namespace chainalloc::preload::event_log_file
+
+extern "C" __attribute__((visibility("default"))) const chainalloc::preload::LogPlugin* chainalloc_log_plugin(
+    const chainalloc::preload::LogHost* host) {
+    namespace log = chainalloc::preload::event_log_file;
+    static const chainalloc::preload::LogPlugin plugin = {log::attach, log::write, log::close_all,
+                                                          log::before_fork, log::after_fork};
+    log::g_host = host;
+    return &plugin;
+}

@@ -76,13 +76,28 @@ inline FreeNode* next_of(const FreeNode* node) noexcept {
     return next;
 }
 
-/// A block becomes free: a double free if it already is.
-inline FreeNode* mark_free(void* p) noexcept {
+/// A block becomes free. If it already looks free, `is_free(node)` decides: it searches the
+/// lists the block could be on, and a hit is a double free. A miss is a live block whose word 1
+/// happens to hold the mark (a copy of freed memory, or a fuzzer that learned the value from
+/// our comparisons): it is freed as usual, as glibc's tcache does with its key.
+template <class IsFree>
+inline FreeNode* mark_free(void* p, IsFree&& is_free) noexcept {
     auto* node = static_cast<FreeNode*>(p);
-    if (node->mark == ListGuard::free_mark) [[unlikely]]
+    if (node->mark == ListGuard::free_mark && is_free(node)) [[unlikely]]
         report_block_misuse(Misuse::double_free, p);
     node->mark = ListGuard::free_mark;
     return node;
+}
+
+/// Whether `list` (n blocks at most, or to its end) holds `node`.
+inline bool list_holds(const FreeNode* list, const FreeNode* node, std::size_t n = SIZE_MAX) noexcept {
+    for (; list && n; --n) {
+        if (list == node) return true;
+        FreeNode* next;
+        if (!try_next(list, next)) return false;  // a broken list: the next pop reports it
+        list = next;
+    }
+    return false;
 }
 
 /// A block taken off a list to be handed out: it must still be free (else the link that led

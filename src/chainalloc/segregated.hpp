@@ -221,8 +221,20 @@ public:
 
     /// p is a block of class c (checked by checked_class).
     void deallocate_class(std::size_t c, void* p) noexcept {
-        FreeNode* node = mark_free(p);
+        FreeNode* node = mark_free(p, [this](const FreeNode* n) { return holds_free(n); });
         give(c, node, node, 1);
+    }
+
+    /// Whether node is on its span's free or returned list: a block marked free that is there
+    /// was freed twice (mark_free). Blocks in threads' caches are the caches' to find.
+    bool holds_free(const FreeNode* node) noexcept {
+        Slice* slice = heap_.slice_of(node);
+        if (!slice || slice->block_size == 0 || slice->cls == kLarge) return false;
+        Bin& bin = bins_[slice->cls];
+        Span* span = PageHeap<Lock>::span_of(node);
+        LockGuard guard(bin.lock);
+        return list_holds(span->free, node, span->capacity) ||
+               list_holds(span->returned.load(std::memory_order_acquire), node, span->capacity);
     }
 
     /// Takes up to `want` blocks of class c as a checked list of free-marked blocks; returns

@@ -74,7 +74,9 @@ struct ThreadCache {
     /// p starts a block of class c.
     void deallocate(Central& central, std::size_t c, void* p, std::uint32_t limit) noexcept {
         Bin& bin = bins[c];
-        FreeNode* node = mark_free(p);
+        FreeNode* node = mark_free(p, [&](const FreeNode* n) {
+            return list_holds(bin.head, n, bin.count) || central.holds_free(n);
+        });
         set_next(node, bin.head);
         bin.head = node;
         if (++bin.count > limit) [[unlikely]]

@@ -43,6 +43,10 @@ meson install -C "$build" --quiet >/dev/null
 # What goes where. The library dir is whatever meson's libdir is (lib/<triplet> on Debian).
 lib=$(find "$prefix" -name libchainalloc.so -print -quit)
 [[ -n "$lib" ]] || fail "libchainalloc.so not installed"
+# The event log plugin sits next to it (the preload looks there), and the preload itself needs
+# no C++ runtime: that is the plugin's, loaded only for a proxy.
+[[ -e "$(dirname "$lib")/libchainalloc-log.so" ]] || fail "libchainalloc-log.so not installed next to $lib"
+if readelf -d "$lib" | grep -q 'NEEDED.*libstdc++'; then fail "libchainalloc.so needs libstdc++"; fi
 for f in bin/chainalloc libexec/chainalloc/chainalloc-config libexec/chainalloc/chainalloc_log.py \
          libexec/chainalloc/chainalloc_log/cli.py include/chainalloc/allocator.hpp \
          include/chainalloc/jemalloc.hpp share/pkgconfig/chainalloc.pc \

@@ -185,6 +185,21 @@ static int double_free_wiped(void) {
     return 0;
 }
 
+// Not misuse: a live block whose word 1 holds a freed block's mark (copied by a use after
+// free read, or by chance) is freed like any other; only a block that is on a free list is a
+// double free.
+static int mark_lookalike(void) {
+    unsigned long* freed = malloc(64);
+    unsigned long* live[8];
+    for (int i = 0; i < 8; ++i) live[i] = malloc(64);
+    free(freed);
+    unsigned long mark = ((volatile unsigned long*)launder(freed))[1];
+    for (int i = 0; i < 8; ++i) live[i][1] = mark;
+    for (int i = 0; i < 8; ++i) free(live[i]);
+    printf("8 lookalikes freed\n");
+    return 0;
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) return 2;
     const char* mode = argv[1];
@@ -196,6 +211,7 @@ int main(int argc, char** argv) {
     if (!strcmp(mode, "overflow_byte")) return overflow_byte();
     if (!strcmp(mode, "attacker_global")) return attacker_global();
     if (!strcmp(mode, "write_after_free")) return write_after_free();
+    if (!strcmp(mode, "mark_lookalike")) return mark_lookalike();
     if (!strcmp(mode, "double_free_wiped")) return double_free_wiped();
     return 2;
 }

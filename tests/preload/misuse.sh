@@ -73,6 +73,13 @@ else
     fail "clean: correct use must exit 0 with empty stderr; $(details)"
 fi
 
+run mark_lookalike
+if [ $rc -eq 0 ] && [ ! -s "$err" ]; then
+    passed=$((passed + 1))
+else
+    fail "mark_lookalike: live blocks that look free must be freed quietly; $(details)"
+fi
+
 expect_abort double_free '^chainalloc: double free of 0x[0-9a-f]+ \(class 64 B\)$' block
 expect_abort double_free_later '^chainalloc: double free of 0x[0-9a-f]+ \(class 64 B\)$' block
 expect_abort interior_free \

@@ -1,0 +1,93 @@
+// The preload's side of the event log plugin (log_plugin.hpp): event_log.hpp's functions,
+// forwarded to libchainalloc-log.so once the first proxy layer attaches. Until then, or when it
+// cannot be loaded (one line says so), the proxies count and log nothing.
+#include "log_plugin.hpp"
+
+#include "event_log.hpp"
+#include "output_file.hpp"
+#include "runtime.hpp"
+#include "write_all.hpp"
+
+#include "config/parse.hpp"
+
+#include <cstdio>
+#include <cstring>
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+namespace chainalloc::preload::event_log {
+namespace {
+
+const LogPlugin* g_plugin = nullptr;
+
+bool host_in_logger() noexcept { return in_logger(); }
+
+void host_describe_chain(char* chain, std::size_t chain_cap, char* layers, std::size_t layers_cap) noexcept {
+    config::format_chain(g_rt.spec, chain, chain_cap);
+    layers[0] = '\0';
+    for (unsigned i = 0; i < g_rt.count; ++i) {
+        std::size_t used = std::strlen(layers);
+        std::snprintf(layers + used, layers_cap - used, "%s%s", i ? "," : "", config::layer_name(g_rt.layers[i].kind));
+    }
+}
+
+constinit const LogHost g_host = {host_in_logger, open_output, host_describe_chain};
+
+// The plugin sits next to this library (the build directory, or the install's libdir). A
+// process that has it linked in already (the fuzzer) is served by that copy. Runs during
+// initialisation: what dlopen allocates comes from the bootstrap arena.
+const LogPlugin* load() noexcept {
+    void* entry = dlsym(RTLD_DEFAULT, kLogPluginEntry);
+    if (!entry) {
+        Dl_info self;
+        char path[4096];
+        if (!dladdr(reinterpret_cast<void*>(&load), &self) || !self.dli_fname) return nullptr;
+        const char* slash = std::strrchr(self.dli_fname, '/');
+        std::size_t dir = slash ? static_cast<std::size_t>(slash - self.dli_fname) + 1 : 0;
+        if (dir + sizeof "libchainalloc-log.so" > sizeof path) return nullptr;
+        std::memcpy(path, self.dli_fname, dir);
+        std::memcpy(path + dir, "libchainalloc-log.so", sizeof "libchainalloc-log.so");
+        void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        if (!handle) {
+            char line[4096 + 160];
+            const char* why = dlerror();
+            int n = std::snprintf(line, sizeof line, "chainalloc: cannot load the event log (%s); proxies count, but log nothing\n",
+                                  why ? why : path);
+            if (n > 0) write_all(STDERR_FILENO, line, std::min(sizeof line - 1, static_cast<std::size_t>(n)));
+            return nullptr;
+        }
+        entry = dlsym(handle, kLogPluginEntry);
+        if (!entry) return nullptr;
+    }
+    return reinterpret_cast<LogPluginEntry>(entry)(&g_host);
+}
+
+}  // namespace
+
+void attach(unsigned layer, const config::ProxySpec& spec, std::int64_t start_unix_ns) noexcept {
+    static bool tried = false;  // initialisation is single-threaded
+    if (!tried) {
+        tried = true;
+        g_plugin = load();
+    }
+    if (g_plugin) g_plugin->attach(layer, spec, start_unix_ns);
+}
+
+void write(unsigned layer, const char* line, std::size_t len) noexcept {
+    if (g_plugin) g_plugin->write(layer, line, len);
+}
+
+void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {
+    if (g_plugin) g_plugin->close_all(layer, footer, len);
+}
+
+void before_fork() noexcept {
+    if (g_plugin) g_plugin->before_fork();
+}
+
+void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
+    if (g_plugin) g_plugin->after_fork(child, start_unix_ns);
+}
+
+}  // namespace chainalloc::preload::event_log
