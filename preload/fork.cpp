@@ -22,11 +22,11 @@
 // handlers run from ours, in order, only when the chain ends in jemalloc.
 #include "fork.hpp"
 
-#include "chainalloc/jemalloc.hpp"
 #include "proxy_events.hpp"
 #include "runtime.hpp"
 
 #include <cerrno>
+#include <cstring>
 
 #include <dlfcn.h>
 #include <sys/single_threaded.h>
@@ -101,11 +101,12 @@ RegisterFn real_register() noexcept {
     return fn;
 }
 
-// True when `code` is in the same object as jemalloc's mallocx.
+// True when `code` is in jemalloc's library (loaded by the jemalloc plugin, whose arenas it
+// serves; its constructor may register before our initialisation, so the test is by name).
 bool in_jemalloc(Handler code) noexcept {
-    Dl_info mine, theirs;
-    return code && dladdr(reinterpret_cast<void*>(code), &mine) &&
-           dladdr(reinterpret_cast<void*>(&mallocx), &theirs) && mine.dli_fbase == theirs.dli_fbase;
+    Dl_info where;
+    return code && dladdr(reinterpret_cast<void*>(code), &where) && where.dli_fname &&
+           std::strstr(where.dli_fname, "/libjemalloc.so");
 }
 
 }  // namespace

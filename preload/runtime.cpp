@@ -6,7 +6,6 @@
 #include "config/parse.hpp"
 #include "foreign_pointer.hpp"
 #include "fork.hpp"
-#include "jemalloc_arenas.hpp"
 #include "proxy_events.hpp"
 #include "write_all.hpp"
 
@@ -137,11 +136,15 @@ void initialise() noexcept {
         ++g_rt.count;
     }
     g_rt.stats = spec.stats;
-    if (g_rt.layers[g_rt.count - 1].kind == LayerKind::jemalloc && !jemalloc_arenas::init()) {
-        // Without our arenas jemalloc's pointers can't be told from foreign ones: use glibc.
-        write_line("chainalloc: jemalloc refused the arenas chainalloc needs; `system` ends the chain instead\n");
-        if (spec.strict) abort();
-        g_rt.layers[g_rt.count - 1].kind = LayerKind::system;
+    if (g_rt.layers[g_rt.count - 1].kind == LayerKind::jemalloc) {
+        bool loaded = load_jemalloc();
+        if (!loaded || !g_jemalloc->init()) {
+            // Without our arenas jemalloc's pointers can't be told from foreign ones: use glibc.
+            if (loaded) write_line("chainalloc: jemalloc refused the arenas chainalloc needs; `system` ends the chain instead\n");
+            if (spec.strict) abort();
+            g_rt.layers[g_rt.count - 1].kind = LayerKind::system;
+            spec.layers[spec.layer_count - 1].kind = LayerKind::system;  // what reports show
+        }
     }
 
     pthread_key_create(&g_exit_key, on_thread_exit);
@@ -231,7 +234,7 @@ unsigned owner_of(const void* p) noexcept {
     for (unsigned i = 0; i + 1 < g_rt.count; ++i)
         if (FreelistLayer* fl = g_rt.layers[i].freelist; fl && fl->central.owns(p)) return i;
     unsigned terminal = g_rt.count - 1;
-    if (g_rt.layers[terminal].kind == LayerKind::jemalloc && !jemalloc_arenas::owns(p)) return kForeign;
+    if (g_rt.layers[terminal].kind == LayerKind::jemalloc && !g_jemalloc->owns(p)) return kForeign;
     return terminal;
 }
 
@@ -239,7 +242,7 @@ std::size_t size_in_layer(unsigned i, void* p) noexcept {
     switch (g_rt.layers[i].kind) {
         case LayerKind::freelist: return g_rt.layers[i].freelist->central.usable_size(p);
         case LayerKind::jemalloc:  // blocks it made; glibc's stand-ins for the others
-            return jemalloc_arenas::owns(p) ? Jemalloc::usable_size(p) : system_usable_size(p);
+            return g_jemalloc->owns(p) ? g_jemalloc->usable_size(p) : system_usable_size(p);
         default: return system_usable_size(p);
     }
 }
@@ -277,7 +280,7 @@ void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned
                 return p;
             }
             case LayerKind::system: p = system_allocate(n, align, zero); break;
-            case LayerKind::jemalloc: p = jemalloc_allocate(n, align, zero); break;
+            case LayerKind::jemalloc: p = g_jemalloc->allocate(n, align, zero); break;
             case LayerKind::null: break;
         }
         if (p) {
@@ -305,7 +308,7 @@ void release(unsigned owner, void* p) noexcept {
     if (g_rt.stats && !in_logger()) count_freed(owner, size_in_layer(owner, p));
     switch (g_rt.layers[owner].kind) {
         case LayerKind::freelist: freelist_deallocate(*g_rt.layers[owner].freelist, p); break;
-        case LayerKind::jemalloc: dallocx(p, 0); break;
+        case LayerKind::jemalloc: g_jemalloc->deallocate(p); break;
         default: libc::free(p); break;  // system, and foreign pointers (null, kForeign)
     }
 }
@@ -361,7 +364,7 @@ void* reallocate(void* p, std::size_t n) noexcept {
     } else {
         std::size_t old_size = g_rt.stats ? size_in_layer(owner, p) : 0;
         if (layer.kind == LayerKind::jemalloc) {
-            q = jemalloc_reallocate(p, n);
+            q = g_jemalloc->reallocate(p, n);
         } else {
             q = libc::realloc(p, n);  // grows in place or by mremap: no copy where it can
         }

@@ -122,6 +122,12 @@ launcher_checks() {  # prefix: the launcher there runs a program with a log and 
   out=$("$p/bin/chainalloc" log summary --json "$logs"/t.sort.*.log)
   python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(0 if "sort" in json.dumps(d) else 1)' \
     <<<"$out" || fail "chainalloc log summary --json: $out"
+  # A chain that ends in jemalloc: the launcher preloads the jemalloc plugin too.
+  if [[ -n "$(find "$p" -name libchainalloc-jemalloc.so -print -quit)" ]]; then
+    out=$(env -u CHAINALLOC_LIB CHAINALLOC_VERBOSE=1 "$p/bin/chainalloc" run --preset jemalloc -- \
+          sort "$here/consumer.cpp" 2>&1 >/dev/null) || fail "chainalloc run --preset jemalloc exited with $?"
+    grep -q "> jemalloc;" <<<"$out" || fail "chainalloc run --preset jemalloc did not run jemalloc: $out"
+  fi
   out=$("$p/bin/chainalloc" check 'freelist(max=64M) > system') || fail "chainalloc check exited with $?"
   grep -q "^1. freelist" <<<"$out" || fail "chainalloc check printed: $out"
   out=$("$p/bin/chainalloc" presets) || fail "chainalloc presets exited with $?"

@@ -16,7 +16,9 @@ for chain in "" "system" "freelist > jemalloc" "proxy(log=/dev/null) > freelist 
     for kind in stack global mmap mmap-inner unaligned realloc; do
         call=free
         [ "$kind" = realloc ] && call=realloc
-        err=$(CHAINALLOC_CHAIN=$chain LD_PRELOAD=$so "$exe" "$kind" 2>&1 >/dev/null)
+        preload=$so
+        [[ $chain == *jemalloc* ]] && preload="$so ${so%/*}/libchainalloc-jemalloc.so"
+        err=$(CHAINALLOC_CHAIN=$chain LD_PRELOAD=$preload "$exe" "$kind" 2>&1 >/dev/null)
         rc=$?
         if [ $rc -eq 134 ] && grep -Eq "^chainalloc: $call\(0x[0-9a-f]+\): .*no layer of the chain owns it$" <<< "$err" \
             && [ "$(grep -c . <<< "$err")" -eq 1 ]; then

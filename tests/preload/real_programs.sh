@@ -207,7 +207,11 @@ run() {
     local -a envs=(-u LD_PRELOAD -u CHAINALLOC_CHAIN -u CHAINALLOC_PRESET -u CHAINALLOC_LOG
                    -u CHAINALLOC_STATS -u CHAINALLOC_STRICT prog="$prog" scratch="$scratch")
     if [ $# -ge 3 ]; then
-        envs+=(LD_PRELOAD="$so")
+        if [[ $3 == *jemalloc* ]]; then  # the jemalloc terminal's plugin, preloaded after us
+            envs+=(LD_PRELOAD="$so ${so%/*}/libchainalloc-jemalloc.so")
+        else
+            envs+=(LD_PRELOAD="$so")
+        fi
         [ "$3" = default ] || envs+=(CHAINALLOC_CHAIN="${3//@TMP@/$dir}")
     fi
     mkdir -p "$dir"
