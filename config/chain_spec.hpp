@@ -31,7 +31,7 @@ struct FreeListSpec {
     std::uint64_t max_bytes = 0;              // 0 = no cap
     std::uint32_t cache = 0;                  // blocks per thread per class; 0 = no thread cache
     std::uint32_t decay_ms = 0;               // ms an all-free page stays mapped; 0 = none
-    bool check_full = false;                  // check=full: live bits and poison (DESIGN §4.7)
+    bool check_full = false;                  // check=full: live bits and poison (DESIGN §4.8)
 
     friend bool operator==(const FreeListSpec&, const FreeListSpec&) = default;
 };
