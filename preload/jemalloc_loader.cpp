@@ -1,15 +1,14 @@
 // The preload's side of the jemalloc plugin (jemalloc_plugin.hpp): found at initialisation
-// when the chain ends in `jemalloc`, in the process (preloaded, or linked in as by the fuzzer)
-// or, failing that, by dlopen next to libchainalloc.so (which works only while jemalloc's
-// thread-locals still fit in the static TLS block's spare room: usually not).
+// when the chain ends in `jemalloc` (plugin.hpp). Preloaded, as it must be; a dlopen works
+// only while jemalloc's thread-locals still fit in the static TLS block's spare room.
 #include "backends.hpp"
 
+#include "plugin.hpp"
 #include "write_all.hpp"
 
+#include <algorithm>
 #include <cstdio>
-#include <cstring>
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 namespace chainalloc::preload {
@@ -22,25 +21,8 @@ constinit const JemallocHost g_host = {system_allocate};
 
 bool load_jemalloc() noexcept {
     if (g_jemalloc) return true;
-    void* entry = dlsym(RTLD_DEFAULT, kJemallocPluginEntry);
-    const char* why = nullptr;
-    if (!entry) {
-        Dl_info self;
-        char path[4096];
-        constexpr char kName[] = "libchainalloc-jemalloc.so";
-        if (dladdr(reinterpret_cast<void*>(&load_jemalloc), &self) && self.dli_fname) {
-            const char* slash = std::strrchr(self.dli_fname, '/');
-            std::size_t dir = slash ? static_cast<std::size_t>(slash - self.dli_fname) + 1 : 0;
-            if (dir + sizeof kName <= sizeof path) {
-                std::memcpy(path, self.dli_fname, dir);
-                std::memcpy(path + dir, kName, sizeof kName);
-                if (void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE))
-                    entry = dlsym(handle, kJemallocPluginEntry);
-                else
-                    why = dlerror();
-            }
-        }
-    }
+    const char* why;
+    void* entry = find_plugin(kJemallocPluginEntry, "libchainalloc-jemalloc.so", why);
     if (!entry) {
         char line[4096 + 256];
         int n = std::snprintf(line, sizeof line,

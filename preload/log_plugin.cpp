@@ -5,6 +5,7 @@
 
 #include "event_log.hpp"
 #include "output_file.hpp"
+#include "plugin.hpp"
 #include "runtime.hpp"
 #include "write_all.hpp"
 
@@ -13,7 +14,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include <dlfcn.h>
 #include <unistd.h>
 
 namespace chainalloc::preload::event_log {
@@ -34,31 +34,15 @@ void host_describe_chain(char* chain, std::size_t chain_cap, char* layers, std::
 
 constinit const LogHost g_host = {host_in_logger, open_output, host_describe_chain};
 
-// The plugin sits next to this library (the build directory, or the install's libdir). A
-// process that has it linked in already (the fuzzer) is served by that copy. Runs during
-// initialisation: what dlopen allocates comes from the bootstrap arena.
 const LogPlugin* load() noexcept {
-    void* entry = dlsym(RTLD_DEFAULT, kLogPluginEntry);
+    const char* why;
+    void* entry = find_plugin(kLogPluginEntry, "libchainalloc-log.so", why);
     if (!entry) {
-        Dl_info self;
-        char path[4096];
-        if (!dladdr(reinterpret_cast<void*>(&load), &self) || !self.dli_fname) return nullptr;
-        const char* slash = std::strrchr(self.dli_fname, '/');
-        std::size_t dir = slash ? static_cast<std::size_t>(slash - self.dli_fname) + 1 : 0;
-        if (dir + sizeof "libchainalloc-log.so" > sizeof path) return nullptr;
-        std::memcpy(path, self.dli_fname, dir);
-        std::memcpy(path + dir, "libchainalloc-log.so", sizeof "libchainalloc-log.so");
-        void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-        if (!handle) {
-            char line[4096 + 160];
-            const char* why = dlerror();
-            int n = std::snprintf(line, sizeof line, "chainalloc: cannot load the event log (%s); proxies count, but log nothing\n",
-                                  why ? why : path);
-            if (n > 0) write_all(STDERR_FILENO, line, std::min(sizeof line - 1, static_cast<std::size_t>(n)));
-            return nullptr;
-        }
-        entry = dlsym(handle, kLogPluginEntry);
-        if (!entry) return nullptr;
+        char line[4096 + 160];
+        int n = std::snprintf(line, sizeof line, "chainalloc: cannot load the event log%s%s; proxies count, but log nothing\n",
+                              why ? ": " : "", why ? why : "");
+        if (n > 0) write_all(STDERR_FILENO, line, std::min(sizeof line - 1, static_cast<std::size_t>(n)));
+        return nullptr;
     }
     return reinterpret_cast<LogPluginEntry>(entry)(&g_host);
 }

@@ -4,10 +4,12 @@
 // Plain C that also compiles as C++ (cxx_stress.cpp includes it).
 #pragma once
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 // Counters are bumped from many threads; GCC builtins work in both C and C++.
@@ -46,8 +48,18 @@ static int check_report(int ok, const char* file, int line, const char* fmt, ...
 // CHECK(condition, printf-style description); evaluates to the condition's truth.
 #define CHECK(cond, ...) check_report(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
+// After a storm of failures the process goes on: a small block, written and read back.
+static inline void check_still_running(void) {
+    char* s = (char*)malloc(100);
+    if (CHECK(s != NULL, "malloc(100) at the end: errno %d", errno)) {
+        strcpy(s, "still running");
+        CHECK(strcmp(s, "still running") == 0, "contents");
+    }
+    free(s);
+}
+
 // Prints the final tally; returns the process exit status.
-static int check_finish(void) {
+static inline int check_finish(void) {
     unsigned long passed = __atomic_load_n(&check_passed_count, __ATOMIC_RELAXED);
     unsigned long failed = __atomic_load_n(&check_failed_count, __ATOMIC_RELAXED);
     printf("%lu passed, %lu failed\n", passed, failed);
