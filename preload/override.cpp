@@ -21,3 +21,4 @@ CHAINALLOC_EXPORT void* pvalloc(size_t n) noexcept { return api::pvalloc(n); }
 CHAINALLOC_EXPORT size_t malloc_usable_size(void* p) noexcept { return api::usable_size(p); }
 CHAINALLOC_EXPORT void free_sized(void* p, size_t) noexcept { api::free(p); }
 CHAINALLOC_EXPORT void free_aligned_sized(void* p, size_t, size_t) noexcept { api::free(p); }
+CHAINALLOC_EXPORT int malloc_trim(size_t pad) noexcept { return chainalloc::preload::trim(pad); }

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <new>
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/auxv.h>
 #include <unistd.h>
@@ -386,6 +387,24 @@ void note_refused(std::size_t n, std::size_t align, bool zero) noexcept {
 void note_refused_realloc(void* p, std::size_t n) noexcept {
     if (!ensure_ready() || g_bootstrap.owns(p)) return;
     proxy_on_realloc(owner_of(p), p, n, nullptr, g_rt.count);  // seen by every proxy in front of it
+}
+
+int trim(std::size_t pad) noexcept {
+    if (!ensure_ready()) return 0;
+    int released = 0;
+    for (unsigned i = 0; i < g_rt.count; ++i) {
+        FreelistLayer* fl = g_rt.layers[i].freelist;
+        if (!fl) continue;
+        if (fl->cache_slot >= 0 && caches_usable()) t_local.caches[fl->cache_slot].flush_all(fl->central);
+        std::size_t held = fl->central.carved_bytes() + fl->central.dirty_bytes();
+        fl->central.trim();
+        released |= fl->central.carved_bytes() + fl->central.dirty_bytes() < held;
+    }
+    // glibc's own, past this object: found once (dlsym may allocate: no lock of ours is held).
+    static int (*glibc_trim)(std::size_t) = nullptr;
+    if (!glibc_trim) glibc_trim = reinterpret_cast<int (*)(std::size_t)>(dlsym(RTLD_NEXT, "malloc_trim"));
+    if (glibc_trim) released |= glibc_trim(pad);
+    return released;
 }
 
 std::size_t usable_size(const void* p) noexcept {

@@ -156,6 +156,10 @@ void note_refused_realloc(void* p, std::size_t n) noexcept;
 
 // Statistics report at exit, and the configuration at start with CHAINALLOC_VERBOSE (stats.cpp).
 void print_stats() noexcept;
+
+/// malloc_trim: the calling thread's caches and every freelist layer's free memory go back to
+/// the system at once, then glibc trims its own heap. 1 if anything could be given back.
+int trim(std::size_t pad) noexcept;
 void print_configuration() noexcept;
 
 }  // namespace chainalloc::preload

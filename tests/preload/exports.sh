@@ -22,7 +22,7 @@ for tool in nm readelf; do
 done
 
 family=(malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc
-        pvalloc malloc_usable_size free_sized free_aligned_sized)
+        pvalloc malloc_usable_size free_sized free_aligned_sized malloc_trim)
 
 # Also allowed: symbols the linker adds, and a "chainalloc_" C API should the project document
 # one. operator new/delete are allowed too: replacing them is legitimate for a malloc; and
