@@ -2,14 +2,15 @@
 // cut into spans of 64 KiB slices. A span serves one size class at a time; once all its blocks
 // are free it comes back here, and its slices can serve any class next. A free slice keeps its
 // pages until it has been free for the decay time, then madvise(MADV_DONTNEED) gives them back
-// to the system (at once when more than kDirtyFloor bytes, or an eighth of what is in use,
-// wait: a burst of frees is returned without waiting for later activity).
+// to the system; at once when free slices pass both kDirtyFloor and an eighth of the memory
+// in use, so a burst of frees is returned without waiting for later activity.
 //
-// Layout. A segment is 4 MiB-aligned and its first slice holds the Segment header: the span
-// metadata of every slice, outside the blocks, so a pointer's span is `address & ~(4 MiB-1)`
-// plus an index, with no header next to any block. Ownership is the process-wide SegmentMap
-// and the header's owner field. A class whose block does not fit in 63 slices gets a huge
-// segment per span (one mapping, header first), unmapped as soon as the block is free.
+// Layout. A segment is 4 MiB-aligned and its first slice holds the Segment header: what free
+// needs of every slice (Slice) and the spans' metadata (Span), outside the blocks, so a
+// pointer's span is `address & ~(4 MiB-1)` plus an index, with no header next to any block.
+// Ownership is the process-wide SegmentMap and the header's owner field. A block that does not
+// fit in 63 slices gets a huge segment (one mapping, header first), unmapped when its span
+// comes back.
 //
 // Locks. One lock guards the segment list and the slice masks; it is never held across a
 // system call: mmap, munmap and madvise run after it is released (purging slices are taken out
