@@ -208,21 +208,15 @@ bool caches_usable() noexcept { return t_local.state.mode == ThreadMode::active;
 
 // A block of class c, charged against the layer's cap (if any) as it goes to the program.
 void* freelist_allocate(FreelistLayer& fl, std::size_t c) noexcept {
-    std::size_t size = fl.central.classes().size_of(c);
-    if (!fl.central.charge(size)) return nullptr;
-    void* p = fl.cache_slot >= 0 && caches_usable()
-                  ? t_local.caches[fl.cache_slot].allocate(fl.central, c, fl.limit[c])
-                  : fl.central.allocate_class(c);
-    if (!p) fl.central.refund(size);
-    if (p && fl.central.full_checks()) fl.central.check_allocated(p, c);
-    return p;
+    return fl.central.hand_out(c, [&] {
+        return fl.cache_slot >= 0 && caches_usable() ? t_local.caches[fl.cache_slot].allocate(fl.central, c, fl.limit[c])
+                                                     : fl.central.allocate_class(c);
+    });
 }
 
 void freelist_deallocate(FreelistLayer& fl, void* p) noexcept {
-    std::size_t c = fl.central.block_class(p);
-    if (c == Central::kLarge) return fl.central.deallocate_large(p);
-    if (fl.central.full_checks()) fl.central.check_freed(p, c);
-    fl.central.refund(fl.central.classes().size_of(c));
+    std::size_t c = fl.central.take_back(p);
+    if (c == Central::kLarge) return;
     if (fl.cache_slot >= 0 && caches_usable())
         t_local.caches[fl.cache_slot].deallocate(fl.central, c, p, fl.limit[c]);
     else

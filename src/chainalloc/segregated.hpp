@@ -81,54 +81,54 @@ public:
             void* p = allocate_large(n, align);
             return p ? Block{p, usable_size(p)} : Block{};
         }
-        std::size_t size = classes_.size_of(c);
-        if (!charge(size)) return {};
-        void* p = allocate_class(c);
-        if (!p) refund(size);
-        if (p && full_) check_allocated(p, c);
-        return p ? Block{p, size} : Block{};
+        void* p = hand_out(c, [&] { return allocate_class(c); });
+        return p ? Block{p, classes_.size_of(c)} : Block{};
     }
 
     void deallocate(Block b) noexcept {
         if (!b.ptr) return;
-        std::size_t c = block_class(b.ptr);
-        if (c == kLarge) return deallocate_large(b.ptr);
-        if (full_) check_freed(b.ptr, c);
+        std::size_t c = take_back(b.ptr);
+        if (c != kLarge) deallocate_class(c, b.ptr);
+    }
+
+    /// The program's edge, for allocate and for a cache in front of allocate_class: a block of
+    /// class c from `source` (a callable returning one, or nullptr), charged against the cap
+    /// and, with full checks, checked as it goes to the program.
+    template <class Source>
+    void* hand_out(std::size_t c, Source&& source) noexcept {
+        std::size_t size = classes_.size_of(c);
+        if (!charge(size)) return nullptr;
+        void* p = source();
+        if (!p) {
+            refund(size);
+            return nullptr;
+        }
+        if (full_) check_allocated(p, c);
+        return p;
+    }
+
+    /// The other side of hand_out: p, which this layer owns, comes back from the program. Its
+    /// class (checked), for the caller to put the block on a list; or kLarge, when p was a
+    /// large block and is already given back.
+    std::size_t take_back(void* p) noexcept {
+        std::size_t c = block_class(p);
+        if (c == kLarge) {
+            deallocate_large(p);
+            return kLarge;
+        }
+        if (full_) check_freed(p, c);
         refund(classes_.size_of(c));
-        deallocate_class(c, b.ptr);
+        return c;
     }
 
     /// check=full: besides the checks every list makes, a live bit per block (so a free of a
     /// block that is not with the program is caught even after its mark was overwritten) and
     /// free blocks poisoned past their two list words, verified when they are handed out again
     /// (a write after free anywhere in the first kPoisonBytes shows). For debugging: it costs a
-    /// pass over each block, and callers of allocate_class/deallocate_class (a cache in front)
-    /// must call check_allocated/check_freed at the program's edge, as allocate/deallocate do.
+    /// pass over each block. A cache in front of allocate_class/deallocate_class goes through
+    /// hand_out/take_back, as allocate/deallocate do.
     void set_full_checks(bool on) noexcept { full_ = on; }
     bool full_checks() const noexcept { return full_; }
-
-    /// Full checks, a block of class c going to the program: not live already, poison intact.
-    void check_allocated(void* p, std::size_t c) noexcept {
-        std::size_t size = classes_.size_of(c);
-        std::uint64_t bit;
-        std::uint64_t* word = live_word(p, bit);
-        if (__atomic_fetch_or(word, bit, __ATOMIC_RELAXED) & bit) [[unlikely]]
-            report_misuse(Misuse::corrupted_list, p, size);
-        const auto* bytes = static_cast<const unsigned char*>(p);
-        for (std::size_t i = 2 * sizeof(void*); i < poison_end(size); ++i)
-            if (bytes[i] != kPoison) [[unlikely]]
-                report_misuse(Misuse::corrupted_list, p, size);
-    }
-
-    /// Full checks, a block of class c coming back: live until now, then poisoned.
-    void check_freed(void* p, std::size_t c) noexcept {
-        std::size_t size = classes_.size_of(c);
-        std::uint64_t bit;
-        std::uint64_t* word = live_word(p, bit);
-        if (!(__atomic_fetch_and(word, ~bit, __ATOMIC_RELAXED) & bit)) [[unlikely]]
-            report_misuse(Misuse::double_free, p, size);
-        poison(p, size);
-    }
 
     /// Whether the layer has a cap, and so serves every size.
     bool capped() const noexcept { return max_bytes_ != 0; }
@@ -466,6 +466,29 @@ private:
             heap_.put(retired);
             retired = next;
         }
+    }
+
+    /// Full checks, a block of class c going to the program: not live already, poison intact.
+    void check_allocated(void* p, std::size_t c) noexcept {
+        std::size_t size = classes_.size_of(c);
+        std::uint64_t bit;
+        std::uint64_t* word = live_word(p, bit);
+        if (__atomic_fetch_or(word, bit, __ATOMIC_RELAXED) & bit) [[unlikely]]
+            report_misuse(Misuse::corrupted_list, p, size);
+        const auto* bytes = static_cast<const unsigned char*>(p);
+        for (std::size_t i = 2 * sizeof(void*); i < poison_end(size); ++i)
+            if (bytes[i] != kPoison) [[unlikely]]
+                report_misuse(Misuse::corrupted_list, p, size);
+    }
+
+    /// Full checks, a block of class c coming back: live until now, then poisoned.
+    void check_freed(void* p, std::size_t c) noexcept {
+        std::size_t size = classes_.size_of(c);
+        std::uint64_t bit;
+        std::uint64_t* word = live_word(p, bit);
+        if (!(__atomic_fetch_and(word, ~bit, __ATOMIC_RELAXED) & bit)) [[unlikely]]
+            report_misuse(Misuse::double_free, p, size);
+        poison(p, size);
     }
 
     static constexpr unsigned char kPoison = 0xdf;

@@ -44,21 +44,14 @@ public:
             void* p = central_.allocate_large(n, align);
             return p ? Block{p, central_.usable_size(p)} : Block{};
         }
-        std::size_t size = central_.classes().size_of(c);
-        if (!central_.charge(size)) return {};
-        void* p = t_cache.allocate(central_, static_cast<std::size_t>(c), limit_[c]);
-        if (!p) central_.refund(size);
-        if (p && central_.full_checks()) central_.check_allocated(p, static_cast<std::size_t>(c));
-        return p ? Block{p, size} : Block{};
+        void* p = central_.hand_out(c, [&] { return t_cache.allocate(central_, c, limit_[c]); });
+        return p ? Block{p, central_.classes().size_of(c)} : Block{};
     }
 
     void deallocate(Block b) noexcept {
         if (!b.ptr) return;
-        std::size_t c = central_.block_class(b.ptr);
-        if (c == Central::kLarge) return central_.deallocate_large(b.ptr);
-        if (central_.full_checks()) central_.check_freed(b.ptr, c);
-        central_.refund(central_.classes().size_of(c));
-        t_cache.deallocate(central_, c, b.ptr, limit_[c]);
+        std::size_t c = central_.take_back(b.ptr);
+        if (c != Central::kLarge) t_cache.deallocate(central_, c, b.ptr, limit_[c]);
     }
 
     bool try_deallocate(Block b) noexcept {
