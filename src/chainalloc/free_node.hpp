@@ -100,12 +100,17 @@ inline bool list_holds(const FreeNode* list, const FreeNode* node, std::size_t n
     return false;
 }
 
-/// A block taken off a list to be handed out: it must still be free (else the link that led
-/// here was overwritten), and it stops looking free.
-inline void* mark_used(FreeNode* node) noexcept {
+/// A block reached through a list must still be marked free, else the link that led here was
+/// overwritten.
+inline FreeNode* expect_free(FreeNode* node) noexcept {
     if (node->mark != ListGuard::free_mark) [[unlikely]]
         report_block_misuse(Misuse::corrupted_list, node);
-    node->mark = 0;
+    return node;
+}
+
+/// A block taken off a list to be handed out: still free (expect_free), and it stops looking free.
+inline void* mark_used(FreeNode* node) noexcept {
+    expect_free(node)->mark = 0;
     return node;
 }
 

@@ -125,7 +125,6 @@ public:
     }
 
     void set_decay(std::uint32_t ms) noexcept { decay_ms_ = ms; }
-    std::uint32_t decay() const noexcept { return decay_ms_; }
 
     /// The slice of p if it lies in one of this heap's segments, else nullptr. O(1).
     Slice* slice_of(const void* p) const noexcept {
@@ -151,7 +150,8 @@ public:
         for (unsigned i = first; i < first + span->slices && i < kSlicesPerSegment; ++i) segment->slices[i] = info;
     }
 
-    /// A run of `slices` slices (1..kMaxSpanSlices), or nullptr when the system has no memory.
+    /// A run of `slices` slices (1..kMaxSpanSlices), its `start` set, or nullptr when the system
+    /// has no memory.
     /// Warm (recently freed) slices first, then clean ones, then a new segment.
     Span* get(unsigned slices) noexcept {
         std::uint64_t now = now_ms();
@@ -184,6 +184,7 @@ public:
         segment->huge = true;
         Span& span = segment->spans[1];
         span.slices = static_cast<std::uint32_t>((size >> kSliceShift) - 1);
+        span.start = reinterpret_cast<char*>(segment) + kSliceSize;
         for (unsigned i = 1; i < kSlicesPerSegment; ++i) segment->slices[i].head = 1;
         LockGuard guard(lock_);
         link_front(segment);
@@ -226,7 +227,10 @@ public:
     void purge_all() noexcept { purge_dirty(now_ms(), true); }
 
     std::size_t mapped_bytes() const noexcept { return mapped_bytes_.load(std::memory_order_relaxed); }
-    std::size_t dirty_bytes() const noexcept { return dirty_bytes_; }
+    std::size_t dirty_bytes() noexcept {
+        LockGuard guard(lock_);
+        return dirty_bytes_;
+    }
 
     void fork_prepare() noexcept { fork_.prepare(lock_); }
     void fork_parent() noexcept { fork_.parent(lock_); }
@@ -266,16 +270,19 @@ private:
                 for (unsigned i = first; i < first + n; ++i) s->slices[i].head = static_cast<std::uint8_t>(first);
                 Span& span = s->spans[first];
                 span.slices = n;
+                span.start = reinterpret_cast<char*>(s) + (std::size_t{first} << kSliceShift);
                 return &span;
             }
         }
         return nullptr;
     }
 
+    // Free slices past their bound go back at once, whatever their age. Lock held.
+    bool over_bound() const noexcept { return dirty_bytes_ > kDirtyFloor && dirty_bytes_ > in_use_bytes_ / 8; }
+
     bool purge_due(std::uint64_t now) const noexcept {
         if (dirty_bytes_ == 0) return false;
-        if (dirty_bytes_ > kDirtyFloor && dirty_bytes_ > in_use_bytes_ / 8) return true;
-        return now >= last_purge_ms_ + decay_ms_;
+        return over_bound() || now >= last_purge_ms_ + decay_ms_;
     }
 
     // Gives back the pages of slices free for longer than the decay (all free ones when the
@@ -290,7 +297,7 @@ private:
             bool more = false;
             {
                 LockGuard guard(lock_);
-                bool over = dirty_bytes_ > kDirtyFloor && dirty_bytes_ > in_use_bytes_ / 8;
+                bool over = over_bound();
                 last_purge_ms_ = now;
                 for (Segment* s = segments_; s; s = s->next) {
                     std::uint64_t m = s->dirty & s->free;

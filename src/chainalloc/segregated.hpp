@@ -155,7 +155,6 @@ public:
             refund(size);
             return nullptr;
         }
-        span->start = span_memory(span);
         span->block_size = static_cast<std::uint32_t>(size);
         span->capacity = 1;
         span->used = span->carved = 1;
@@ -222,7 +221,7 @@ public:
     /// p is a block of class c (checked by checked_class).
     void deallocate_class(std::size_t c, void* p) noexcept {
         FreeNode* node = mark_free(p, [this](const FreeNode* n) { return holds_free(n); });
-        give(c, node, node, 1);
+        give(c, node, 1);
     }
 
     /// Whether node is on its span's free or returned list: a block marked free that is there
@@ -261,8 +260,9 @@ public:
         return got;
     }
 
-    /// Gives back n free-marked blocks of class c, linked first to last. Never waits for a lock.
-    void give(std::size_t c, FreeNode* first, [[maybe_unused]] FreeNode* last, std::size_t n) noexcept {
+    /// Gives back the n free-marked blocks of class c linked from `first` (the last one's link
+    /// is not read). Never waits for a lock.
+    void give(std::size_t c, FreeNode* first, std::size_t n) noexcept {
         Bin& bin = bins_[c];
         FreeNode* node = first;
         for (std::size_t left = n; left;) {
@@ -303,7 +303,7 @@ public:
 
     /// Address space mapped from the system, and free memory not yet given back.
     std::size_t mapped_bytes() const noexcept { return heap_.mapped_bytes(); }
-    std::size_t dirty_bytes() const noexcept { return heap_.dirty_bytes(); }
+    std::size_t dirty_bytes() noexcept { return heap_.dirty_bytes(); }
 
     /// Drains every class's returned blocks and gives every free slice's pages back now.
     void trim() noexcept {
@@ -346,18 +346,11 @@ private:
         std::uint32_t slices = 0;
     };
 
-    static char* span_memory(Span* span) noexcept {
-        auto base = reinterpret_cast<std::uintptr_t>(span) & ~(kSegmentSize - 1);
-        auto index = static_cast<std::size_t>(span - reinterpret_cast<Segment*>(base)->spans);
-        return reinterpret_cast<char*>(base + (index << kSliceShift));
-    }
-
     // A span from the heap, set up for class c; no lock of ours held (the heap may map).
     Span* new_span(std::size_t c) noexcept {
         std::size_t size = classes_.size_of(c);
         Span* span = bins_[c].slices ? heap_.get(bins_[c].slices) : heap_.get_huge(size);
         if (!span) return nullptr;
-        span->start = span_memory(span);
         // A huge span holds one block: only its first 4 MiB are in the segment map.
         span->capacity = bins_[c].slices ? static_cast<std::uint32_t>((std::size_t{span->slices} << kSliceShift) / size) : 1;
         span->free = nullptr;
@@ -388,9 +381,7 @@ private:
         while (got < want && bin.partial) {
             Span* span = bin.partial;
             while (got < want && span->free) {
-                FreeNode* node = span->free;
-                if (node->mark != ListGuard::free_mark) [[unlikely]]
-                    report_misuse(Misuse::corrupted_list, node, size);
+                FreeNode* node = expect_free(span->free);
                 span->free = next_of(node);
                 set_next(node, head);
                 head = node;

@@ -117,7 +117,7 @@ private:
         for (std::uint32_t i = 1; i < n; ++i) last = next_of(last);
         bin.head = next_of(last);
         bin.count -= n;
-        central.give(c, first, last, n);
+        central.give(c, first, n);
     }
 };
 
