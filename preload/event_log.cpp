@@ -130,7 +130,7 @@ private:
         char line[sizeof path_ + 160];
         int n = std::snprintf(line, sizeof line, "chainalloc: the log '%s' cannot grow (%s); logging stops here\n",
                               path_, std::strerror(error));
-        if (n > 0) write_all(STDERR_FILENO, line, std::min(sizeof line - 1, static_cast<std::size_t>(n)));
+        write_formatted(line, n);
         return false;
     }
 
@@ -234,7 +234,7 @@ void report_open_failure(const char* path, const char* why) noexcept {
     char line[kPathCap + 200];
     int n = std::snprintf(line, sizeof line, "chainalloc: cannot create the log '%s': %s (events are counted, not logged)\n",
                           path, why);
-    if (n > 0) write_all(STDERR_FILENO, line, std::min(sizeof line - 1, static_cast<std::size_t>(n)));
+    write_formatted(line, n);
 }
 
 // First line of the process: create the file and the spdlog logger (allocations here are the
@@ -342,7 +342,7 @@ void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
             int n = std::snprintf(line, sizeof line,
                                   "chainalloc: pid %d was forked from a signal handler that interrupted the log; it does not log\n",
                                   static_cast<int>(getpid()));
-            if (n > 0) write_all(STDERR_FILENO, line, static_cast<std::size_t>(n));
+            write_formatted(line, n);
         }
         if (!log.logger) continue;
         // The parent's logger object is abandoned, not destroyed (its destructor would

@@ -99,7 +99,7 @@ const char* not_from_glibc(const void* p) noexcept {
 [[noreturn]] void abort_on_foreign(const char* call, const void* p, const char* why) noexcept {
     char line[256];
     int n = std::snprintf(line, sizeof line, "chainalloc: %s(%p): %s; no layer of the chain owns it\n", call, p, why);
-    if (n > 0) write_all(STDERR_FILENO, line, static_cast<std::size_t>(n) < sizeof line ? static_cast<std::size_t>(n) : sizeof line - 1);
+    write_formatted(line, n);
     abort();
 }
 

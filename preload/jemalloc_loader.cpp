@@ -6,7 +6,6 @@
 #include "plugin.hpp"
 #include "write_all.hpp"
 
-#include <algorithm>
 #include <cstdio>
 
 #include <unistd.h>
@@ -29,7 +28,7 @@ bool load_jemalloc() noexcept {
                               "chainalloc: the jemalloc terminal needs libchainalloc-jemalloc.so preloaded after "
                               "libchainalloc.so (chainalloc run does it)%s%s; `system` ends the chain instead\n",
                               why ? ": " : "", why ? why : "");
-        if (n > 0) write_all(STDERR_FILENO, line, std::min(sizeof line - 1, static_cast<std::size_t>(n)));
+        write_formatted(line, n);
         return false;
     }
     g_jemalloc = reinterpret_cast<JemallocPluginEntry>(entry)(&g_host);

@@ -41,7 +41,7 @@ const LogPlugin* load() noexcept {
         char line[4096 + 160];
         int n = std::snprintf(line, sizeof line, "chainalloc: cannot load the event log%s%s; proxies count, but log nothing\n",
                               why ? ": " : "", why ? why : "");
-        if (n > 0) write_all(STDERR_FILENO, line, std::min(sizeof line - 1, static_cast<std::size_t>(n)));
+        write_formatted(line, n);
         return nullptr;
     }
     return reinterpret_cast<LogPluginEntry>(entry)(&g_host);

@@ -38,4 +38,11 @@ inline void write_all(int fd, const char* p, std::size_t n) noexcept {
     }
 }
 
+/// A diagnostic line on stderr: what snprintf(line, sizeof line, ...) returned as n, cut to
+/// what the buffer holds (nothing when n < 0).
+template <std::size_t N>
+inline void write_formatted(const char (&line)[N], int n) noexcept {
+    if (n > 0) write_all(STDERR_FILENO, line, static_cast<std::size_t>(n) < N ? static_cast<std::size_t>(n) : N - 1);
+}
+
 }  // namespace chainalloc::preload
