@@ -117,6 +117,9 @@ void initialise() noexcept {
     // up lazily inside malloc, with statistics on, each allocation would look it up again,
     // until the stack ran out.
     libc::find_usable_size();
+    // Before any request can fall through to glibc (see initialise_glibc_malloc): the loading
+    // thread, in the constructor, while the process has one thread.
+    libc::initialise_glibc_malloc();
     foreign_pointer_init();
     config::ChainSpec& spec = g_rt.spec;
     configure(spec);

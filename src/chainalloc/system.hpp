@@ -15,6 +15,7 @@ void* __libc_calloc(std::size_t, std::size_t);
 void* __libc_realloc(void*, std::size_t);
 void* __libc_memalign(std::size_t, std::size_t);
 void __libc_free(void*);
+int __libc_mallopt(int, int);
 }
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -75,6 +76,22 @@ inline bool find_usable_size() noexcept {
     dlclose(lib);  // drops the reference NOLOAD took; libc stays
     if (f) set_usable_size(f);
     return f != nullptr;
+#endif
+}
+
+/// Sets glibc's malloc up now, on the calling thread; for a malloc replacement's start-up,
+/// while the process has one thread.
+///
+/// Why: glibc initialises its malloc on first use without a lock, trusting that the first
+/// malloc of a process runs before any thread exists, and makes the initialising thread the
+/// owner of main_arena. Behind a replacement, glibc's first call is whatever first falls
+/// through to it, often from several threads at once: each took main_arena as its own, and the
+/// second to exit aborted in __malloc_arena_thread_freeres ("a->attached_threads > 0").
+/// mallopt initialises and then ignores a parameter number it does not know (0); it allocates
+/// nothing.
+inline void initialise_glibc_malloc() noexcept {
+#ifndef CHAINALLOC_SANITIZED
+    __libc_mallopt(0, 0);
 #endif
 }
 
