@@ -238,3 +238,81 @@ BOOST_AUTO_TEST_CASE(blocks_freed_elsewhere_come_home_after_flush) {
     for (void* p : mine) BOOST_TEST(all.count(p) == 1u);
     tls_cache.flush_all(*central);
 }
+
+// A collection gives back three quarters of what a bin never used since the last one (its low
+// water), the oldest blocks first: what stays is the top of the stack, the last freed.
+BOOST_AUTO_TEST_CASE(collect_gives_back_the_oldest_idle_blocks) {
+    auto central = make_central();
+    Cache cache{};
+    const std::size_t c = central->classes().class_of(64);
+    constexpr std::uint32_t kLimit = 256;
+    std::vector<void*> freed;
+    for (int i = 0; i < 64; ++i) freed.push_back(cache.allocate(*central, c, kLimit));
+    while (cache.bins[c].count) freed.push_back(cache.allocate(*central, c, kLimit));
+    for (void* p : freed) cache.deallocate(*central, c, p, kLimit);  // freed.back() on top
+    const std::uint32_t held = cache.bins[c].count;
+    BOOST_TEST(held == freed.size());
+
+    cache.collect(*central);  // the bin ran dry in this interval: its low water is 0
+    BOOST_TEST(cache.bins[c].count == held);
+    cache.collect(*central);  // untouched through a whole interval: 3/4 go back
+    const std::uint32_t kept = held - (held - held / 4);
+    BOOST_TEST(cache.bins[c].count == kept);
+    for (std::uint32_t i = 0; i < kept; ++i)
+        BOOST_TEST(cache.try_allocate(c) == freed[freed.size() - 1 - i]);
+    BOOST_TEST(cache.try_allocate(c) == nullptr);
+    // The oldest went to the central lists, whole (the newest were handed out again above).
+    for (std::uint32_t i = 0; i < kept; ++i) cache.deallocate(*central, c, freed[freed.size() - 1 - i], kLimit);
+    cache.flush_all(*central);
+    BOOST_TEST(take_all(*central, c).size() == freed.size());
+}
+
+// A bin in use keeps what it uses: only its low water goes, and a bin that ran dry keeps all.
+BOOST_AUTO_TEST_CASE(collect_keeps_what_a_bin_uses) {
+    auto central = make_central();
+    Cache cache{};
+    const std::size_t c = central->classes().class_of(128);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 40; ++i) blocks.push_back(cache.allocate(*central, c, 128));
+    for (void* p : blocks) cache.deallocate(*central, c, p, 128);
+    cache.collect(*central);
+    const std::uint32_t held = cache.bins[c].count;
+    // Each interval the program takes 30 blocks and gives them back: at least held - 30 idle.
+    for (int round = 0; round < 3; ++round) {
+        std::vector<void*> used;
+        for (int i = 0; i < 30; ++i) used.push_back(cache.allocate(*central, c, 128));
+        for (void* p : used) cache.deallocate(*central, c, p, 128);
+        const std::uint32_t before = cache.bins[c].count;
+        const std::uint32_t low = before >= 30 ? before - 30 : 0;
+        cache.collect(*central);
+        BOOST_TEST(cache.bins[c].count == before - (low - low / 4));
+        BOOST_TEST(cache.bins[c].count >= 30u);  // what the program used every interval stays
+    }
+    BOOST_TEST(cache.bins[c].count < held);
+    cache.flush_all(*central);
+}
+
+// Collections run by themselves: a thread busy with other classes (refills and overflows on
+// its slow path) gives back a class it no longer uses.
+BOOST_AUTO_TEST_CASE(a_class_out_of_use_goes_back_as_others_work) {
+    auto central = make_central();
+    Cache cache{};
+    const std::size_t idle = central->classes().class_of(256);
+    const std::size_t busy = central->classes().class_of(1024);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 100; ++i) blocks.push_back(cache.allocate(*central, idle, 512));
+    for (void* p : blocks) cache.deallocate(*central, idle, p, 512);
+    const std::uint32_t held = cache.bins[idle].count;
+    BOOST_REQUIRE(held >= 100u);
+    // Each round: 3 refills and an overflow of the busy class (limit 2), 4 slow-path events.
+    int rounds = 0;
+    while (cache.bins[idle].count > held / 4 && rounds < 4 * int(Cache::kCollectEvery)) {
+        void* q[3];
+        for (void*& p : q) p = cache.allocate(*central, busy, 2);
+        for (void* p : q) cache.deallocate(*central, busy, p, 2);
+        ++rounds;
+    }
+    BOOST_TEST(cache.bins[idle].count <= held / 4 + 1);
+    BOOST_TEST(rounds <= int(Cache::kCollectEvery));  // two collections: 2 * 64 events / 4 a round
+    cache.flush_all(*central);
+}
