@@ -7,6 +7,7 @@
 #include "runtime.hpp"
 
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <ctime>
@@ -164,12 +165,29 @@ std::uint64_t next_random() noexcept {
     return z ^ (z >> 31);
 }
 
+// -ln(u) for u in (0, 1], without libm: the preload needs libc alone (libm cost every process
+// about 290 KB of RSS, for this one call). u = m * 2^e with m in [1, 2), so ln u = e ln 2 +
+// ln m, and ln m = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...) with s = (m - 1)/(m + 1): eight
+// terms agree with libm's log to 1e-13 relative (checked over 10^7 draws).
+double minus_log(double u) noexcept {
+    auto bits = std::bit_cast<std::uint64_t>(u);  // u >= 2^-53: a normal number
+    int e = static_cast<int>((bits >> 52) & 0x7ff) - 1023;
+    double m = std::bit_cast<double>((bits & ((std::uint64_t{1} << 52) - 1)) | (std::uint64_t{1023} << 52));
+    if (m > 1.4142135623730951) {  // m in [sqrt 2 / 2, sqrt 2): |s| < 0.172, and ln u near 0 stays exact
+        m *= 0.5;
+        ++e;
+    }
+    double s = (m - 1) / (m + 1), s2 = s * s, sum = 0;
+    for (int k = 15; k >= 1; k -= 2) sum = sum * s2 + 1.0 / k;
+    return -(e * 0.69314718055994530942 + 2 * s * sum);
+}
+
 // Bytes to the next sample: exponential with mean `mean`, rounded up. Rounding up keeps the
 // sampling exact in whole bytes: a request of s bytes is sampled when the draw is <= s, with
 // probability 1 - exp(-s/mean), whatever came before (the exponential has no memory).
 std::int64_t draw_bytes(std::uint32_t mean) noexcept {
     double u = (static_cast<double>(next_random() >> 11) + 1.0) * 0x1p-53;  // (0, 1]
-    double bytes = std::ceil(-std::log(u) * mean);
+    double bytes = std::ceil(minus_log(u) * mean);
     return bytes < 1 ? 1 : static_cast<std::int64_t>(bytes);
 }
 

@@ -109,8 +109,10 @@ private:
 };
 
 /// A block from the calling thread's cache, or nullptr for the slow path (which also refills
-/// an empty bin).
-inline void* fast_allocate(std::size_t n) noexcept {
+/// an empty bin). Always inlined, as is fast_deallocate: a call here would cost the entry
+/// point a stack frame (measured: +11 instructions a malloc+free pair when GCC stopped
+/// inlining it after the bins gained a low-water mark).
+[[gnu::always_inline]] inline void* fast_allocate(std::size_t n) noexcept {
     FreelistLayer* fl = g_rt.fast;
     if (fl && t_local.state.mode == ThreadMode::active) [[likely]] {
         int c = fl->central.classes().class_of(n);
@@ -121,7 +123,7 @@ inline void* fast_allocate(std::size_t n) noexcept {
 }
 
 /// Takes p back into the calling thread's cache if the fast layer owns it and all looks sound.
-inline bool fast_deallocate(void* p) noexcept {
+[[gnu::always_inline]] inline bool fast_deallocate(void* p) noexcept {
     FreelistLayer* fl = g_rt.fast;
     if (fl && t_local.state.mode == ThreadMode::active) [[likely]] {
         // A pointer that starts no block, a block marked free or a full bin: the slow path,

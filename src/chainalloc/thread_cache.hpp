@@ -51,7 +51,7 @@ struct ThreadCache {
     /// A cached block of class c, or nullptr when the bin is empty or its head is not sound.
     /// Makes no call, so the preload's inlined fast path needs no stack frame: anything odd
     /// goes to its slow path, where allocate() looks again and reports.
-    void* try_allocate(std::size_t c) noexcept {
+    [[gnu::always_inline]] void* try_allocate(std::size_t c) noexcept {
         Bin& bin = bins[c];
         FreeNode* node = bin.head;
         FreeNode* next;
@@ -75,7 +75,7 @@ struct ThreadCache {
 
     /// Takes back p (which starts a block of class c) unless the bin is full or p is marked
     /// free already; false sends the caller to its slow path (deallocate). Makes no call.
-    bool try_deallocate(std::size_t c, void* p, std::uint32_t limit) noexcept {
+    [[gnu::always_inline]] bool try_deallocate(std::size_t c, void* p, std::uint32_t limit) noexcept {
         Bin& bin = bins[c];
         auto* node = static_cast<FreeNode*>(p);
         if (node->mark == ListGuard::free_mark || bin.count >= limit) return false;

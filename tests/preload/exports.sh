@@ -5,7 +5,9 @@
 #    (a stray export, e.g. a weak std:: template instance, interposes on every program);
 #  - its dynamic section has the STATIC_TLS flag (initial-exec TLS, so no TLS access ever
 #    calls the allocator);
-#  - it is not linked with -Bsymbolic (no DT_SYMBOLIC, no SYMBOLIC flag).
+#  - it is not linked with -Bsymbolic (no DT_SYMBOLIC, no SYMBOLIC flag);
+#  - it needs libc and the loader alone: every process it is preloaded into pays for each
+#    library it pulls in (libm and libgcc_s cost /bin/true ~370 KB of RSS).
 # Usage: exports.sh CHAINALLOC_SO. Prints one line per failed check, then "N passed, M failed".
 set -u
 
@@ -70,6 +72,10 @@ flags=$(awk '/\(FLAGS\)/ { $1 = $2 = ""; print }' <<< "$dynamic")
 check $? "dynamic section FLAGS '${flags# }' lack STATIC_TLS (no initial-exec TLS?)"
 ! grep -q '(SYMBOLIC)' <<< "$dynamic" && [[ $flags != *SYMBOLIC* ]]
 check $? "linked with -Bsymbolic (DT_SYMBOLIC or the SYMBOLIC flag is set)"
+
+needed=$(awk '/\(NEEDED\)/ { gsub(/[][]/, "", $NF); print $NF }' <<< "$dynamic" | grep -Ev '^(libc\.so\.6|ld-linux-x86-64\.so\.2)$' | paste -sd ' ' -)
+[ -z "$needed" ]
+check $? "needs more than libc: $needed"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
