@@ -6,15 +6,11 @@
 //
 // Every free block is on a checked list (free_node.hpp): mangled links, a free mark that finds
 // double frees, and a check that a freed pointer starts a block of its span (interior frees).
+// check=full adds BlockChecks (block_checks.hpp).
 //
-// Locks and threads. Each class has a lock for its span lists, held for a few pointer moves
-// and never across a system call (the heap maps and purges outside its own lock, and a new
-// span is fetched with the class's lock released). Blocks given back (`give`, the thread
-// caches' overflow, frees from any thread) never wait for it: they are pushed on their span's
-// atomic `returned` list, and the span on the class's atomic notify stack when that list was
-// empty; whoever holds the class's lock next (a `take`, or a `give` whose try_lock wins)
-// drains them into the spans. Pushes only add and the drain takes whole lists at once, so
-// the lists have no ABA problem.
+// Its parts: each class's spans are a SpanBin (span_bin.hpp: the class's lock, and the
+// lock-free path by which blocks come back from any thread); this file is the layer around
+// them: classes, the program's edge (the cap, full checks), large blocks, ownership.
 //
 // The cap. `max_bytes` caps the bytes the program holds from the layer, whatever the sizes:
 // a capped layer also serves requests past its largest class itself (a mapping per block, in
@@ -25,9 +21,11 @@
 #pragma once
 
 #include "allocator.hpp"
+#include "block_checks.hpp"
 #include "free_node.hpp"
 #include "page_heap.hpp"
 #include "size_classes.hpp"
+#include "span_bin.hpp"
 #include "spin_lock.hpp"
 
 #include <atomic>
@@ -66,7 +64,7 @@ public:
             std::size_t slices = (kMinBlocksPerSpan * size + kSliceSize - 1) / kSliceSize;
             if (slices > PageHeap<Lock>::kMaxSpanSlices)
                 slices = size <= PageHeap<Lock>::kMaxSpanSlices * kSliceSize ? PageHeap<Lock>::kMaxSpanSlices : 0;
-            bins_[c].slices = static_cast<std::uint32_t>(slices);  // 0: a huge span per block
+            bins_[c].init(size, static_cast<std::uint32_t>(slices), static_cast<std::uint8_t>(c));  // 0 slices: a huge span per block
         }
         ready_ = true;
         return true;
@@ -103,7 +101,7 @@ public:
             refund(size);
             return nullptr;
         }
-        if (full_) check_allocated(p, c);
+        if (full_) BlockChecks::allocated(p, size);
         return p;
     }
 
@@ -116,17 +114,13 @@ public:
             deallocate_large(p);
             return kLarge;
         }
-        if (full_) check_freed(p, c);
+        if (full_) BlockChecks::freed(p, classes_.size_of(c));
         refund(classes_.size_of(c));
         return c;
     }
 
-    /// check=full: besides the checks every list makes, a live bit per block (so a free of a
-    /// block that is not with the program is caught even after its mark was overwritten) and
-    /// free blocks poisoned past their two list words, verified when they are handed out again
-    /// (a write after free anywhere in the first kPoisonBytes shows). For debugging: it costs a
-    /// pass over each block. A cache in front of allocate_class/deallocate_class goes through
-    /// hand_out/take_back, as allocate/deallocate do.
+    /// check=full (BlockChecks). A cache in front of allocate_class/deallocate_class goes
+    /// through hand_out/take_back, as allocate/deallocate do.
     void set_full_checks(bool on) noexcept { full_ = on; }
     bool full_checks() const noexcept { return full_; }
 
@@ -229,63 +223,18 @@ public:
     bool holds_free(const FreeNode* node) noexcept {
         Slice* slice = heap_.slice_of(node);
         if (!slice || slice->block_size == 0 || slice->cls == kLarge) return false;
-        Bin& bin = bins_[slice->cls];
-        Span* span = PageHeap<Lock>::span_of(node);
-        LockGuard guard(bin.lock);
-        return list_holds(span->free, node, span->capacity) ||
-               list_holds(span->returned.load(std::memory_order_acquire), node, span->capacity);
+        return bins_[slice->cls].holds(node);
     }
 
     /// Takes up to `want` blocks of class c as a checked list of free-marked blocks; returns
-    /// how many. One lock round trip for a batch (two when a new span is needed). Not counted
-    /// against the cap: the caller charges what it hands on.
+    /// how many. Not counted against the cap: the caller charges what it hands on.
     std::uint32_t take(std::size_t c, std::uint32_t want, FreeNode*& head) noexcept {
-        Bin& bin = bins_[c];
-        Span* retired = nullptr;
-        std::uint32_t got;
-        head = nullptr;
-        {
-            LockGuard guard(bin.lock);
-            drain(bin, retired);
-            got = fill(bin, c, want, head);
-        }
-        release(bin, retired);
-        if (got == 0) {
-            if (Span* span = new_span(c)) {
-                LockGuard guard(bin.lock);
-                list(bin, span);
-                got = fill(bin, c, want, head);
-            }
-        }
-        return got;
+        return bins_[c].take(heap_, want, head, full_);
     }
 
     /// Gives back the n free-marked blocks of class c linked from `first` (the last one's link
     /// is not read). Never waits for a lock.
-    void give(std::size_t c, FreeNode* first, std::size_t n) noexcept {
-        Bin& bin = bins_[c];
-        FreeNode* node = first;
-        for (std::size_t left = n; left;) {
-            // The longest run of blocks of one span goes back with one atomic push.
-            Span* span = PageHeap<Lock>::span_of(node);
-            FreeNode* run_last = node;
-            FreeNode* after = nullptr;
-            while (--left) {
-                after = next_of(run_last);
-                if (PageHeap<Lock>::span_of(after) != span) break;
-                run_last = after;
-                after = nullptr;
-            }
-            push_returned(bin, span, node, run_last);
-            node = after;
-        }
-        if (bin.lock.try_lock()) {
-            Span* retired = nullptr;
-            drain(bin, retired);
-            bin.lock.unlock();
-            release(bin, retired);
-        }
-    }
+    void give(std::size_t c, FreeNode* first, std::size_t n) noexcept { bins_[c].give(heap_, first, n); }
 
     /// Bytes the program holds (charged, not refunded). Counted only under a cap: without one
     /// the atomic would cost every request for nothing.
@@ -299,7 +248,7 @@ public:
         for (std::size_t c = 0; c < classes_.count(); ++c) total += carved_bytes(c);
         return total;
     }
-    std::size_t carved_bytes(std::size_t c) const noexcept { return bins_[c].carved.load(std::memory_order_relaxed); }
+    std::size_t carved_bytes(std::size_t c) const noexcept { return bins_[c].carved_bytes(); }
 
     /// Address space mapped from the system, and free memory not yet given back.
     std::size_t mapped_bytes() const noexcept { return heap_.mapped_bytes(); }
@@ -307,14 +256,7 @@ public:
 
     /// Drains every class's returned blocks and gives every free slice's pages back now.
     void trim() noexcept {
-        for (std::size_t c = 0; c < classes_.count(); ++c) {
-            Span* retired = nullptr;
-            {
-                LockGuard guard(bins_[c].lock);
-                drain(bins_[c], retired, true);
-            }
-            release(bins_[c], retired);
-        }
+        for (std::size_t c = 0; c < classes_.count(); ++c) bins_[c].trim(heap_);
         heap_.purge_all();
     }
 
@@ -324,178 +266,19 @@ public:
     // vanished thread was pushing lock-free are either on their list or not: at worst the
     // child never sees a few of the parent's blocks again.
     void fork_prepare() noexcept {
-        for (std::size_t c = 0; c < classes_.count(); ++c) bins_[c].fork.prepare(bins_[c].lock);
+        for (std::size_t c = 0; c < classes_.count(); ++c) bins_[c].fork_prepare();
         heap_.fork_prepare();
     }
     void fork_parent() noexcept {
         heap_.fork_parent();
-        for (std::size_t c = classes_.count(); c-- > 0;) bins_[c].fork.parent(bins_[c].lock);
+        for (std::size_t c = classes_.count(); c-- > 0;) bins_[c].fork_parent();
     }
     void fork_child() noexcept {
         heap_.fork_child();
-        for (std::size_t c = classes_.count(); c-- > 0;) bins_[c].fork.child(bins_[c].lock);
+        for (std::size_t c = classes_.count(); c-- > 0;) bins_[c].fork_child();
     }
 
 private:
-    struct alignas(64) Bin {  // own cache line: threads working on other classes don't collide
-        Lock lock;
-        ForkGuard<Lock> fork;
-        Span* partial = nullptr;  // spans with free or uncarved blocks (doubly linked)
-        std::atomic<Span*> notify{nullptr};
-        std::atomic<std::size_t> carved{0};
-        std::uint32_t slices = 0;
-    };
-
-    // A span from the heap, set up for class c; no lock of ours held (the heap may map).
-    Span* new_span(std::size_t c) noexcept {
-        std::size_t size = classes_.size_of(c);
-        Span* span = bins_[c].slices ? heap_.get(bins_[c].slices) : heap_.get_huge(size);
-        if (!span) return nullptr;
-        // A huge span holds one block: only its first 4 MiB are in the segment map.
-        span->capacity = bins_[c].slices ? static_cast<std::uint32_t>((std::size_t{span->slices} << kSliceShift) / size) : 1;
-        span->free = nullptr;
-        span->used = span->carved = 0;
-        span->listed = false;
-        span->block_size = static_cast<std::uint32_t>(size);
-        PageHeap<Lock>::describe(span, static_cast<std::uint8_t>(c));
-        return span;
-    }
-
-    static void list(Bin& bin, Span* span) noexcept {
-        span->listed = true;
-        span->prev = nullptr;
-        span->next = bin.partial;
-        if (bin.partial) bin.partial->prev = span;
-        bin.partial = span;
-    }
-    static void unlist(Bin& bin, Span* span) noexcept {
-        span->listed = false;
-        (span->prev ? span->prev->next : bin.partial) = span->next;
-        if (span->next) span->next->prev = span->prev;
-    }
-
-    // Moves up to `want` blocks from the class's spans to `head`; called with the lock held.
-    std::uint32_t fill(Bin& bin, std::size_t c, std::uint32_t want, FreeNode*& head) noexcept {
-        const std::size_t size = classes_.size_of(c);
-        std::uint32_t got = 0;
-        while (got < want && bin.partial) {
-            Span* span = bin.partial;
-            while (got < want && span->free) {
-                FreeNode* node = expect_free(span->free);
-                span->free = next_of(node);
-                set_next(node, head);
-                head = node;
-                ++span->used;
-                ++got;
-            }
-            while (got < want && !span->free && span->carved < span->capacity) {
-                auto* node = reinterpret_cast<FreeNode*>(span->start + std::size_t{span->carved} * size);
-                if (full_) poison(node, size);
-                node->mark = ListGuard::free_mark;
-                set_next(node, head);
-                head = node;
-                ++span->carved;
-                ++span->used;
-                ++got;
-                bin.carved.fetch_add(size, std::memory_order_relaxed);
-            }
-            if (!span->free && span->carved == span->capacity) unlist(bin, span);
-        }
-        return got;
-    }
-
-    void push_returned(Bin& bin, Span* span, FreeNode* first, FreeNode* last) noexcept {
-        // acq_rel: finding the list empty means a drain emptied it after it had read the
-        // span's notify_next, which this thread may now write.
-        FreeNode* old = span->returned.load(std::memory_order_acquire);
-        do set_next(last, old);
-        while (!span->returned.compare_exchange_weak(old, first, std::memory_order_acq_rel, std::memory_order_acquire));
-        if (old) return;  // the span is on the notify stack already
-        Span* top = bin.notify.load(std::memory_order_relaxed);
-        do span->notify_next = top;
-        while (!bin.notify.compare_exchange_weak(top, span, std::memory_order_release, std::memory_order_relaxed));
-    }
-
-    // Moves returned blocks into their spans; spans left empty go on `retired` for the heap
-    // (given back after the lock is released), except a class's only span, so that a loop of
-    // one malloc and one free does not take a span from the heap each time. Lock held.
-    void drain(Bin& bin, Span*& retired, bool keep_none = false) noexcept {
-        for (Span* span = bin.notify.exchange(nullptr, std::memory_order_acquire); span;) {
-            Span* next_span = span->notify_next;  // read before the exchange: a push may relist it after
-            FreeNode* blocks = span->returned.exchange(nullptr, std::memory_order_acq_rel);
-            std::uint32_t n = 1;
-            FreeNode* tail = blocks;
-            while (FreeNode* x = next_of(tail)) {
-                tail = x;
-                ++n;
-            }
-            set_next(tail, span->free);
-            span->free = blocks;
-            span->used -= n;
-            if (!span->listed) list(bin, span);
-            if (span->used == 0 && (keep_none || bin.partial != span || span->next)) retire(bin, span, retired);
-            span = next_span;
-        }
-        if (!keep_none) return;
-        for (Span* span = bin.partial; span;) {
-            Span* next = span->next;
-            if (span->used == 0) retire(bin, span, retired);
-            span = next;
-        }
-    }
-
-    static void retire(Bin& bin, Span* span, Span*& retired) noexcept {
-        unlist(bin, span);
-        span->next = retired;
-        retired = span;
-    }
-
-    void release(Bin& bin, Span* retired) noexcept {
-        while (retired) {
-            Span* next = retired->next;
-            bin.carved.fetch_sub(std::size_t{retired->carved} * retired->block_size, std::memory_order_relaxed);
-            heap_.put(retired);
-            retired = next;
-        }
-    }
-
-    /// Full checks, a block of class c going to the program: not live already, poison intact.
-    void check_allocated(void* p, std::size_t c) noexcept {
-        std::size_t size = classes_.size_of(c);
-        std::uint64_t bit;
-        std::uint64_t* word = live_word(p, bit);
-        if (__atomic_fetch_or(word, bit, __ATOMIC_RELAXED) & bit) [[unlikely]]
-            report_misuse(Misuse::corrupted_list, p, size);
-        const auto* bytes = static_cast<const unsigned char*>(p);
-        for (std::size_t i = 2 * sizeof(void*); i < poison_end(size); ++i)
-            if (bytes[i] != kPoison) [[unlikely]]
-                report_misuse(Misuse::corrupted_list, p, size);
-    }
-
-    /// Full checks, a block of class c coming back: live until now, then poisoned.
-    void check_freed(void* p, std::size_t c) noexcept {
-        std::size_t size = classes_.size_of(c);
-        std::uint64_t bit;
-        std::uint64_t* word = live_word(p, bit);
-        if (!(__atomic_fetch_and(word, ~bit, __ATOMIC_RELAXED) & bit)) [[unlikely]]
-            report_misuse(Misuse::double_free, p, size);
-        poison(p, size);
-    }
-
-    static constexpr unsigned char kPoison = 0xdf;
-    static constexpr std::size_t kPoisonBytes = 4096;
-
-    static std::size_t poison_end(std::size_t size) noexcept { return size < kPoisonBytes ? size : kPoisonBytes; }
-    static void poison(void* p, std::size_t size) noexcept {
-        if (size > 2 * sizeof(void*))
-            __builtin_memset(static_cast<char*>(p) + 2 * sizeof(void*), kPoison, poison_end(size) - 2 * sizeof(void*));
-    }
-    static std::uint64_t* live_word(const void* p, std::uint64_t& bit) noexcept {
-        auto granule = (reinterpret_cast<std::uintptr_t>(p) & (kSegmentSize - 1)) >> 4;
-        bit = std::uint64_t{1} << (granule & 63);
-        return &segment_of(p)->live[granule >> 6];
-    }
-
     SizeClasses classes_;
     bool ready_ = false;
     bool full_ = false;
@@ -503,7 +286,7 @@ private:
     std::atomic<std::size_t> out_{0};
     std::atomic<std::size_t> large_{0};
     PageHeap<Lock> heap_;
-    Bin bins_[SizeClasses::kMaxClasses];
+    SpanBin<Lock> bins_[SizeClasses::kMaxClasses];
 };
 
 }  // namespace chainalloc
