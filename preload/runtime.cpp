@@ -47,11 +47,11 @@ void write_line(const char* text) noexcept { write_all(STDERR_FILENO, text, std:
 // (later key destructors, glibc's own teardown) bypasses the caches and goes to the central
 // lists, so nothing is stranded in a dead thread's TLS.
 void on_thread_exit(void*) noexcept {
+    // Flush while still active (the layers find the thread's caches only then), flag after:
+    // the flush allocates nothing, so nothing comes in between.
+    for (unsigned i = 0; i < g_rt.count; ++i)
+        if (FreelistLayer* fl = g_rt.layers[i].freelist) fl->flush_thread();
     t_local.state.mode = ThreadMode::exiting;
-    for (unsigned i = 0; i < g_rt.count; ++i) {
-        FreelistLayer* fl = g_rt.layers[i].freelist;
-        if (fl && fl->cache_slot >= 0) t_local.caches[fl->cache_slot].flush_all(fl->central);
-    }
 }
 
 // Once per thread, on its first slow-path call after initialisation. The mode is set before
@@ -93,20 +93,16 @@ bool build_freelist(const config::FreeListSpec& spec, unsigned index, unsigned& 
     SizeClasses classes;
     if (!classes.assign({spec.classes, spec.class_count})) return false;
     auto* fl = new (g_freelist_storage[index]) FreelistLayer{};
-    if (!fl->central.init(classes, spec.max_bytes, spec.decay_ms)) return false;
-    fl->central.set_full_checks(spec.check_full);
-    fl->cache_slot = (spec.cache > 0 && cached < kCachedLayers) ? static_cast<int>(cached++) : -1;
+    PreloadCaches caches{(spec.cache > 0 && cached < kCachedLayers) ? static_cast<int>(cached++) : -1};
     // A thread keeps at most `cache` blocks of a class and at most cache x 256 bytes of it
-    // (128 KiB by default), so large classes don't pin megabytes per thread; at least 2, so a
-    // refill is worth its lock. The default is large on purpose: a bin that swings between
-    // empty and full sends blocks through the central lists to other threads, and every such
-    // move is a round of cache misses (measured: two threads churning, cache=64 ran at 0.93x
-    // glibc's time, cache=512 at 0.51x, for +0.5 MiB RSS).
-    for (std::size_t c = 0; c < classes.count(); ++c) {
-        std::size_t by_bytes = (std::size_t{spec.cache} * 256) / classes.size_of(c);
-        std::size_t limit = spec.cache < by_bytes ? spec.cache : by_bytes;
-        fl->limit[c] = fl->cache_slot < 0 ? 0 : static_cast<std::uint32_t>(limit < 2 ? 2 : limit);
-    }
+    // (128 KiB by default), so large classes don't pin megabytes per thread. The default is
+    // large on purpose: a bin that swings between empty and full sends blocks through the
+    // central lists to other threads, and every such move is a round of cache misses
+    // (measured: two threads churning, cache=64 ran at 0.93x glibc's time, cache=512 at 0.51x,
+    // for +0.5 MiB RSS).
+    CacheLimits limits = caches.slot < 0 ? CacheLimits{} : CacheLimits{spec.cache, std::size_t{spec.cache} * 256};
+    if (!fl->init(classes, limits, spec.max_bytes, spec.decay_ms, caches)) return false;
+    fl->central().set_full_checks(spec.check_full);
     g_rt.layers[index].freelist = fl;
     return true;
 }
@@ -157,7 +153,7 @@ void initialise() noexcept {
     FreelistLayer* first = g_rt.layers[0].freelist;
     // The fast path counts and checks the least: statistics, a cap (charged per request) and
     // check=full keep to the slow one.
-    if (first && first->cache_slot == 0 && !g_rt.stats && !first->central.capped() && !first->central.full_checks())
+    if (first && first->caches().slot == 0 && !g_rt.stats && !first->central().capped() && !first->central().full_checks())
         g_rt.fast = first;
     if (spec.verbose) print_configuration();
 }
@@ -207,30 +203,11 @@ void count_freed(unsigned i, std::size_t bytes) noexcept {
     s.live.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
 }
 
-bool caches_usable() noexcept { return t_local.state.mode == ThreadMode::active; }
-
-// A block of class c, charged against the layer's cap (if any) as it goes to the program.
-void* freelist_allocate(FreelistLayer& fl, std::size_t c) noexcept {
-    return fl.central.hand_out(c, [&] {
-        return fl.cache_slot >= 0 && caches_usable() ? t_local.caches[fl.cache_slot].allocate(fl.central, c, fl.limit[c])
-                                                     : fl.central.allocate_class(c);
-    });
-}
-
-void freelist_deallocate(FreelistLayer& fl, void* p) noexcept {
-    std::size_t c = fl.central.take_back(p);
-    if (c == Central::kLarge) return;
-    if (fl.cache_slot >= 0 && caches_usable())
-        t_local.caches[fl.cache_slot].deallocate(fl.central, c, p, fl.limit[c]);
-    else
-        fl.central.deallocate_class(c, p);
-}
-
 // The layer that owns p: a freelist by its range, a jemalloc terminal by its arenas' range,
 // otherwise the terminal, or glibc (kForeign) where the terminal is jemalloc.
 unsigned owner_of(const void* p) noexcept {
     for (unsigned i = 0; i + 1 < g_rt.count; ++i)
-        if (FreelistLayer* fl = g_rt.layers[i].freelist; fl && fl->central.owns(p)) return i;
+        if (FreelistLayer* fl = g_rt.layers[i].freelist; fl && fl->owns(p)) return i;
     unsigned terminal = g_rt.count - 1;
     if (g_rt.layers[terminal].kind == LayerKind::jemalloc && !g_jemalloc->owns(p)) return kForeign;
     return terminal;
@@ -238,7 +215,7 @@ unsigned owner_of(const void* p) noexcept {
 
 std::size_t size_in_layer(unsigned i, void* p) noexcept {
     switch (g_rt.layers[i].kind) {
-        case LayerKind::freelist: return g_rt.layers[i].freelist->central.usable_size(p);
+        case LayerKind::freelist: return g_rt.layers[i].freelist->usable_size(p);
         case LayerKind::jemalloc:  // blocks it made; glibc's stand-ins for the others
             return g_jemalloc->owns(p) ? g_jemalloc->usable_size(p) : system_usable_size(p);
         default: return system_usable_size(p);
@@ -255,11 +232,8 @@ void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned
         switch (layer.kind) {
             case LayerKind::freelist: {
                 FreelistLayer& fl = *layer.freelist;
-                int c = fl.central.classes().class_of(n, align);
-                p = c != SizeClasses::kNone ? freelist_allocate(fl, c) : fl.central.allocate_large(n, align);
-                // A capped layer serves every size it can, so its refusal is the cap's: the
-                // request fails rather than escape the count through the next layer.
-                if (!p && fl.central.capped() && align <= Central::kLargeAlign) {
+                p = fl.allocate(n, align).ptr;
+                if (!p && fl.refusal_is_final(align)) {
                     if (g_rt.stats) g_rt.layer_stats[i].failed.fetch_add(1, std::memory_order_relaxed);
                     return nullptr;
                 }
@@ -305,7 +279,7 @@ void check_glibc_block(const char* call, unsigned owner, const void* p) noexcept
 void release(unsigned owner, void* p) noexcept {
     if (g_rt.stats && !in_logger()) count_freed(owner, size_in_layer(owner, p));
     switch (g_rt.layers[owner].kind) {
-        case LayerKind::freelist: freelist_deallocate(*g_rt.layers[owner].freelist, p); break;
+        case LayerKind::freelist: g_rt.layers[owner].freelist->deallocate({p, 0}); break;
         case LayerKind::jemalloc: g_jemalloc->deallocate(p); break;
         default: libc::free(p); break;  // system, and foreign pointers (null, kForeign)
     }
@@ -344,12 +318,9 @@ void* reallocate(void* p, std::size_t n) noexcept {
     void* q = nullptr;
     unsigned served_by = owner;
     if (layer.kind == LayerKind::freelist) {
-        Central& central = layer.freelist->central;
-        std::size_t c = central.block_class(p);
-        std::size_t old_size = central.usable_size(p);
-        int wanted = central.classes().class_of(n);
-        bool fits = c == Central::kLarge ? wanted == SizeClasses::kNone && align_up(n, kSliceSize) == old_size
-                                         : wanted != SizeClasses::kNone && static_cast<std::size_t>(wanted) == c;
+        FreelistLayer& fl = *layer.freelist;
+        std::size_t old_size = fl.usable_size(p);
+        bool fits = fl.fits_in_place(p, n);
         if (fits) {
             q = p;  // same class (or the same number of slices): the block already fits
         } else {
@@ -389,14 +360,8 @@ void note_refused_realloc(void* p, std::size_t n) noexcept {
 int trim(std::size_t pad) noexcept {
     if (!ensure_ready()) return 0;
     int released = 0;
-    for (unsigned i = 0; i < g_rt.count; ++i) {
-        FreelistLayer* fl = g_rt.layers[i].freelist;
-        if (!fl) continue;
-        if (fl->cache_slot >= 0 && caches_usable()) t_local.caches[fl->cache_slot].flush_all(fl->central);
-        std::size_t held = fl->central.carved_bytes() + fl->central.dirty_bytes();
-        fl->central.trim();
-        released |= fl->central.carved_bytes() + fl->central.dirty_bytes() < held;
-    }
+    for (unsigned i = 0; i < g_rt.count; ++i)
+        if (FreelistLayer* fl = g_rt.layers[i].freelist) released |= fl->trim();
     // glibc's own, past this object: found once (dlsym may allocate: no lock of ours is held).
     static int (*glibc_trim)(std::size_t) = nullptr;
     if (!glibc_trim) glibc_trim = reinterpret_cast<int (*)(std::size_t)>(dlsym(RTLD_NEXT, "malloc_trim"));

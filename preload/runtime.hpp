@@ -16,8 +16,7 @@
 #pragma once
 
 #include "bootstrap_arena.hpp"
-#include "chainalloc/segregated.hpp"
-#include "chainalloc/thread_cache.hpp"
+#include "chainalloc/cached_segregated.hpp"
 #include "config/chain_spec.hpp"
 
 #include <atomic>
@@ -39,33 +38,6 @@ struct LayerStats {
     std::atomic<std::int64_t> live{0}, peak{0};
 };
 
-struct FreelistLayer {
-    Central central;
-    std::uint32_t limit[SizeClasses::kMaxClasses];  // per-class cache limit; all 0 = no cache
-    int cache_slot;                                  // index into t_local.caches, or -1
-};
-
-struct Layer {
-    LayerKind kind = LayerKind::system;
-    FreelistLayer* freelist = nullptr;  // for kind == freelist
-};
-
-/// The owner of a pointer no layer made under a jemalloc terminal (from __libc_malloc, or a
-/// library bound to glibc): a pseudo-layer past the chain whose kind is `system`.
-inline constexpr unsigned kForeign = config::kMaxLayers;
-
-struct Runtime {
-    // The fast path's layer: layer 0 when it is a cached freelist and stats are off.
-    FreelistLayer* fast = nullptr;
-    unsigned count = 0;
-    bool stats = false;
-    Layer layers[config::kMaxLayers + 1];            // + kForeign
-    LayerStats layer_stats[config::kMaxLayers + 1];
-    config::ChainSpec spec;
-};
-
-extern Runtime g_rt;
-extern BootstrapArena g_bootstrap;  // apart from g_rt: all zero, so it stays in .bss
 
 // Per-thread state, initial-exec TLS (no allocation, no __tls_get_addr on access). All-zero is
 // the state of a thread that has not called us yet.
@@ -89,6 +61,42 @@ struct ThreadLocal {
 };
 
 extern __thread ThreadLocal t_local __attribute__((tls_model("initial-exec")));
+
+/// Where a freelist layer's thread caches live (CachedSegregated's Caches policy): slot `slot`
+/// of t_local.caches, all in one TLS object, so the fast path reads one TLS base. None while
+/// the thread is not active (not yet registered, exiting, or inside the event log) or for a
+/// layer without a slot (cache=0, or past kCachedLayers).
+struct PreloadCaches {
+    int slot = -1;
+    Cache* get() const noexcept {
+        return slot >= 0 && t_local.state.mode == ThreadMode::active ? &t_local.caches[slot] : nullptr;
+    }
+};
+
+/// A freelist layer: the library's block, as it is.
+using FreelistLayer = CachedSegregated<PreloadCaches>;
+
+struct Layer {
+    LayerKind kind = LayerKind::system;
+    FreelistLayer* freelist = nullptr;  // for kind == freelist
+};
+
+/// The owner of a pointer no layer made under a jemalloc terminal (from __libc_malloc, or a
+/// library bound to glibc): a pseudo-layer past the chain whose kind is `system`.
+inline constexpr unsigned kForeign = config::kMaxLayers;
+
+struct Runtime {
+    // The fast path's layer: layer 0 when it is a cached freelist and stats are off.
+    FreelistLayer* fast = nullptr;
+    unsigned count = 0;
+    bool stats = false;
+    Layer layers[config::kMaxLayers + 1];            // + kForeign
+    LayerStats layer_stats[config::kMaxLayers + 1];
+    config::ChainSpec spec;
+};
+
+extern Runtime g_rt;
+extern BootstrapArena g_bootstrap;  // apart from g_rt: all zero, so it stays in .bss
 
 /// True while the calling thread runs the event log's code (spdlog, fmt, libc).
 inline bool in_logger() noexcept { return t_local.state.mode == ThreadMode::logging; }
@@ -115,7 +123,7 @@ private:
 [[gnu::always_inline]] inline void* fast_allocate(std::size_t n) noexcept {
     FreelistLayer* fl = g_rt.fast;
     if (fl && t_local.state.mode == ThreadMode::active) [[likely]] {
-        int c = fl->central.classes().class_of(n);
+        int c = fl->central().classes().class_of(n);
         if (c != SizeClasses::kNone) [[likely]]
             return t_local.caches[0].try_allocate(c);
     }
@@ -128,9 +136,9 @@ private:
     if (fl && t_local.state.mode == ThreadMode::active) [[likely]] {
         // A pointer that starts no block, a block marked free or a full bin: the slow path,
         // which reports misuse (this path makes no call, so it needs no stack frame).
-        Slice* slice = fl->central.slice_of(p);
+        Slice* slice = fl->central().slice_of(p);
         if (slice && slice->is_block_start(p)) [[likely]]
-            return t_local.caches[0].try_deallocate(slice->cls, p, fl->limit[slice->cls]);
+            return t_local.caches[0].try_deallocate(slice->cls, p, fl->limit(slice->cls));
     }
     return false;
 }
@@ -139,9 +147,9 @@ private:
 inline bool fast_fits_in_place(void* p, std::size_t n) noexcept {
     FreelistLayer* fl = g_rt.fast;
     if (!fl) return false;
-    Slice* slice = fl->central.slice_of(p);
+    Slice* slice = fl->central().slice_of(p);
     if (!slice || !slice->is_block_start(p)) return false;  // the slow path reports misuse
-    int c = fl->central.classes().class_of(n);
+    int c = fl->central().classes().class_of(n);
     return c != SizeClasses::kNone && static_cast<std::size_t>(c) == slice->cls;
 }
 

@@ -94,8 +94,8 @@ void text_report(Out& out, const char* chain) noexcept {
                 human(double(r.bytes), b1, sizeof b1), r.frees, human(double(r.live), b2, sizeof b2),
                 human(double(r.peak), b3, sizeof b3), r.fell_through);
         if (FreelistLayer* fl = g_rt.layers[i].freelist)
-            out.add("      %zu classes up to %zu bytes; %s taken from the system\n", fl->central.classes().count(),
-                    fl->central.classes().max_size(), human(double(fl->central.carved_bytes()), b1, sizeof b1));
+            out.add("      %zu classes up to %zu bytes; %s taken from the system\n", fl->central().classes().count(),
+                    fl->central().classes().max_size(), human(double(fl->central().carved_bytes()), b1, sizeof b1));
     }
     if (std::size_t used = g_bootstrap.used())
         out.add("      bootstrap arena: %s used during start-up\n", human(double(used), b1, sizeof b1));
@@ -123,7 +123,7 @@ void json_report(Out& out, const char* chain) noexcept {
                 r.requests, r.failed, r.bytes, r.frees, r.live, r.peak, r.fell_through);
         if (FreelistLayer* fl = g_rt.layers[i].freelist)
             out.add(", \"classes\": %zu, \"largest_class\": %zu, \"taken_from_system\": %zu",
-                    fl->central.classes().count(), fl->central.classes().max_size(), fl->central.carved_bytes());
+                    fl->central().classes().count(), fl->central().classes().max_size(), fl->central().carved_bytes());
         out.add("}");
     }
     out.add("\n]}\n");

@@ -53,7 +53,7 @@ BOOST_AUTO_TEST_CASE(freed_blocks_wait_until_the_thread_flushes) {
     }
     BOOST_TEST(c->central().out_bytes() == 10 * 64u);
     for (Block b : blocks) c->deallocate(b);
-    BOOST_TEST(Cached::cached_blocks() >= 10u);
+    BOOST_TEST(c->cached_blocks() >= 10u);
     BOOST_TEST(c->central().out_bytes() == 0u);
     Block again = c->allocate(64, 16);  // from the cache: the last one freed
     BOOST_TEST(again.ptr == blocks.back().ptr);
@@ -61,7 +61,7 @@ BOOST_AUTO_TEST_CASE(freed_blocks_wait_until_the_thread_flushes) {
     alignas(16) char foreign[64];
     BOOST_TEST(!c->try_deallocate(Block{foreign, sizeof foreign}));
     c->flush_thread();
-    BOOST_TEST(Cached::cached_blocks() == 0u);
+    BOOST_TEST(c->cached_blocks() == 0u);
     BOOST_TEST(c->central().out_bytes() == 0u);
     // Past the largest class: a capped layer serves it, as a large block of whole slices.
     Block large = c->allocate(40000, 16);
@@ -131,8 +131,8 @@ BOOST_AUTO_TEST_CASE(tags_keep_caches_apart) {
     auto b = std::make_unique<ca::ThreadCached<TagB>>();
     BOOST_REQUIRE(b->init(SizeClasses::defaults(), 64, 0));
     a->deallocate(a->allocate(32, 16));
-    BOOST_TEST(Cached::cached_blocks() == 8u);  // a first refill takes kFirstBatch blocks
-    BOOST_TEST(ca::ThreadCached<TagB>::cached_blocks() == 0u);
+    BOOST_TEST(a->cached_blocks() == 8u);  // a first refill takes kFirstBatch blocks
+    BOOST_TEST(b->cached_blocks() == 0u);
     a->flush_thread();
     b->fork_prepare();
     b->fork_child();
