@@ -1,21 +1,12 @@
-// The terminal layers: glibc (through chainalloc::libc, i.e. __libc_*, so never our own
-// malloc), jemalloc (through the plugin, jemalloc_plugin.hpp) and null. The chain calls them
-// by kind.
+// The chain's terminals as blocks: glibc is the library's System, `null` its Null, and jemalloc
+// the plugin (jemalloc_plugin.hpp) behind JemallocLayer, a BlockOwner of the range its arenas
+// map. Each goes into the chain erased (chainalloc/erased.hpp), as every layer does.
 #pragma once
 
 #include "chainalloc/system.hpp"
 #include "jemalloc_plugin.hpp"
 
-#include <cstring>
-
 namespace chainalloc::preload {
-
-inline void* system_allocate(std::size_t n, std::size_t align, bool zero) noexcept {
-    if (align <= kMinAlign) return zero ? libc::calloc(1, n) : libc::malloc(n);
-    void* p = libc::memalign(align, n);
-    if (p && zero) std::memset(p, 0, n);
-    return p;
-}
 
 /// The jemalloc terminal's functions, once load_jemalloc() found the plugin (nullptr before).
 extern const JemallocPlugin* g_jemalloc;
@@ -23,7 +14,32 @@ extern const JemallocPlugin* g_jemalloc;
 /// Finds the plugin (jemalloc_loader.cpp); false, with one line on stderr, when it cannot.
 bool load_jemalloc() noexcept;
 
-/// glibc's malloc_usable_size, for blocks glibc made (looked up on first use; see runtime.cpp).
-std::size_t system_usable_size(void* p) noexcept;
+/// glibc's block for n bytes (zeroed if asked): the event log's own requests (LoggerScope) and
+/// jemalloc's outside our arenas.
+inline void* system_allocate(std::size_t n, std::size_t align, bool zero) noexcept {
+    System glibc;
+    return (zero ? glibc.allocate_zeroed(n, align) : glibc.allocate(n, align)).ptr;
+}
+
+/// The plugin as a block. Blocks report the requested size: asking jemalloc for the usable
+/// one would cost every request a lookup that only statistics read (they ask usable_size).
+struct JemallocLayer {
+    static constexpr std::size_t alignment = kMinAlign;
+
+    Block allocate(std::size_t n, std::size_t align) noexcept { return wrap(g_jemalloc->allocate(n, align, false), n); }
+    Block allocate_zeroed(std::size_t n, std::size_t align) noexcept { return wrap(g_jemalloc->allocate(n, align, true), n); }
+    void deallocate(Block b) noexcept { g_jemalloc->deallocate(b.ptr); }
+    bool reallocate(Block& b, std::size_t n) noexcept {
+        void* q = g_jemalloc->reallocate(b.ptr, n);
+        if (!q) return false;
+        b = {q, n};
+        return true;
+    }
+    bool owns(const void* p) const noexcept { return g_jemalloc->owns(p); }
+    std::size_t usable_size(const void* p) const noexcept { return g_jemalloc->usable_size(p); }
+
+private:
+    static Block wrap(void* p, std::size_t n) noexcept { return p ? Block{p, n} : Block{}; }
+};
 
 }  // namespace chainalloc::preload

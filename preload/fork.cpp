@@ -54,26 +54,19 @@ bool jemalloc_in_chain() noexcept {
     return g_rt.count > 0 && g_rt.layers[g_rt.count - 1].kind == LayerKind::jemalloc;
 }
 
-template <class F>
-void each_freelist(F f) noexcept {
-    for (unsigned i = 0; i < g_rt.count; ++i)
-        if (FreelistLayer* fl = g_rt.layers[i].freelist) f(*fl);
-}
-
 void prepare() noexcept {
     g_locked = !__libc_single_threaded;
     if (!g_locked) return;
     _IO_list_lock();
     proxy_before_fork();
-    each_freelist([](FreelistLayer& fl) { fl.fork_prepare(); });
+    g_rt.chain.fork_prepare();  // the layers that have locks: the freelists' central lists
     if (jemalloc_in_chain() && g_jemalloc.prepare) g_jemalloc.prepare();
 }
 
 void parent() noexcept {
     if (!g_locked) return;
     if (jemalloc_in_chain() && g_jemalloc.parent) g_jemalloc.parent();
-    for (unsigned i = g_rt.count; i-- > 0;)
-        if (FreelistLayer* fl = g_rt.layers[i].freelist) fl->fork_parent();
+    g_rt.chain.fork_parent();
     proxy_after_fork(false);
     _IO_list_unlock();
 }
@@ -82,7 +75,7 @@ void parent() noexcept {
 void child() noexcept {
     // jemalloc's child handler re-creates its mutexes: as good as a release, locked or not.
     if (jemalloc_in_chain() && g_jemalloc.child) g_jemalloc.child();
-    each_freelist([](FreelistLayer& fl) { fl.fork_child(); });
+    g_rt.chain.fork_child();
     proxy_after_fork(true);  // sees whether this thread was inside the event log (see below)
     // A signal handler that forked may have interrupted this thread inside the event log, whose
     // allocations are glibc's: glibc's heap may be halfway through a change in this child, and

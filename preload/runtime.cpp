@@ -3,6 +3,7 @@
 #include "runtime.hpp"
 
 #include "backends.hpp"
+#include "chainalloc/null.hpp"
 #include "config/parse.hpp"
 #include "foreign_pointer.hpp"
 #include "fork.hpp"
@@ -49,8 +50,7 @@ void write_line(const char* text) noexcept { write_all(STDERR_FILENO, text, std:
 void on_thread_exit(void*) noexcept {
     // Flush while still active (the layers find the thread's caches only then), flag after:
     // the flush allocates nothing, so nothing comes in between.
-    for (unsigned i = 0; i < g_rt.count; ++i)
-        if (FreelistLayer* fl = g_rt.layers[i].freelist) fl->flush_thread();
+    g_rt.chain.flush_thread();
     t_local.state.mode = ThreadMode::exiting;
 }
 
@@ -107,6 +107,8 @@ bool build_freelist(const config::FreeListSpec& spec, unsigned index, unsigned& 
     return true;
 }
 
+void assemble_chain() noexcept;  // the chain's blocks, below
+
 void initialise() noexcept {
     // glibc's malloc_usable_size, for blocks glibc made (System::usable_size). The lookup
     // allocates, so it is done here, where recursion is served by the bootstrap arena: looked
@@ -147,6 +149,7 @@ void initialise() noexcept {
         }
     }
 
+    assemble_chain();
     pthread_key_create(&g_exit_key, on_thread_exit);
     register_fork_handlers();
 
@@ -184,6 +187,12 @@ bool ensure_ready() noexcept {
 __attribute__((constructor(101))) void on_load() noexcept { ensure_ready(); }
 
 // ---- the chain ----------------------------------------------------------------------------
+//
+// g_rt.chain is the library's LayerChain: each layer a block behind its table (erased.hpp) —
+// a freelist is a CachedSegregated, glibc System, `null` Null, jemalloc JemallocLayer, and a
+// proxy the ProxyLayer below, which serves through the rest of the chain and logs. What stays
+// here is what only a malloc replacement needs: statistics, and who takes a pointer no layer
+// owns (glibc).
 
 // Statistics are exact when on and cost one predictable branch when off.
 void count_served(unsigned i, std::size_t bytes) noexcept {
@@ -203,67 +212,83 @@ void count_freed(unsigned i, std::size_t bytes) noexcept {
     s.live.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
 }
 
-// The layer that owns p: a freelist by its range, a jemalloc terminal by its arenas' range,
-// otherwise the terminal, or glibc (kForeign) where the terminal is jemalloc.
-unsigned owner_of(const void* p) noexcept {
-    for (unsigned i = 0; i + 1 < g_rt.count; ++i)
-        if (FreelistLayer* fl = g_rt.layers[i].freelist; fl && fl->owns(p)) return i;
-    unsigned terminal = g_rt.count - 1;
-    if (g_rt.layers[terminal].kind == LayerKind::jemalloc && !g_jemalloc->owns(p)) return kForeign;
-    return terminal;
+// Who takes a pointer no layer owns (kForeign, glibc's): System, as the `system` terminal.
+constinit System g_glibc;
+constinit Null g_null;
+constinit JemallocLayer g_jemalloc_layer;
+
+const Erased& layer_at(unsigned i) noexcept {
+    static constinit const Erased foreign{&kErasedOps<System>, &g_glibc};
+    return i == kForeign ? foreign : g_rt.chain[i];
 }
 
-std::size_t size_in_layer(unsigned i, void* p) noexcept {
-    switch (g_rt.layers[i].kind) {
-        case LayerKind::freelist: return g_rt.layers[i].freelist->usable_size(p);
-        case LayerKind::jemalloc:  // blocks it made; glibc's stand-ins for the others
-            return g_jemalloc->owns(p) ? g_jemalloc->usable_size(p) : system_usable_size(p);
-        default: return system_usable_size(p);
-    }
+std::size_t size_in_layer(unsigned i, const void* p) noexcept {
+    const Erased& layer = layer_at(i);
+    return layer.ops->usable_size ? layer.ops->usable_size(layer.self, p) : 0;
 }
+
+// The layer that owns p: the first whose range holds it (freelists, jemalloc's arenas); else
+// the `system` terminal, or glibc (kForeign) under the other terminals.
+unsigned owner_of(const void* p) noexcept {
+    unsigned i = g_rt.chain.owner_of(p);
+    if (i != g_rt.chain.none()) return i;
+    unsigned terminal = g_rt.count - 1;
+    return g_rt.layers[terminal].kind == LayerKind::system ? terminal : kForeign;
+}
+
+struct StatsObserver {
+    void on_served(unsigned i, Block b) noexcept { count_served(i, size_in_layer(i, b.ptr)); }
+    void on_fell_through(unsigned i) noexcept { g_rt.layer_stats[i].fallthroughs.fetch_add(1, std::memory_order_relaxed); }
+    void on_failed(unsigned i) noexcept { g_rt.layer_stats[i].failed.fetch_add(1, std::memory_order_relaxed); }
+};
 
 // Serves a request from layer `from` on; `served_by` names the layer that made the block.
-// `logged` = false passes the proxies by (realloc logs its own single event).
+// `observed` = false passes the proxies by (realloc logs its own single event).
 void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned& served_by,
-            bool logged = true) noexcept {
-    for (unsigned i = from; i < g_rt.count; ++i) {
-        Layer& layer = g_rt.layers[i];
-        void* p = nullptr;
-        switch (layer.kind) {
-            case LayerKind::freelist: {
-                FreelistLayer& fl = *layer.freelist;
-                p = fl.allocate(n, align).ptr;
-                if (!p && fl.refusal_is_final(align)) {
-                    if (g_rt.stats) g_rt.layer_stats[i].failed.fetch_add(1, std::memory_order_relaxed);
-                    return nullptr;
-                }
-                if (!p) {
-                    if (g_rt.stats) g_rt.layer_stats[i].fallthroughs.fetch_add(1, std::memory_order_relaxed);
-                    continue;
-                }
-                if (zero) std::memset(p, 0, n);
-                break;
-            }
-            case LayerKind::proxy: {
-                // realloc's inner request passes unlogged: realloc logs its own event.
-                if (!logged) continue;
-                p = serve(i + 1, n, align, zero, served_by);
-                proxy_on_allocate(i, n, align, zero, p, served_by);
-                return p;
-            }
-            case LayerKind::system: p = system_allocate(n, align, zero); break;
-            case LayerKind::jemalloc: p = g_jemalloc->allocate(n, align, zero); break;
-            case LayerKind::null: break;
-        }
-        if (p) {
-            served_by = i;
-            if (g_rt.stats) count_served(i, size_in_layer(i, p));
-        } else if (g_rt.stats) {
-            g_rt.layer_stats[i].failed.fetch_add(1, std::memory_order_relaxed);  // the terminal refused
-        }
-        return p;
+            bool observed = true) noexcept {
+    auto served = g_rt.stats ? g_rt.chain.allocate(from, n, align, zero, observed, StatsObserver{})
+                             : g_rt.chain.allocate(from, n, align, zero, observed);
+    served_by = served.by;
+    return served.block.ptr;
+}
+
+// A proxy: serves through the rest of the chain, then logs what happened.
+struct ProxyLayer {
+    static constexpr bool kObserver = true;
+    static constexpr std::size_t alignment = kMinAlign;
+    unsigned index;
+
+    Block allocate(std::size_t n, std::size_t align, bool zero, unsigned& by) noexcept {
+        void* p = serve(index + 1, n, align, zero, by);
+        proxy_on_allocate(index, n, align, zero, p, by);
+        return p ? Block{p, n} : Block{};
     }
-    return nullptr;
+    Block allocate(std::size_t n, std::size_t align) noexcept {
+        unsigned by = 0;
+        return allocate(n, align, false, by);
+    }
+    void deallocate(Block) noexcept {}  // owns nothing: a free goes to the layer that owns it
+};
+ProxyLayer g_proxies[config::kMaxLayers];
+
+// The chain's blocks, once the layers' kinds are final (a jemalloc terminal may have become
+// `system`).
+void assemble_chain() noexcept {
+    for (unsigned i = 0; i < g_rt.count; ++i) {
+        Layer& layer = g_rt.layers[i];
+        Erased erased;
+        switch (layer.kind) {
+            case LayerKind::freelist: erased = Erased::of(*layer.freelist); break;
+            case LayerKind::proxy:
+                g_proxies[i].index = i;
+                erased = Erased::of(g_proxies[i]);
+                break;
+            case LayerKind::system: erased = Erased::of(g_glibc); break;
+            case LayerKind::jemalloc: erased = Erased::of(g_jemalloc_layer); break;
+            case LayerKind::null: erased = Erased::of(g_null); break;
+        }
+        g_rt.chain.add(erased);
+    }
 }
 
 // A pointer on its way to glibc (the `system` and `null` terminals, kForeign) must look like a
@@ -278,16 +303,11 @@ void check_glibc_block(const char* call, unsigned owner, const void* p) noexcept
 // Gives p back to layer `owner`, which made it (or, for the terminal, is its default owner).
 void release(unsigned owner, void* p) noexcept {
     if (g_rt.stats && !in_logger()) count_freed(owner, size_in_layer(owner, p));
-    switch (g_rt.layers[owner].kind) {
-        case LayerKind::freelist: g_rt.layers[owner].freelist->deallocate({p, 0}); break;
-        case LayerKind::jemalloc: g_jemalloc->deallocate(p); break;
-        default: libc::free(p); break;  // system, and foreign pointers (null, kForeign)
-    }
+    const Erased& layer = layer_at(owner);
+    layer.ops->deallocate(layer.self, p);
 }
 
 }  // namespace
-
-std::size_t system_usable_size(void* p) noexcept { return System{}.usable_size(p); }
 
 void* allocate(std::size_t n, std::size_t align, bool zero) noexcept {
     if (in_logger()) return system_allocate(n, align, zero);  // see LoggerScope
@@ -314,15 +334,16 @@ void* reallocate(void* p, std::size_t n) noexcept {
     if (!ensure_ready()) return nullptr;
     unsigned owner = owner_of(p);
     check_glibc_block("realloc", owner, p);
-    Layer& layer = g_rt.layers[owner];
+    const Erased& layer = layer_at(owner);
     void* q = nullptr;
     unsigned served_by = owner;
-    if (layer.kind == LayerKind::freelist) {
-        FreelistLayer& fl = *layer.freelist;
-        std::size_t old_size = fl.usable_size(p);
-        bool fits = fl.fits_in_place(p, n);
-        if (fits) {
-            q = p;  // same class (or the same number of slices): the block already fits
+    if (layer.ops->fits_in_place) {
+        // Size classes: the block stays when the new size falls in its class (or needs the
+        // same slices); otherwise a new block from the whole chain, unlogged (realloc logs
+        // one event below), and a copy.
+        std::size_t old_size = size_in_layer(owner, p);
+        if (layer.ops->fits_in_place(layer.self, p, n)) {
+            q = p;
         } else {
             q = serve(0, n, kMinAlign, false, served_by, false);
             if (q) {
@@ -331,12 +352,9 @@ void* reallocate(void* p, std::size_t n) noexcept {
             }
         }
     } else {
+        // glibc and jemalloc resize in place or by mremap, where they can: no copy then.
         std::size_t old_size = g_rt.stats ? size_in_layer(owner, p) : 0;
-        if (layer.kind == LayerKind::jemalloc) {
-            q = g_jemalloc->reallocate(p, n);
-        } else {
-            q = libc::realloc(p, n);  // grows in place or by mremap: no copy where it can
-        }
+        q = layer.ops->reallocate(layer.self, p, n);
         if (q && g_rt.stats) {
             count_freed(owner, old_size);
             count_served(owner, size_in_layer(owner, q));
@@ -359,9 +377,7 @@ void note_refused_realloc(void* p, std::size_t n) noexcept {
 
 int trim(std::size_t pad) noexcept {
     if (!ensure_ready()) return 0;
-    int released = 0;
-    for (unsigned i = 0; i < g_rt.count; ++i)
-        if (FreelistLayer* fl = g_rt.layers[i].freelist) released |= fl->trim();
+    int released = g_rt.chain.trim();
     // glibc's own, past this object: found once (dlsym may allocate: no lock of ours is held).
     static int (*glibc_trim)(std::size_t) = nullptr;
     if (!glibc_trim) glibc_trim = reinterpret_cast<int (*)(std::size_t)>(dlsym(RTLD_NEXT, "malloc_trim"));

@@ -17,6 +17,7 @@
 
 #include "bootstrap_arena.hpp"
 #include "chainalloc/cached_segregated.hpp"
+#include "chainalloc/layer_chain.hpp"
 #include "config/chain_spec.hpp"
 
 #include <atomic>
@@ -91,6 +92,7 @@ struct Runtime {
     unsigned count = 0;
     bool stats = false;
     Layer layers[config::kMaxLayers + 1];            // + kForeign
+    LayerChain<config::kMaxLayers> chain;            // the layers as blocks (none() == kForeign)
     LayerStats layer_stats[config::kMaxLayers + 1];
     config::ChainSpec spec;
 };

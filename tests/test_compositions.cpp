@@ -290,8 +290,10 @@ BOOST_AUTO_TEST_CASE(try_deallocate_through_a_segregated_chain) {
     BOOST_TEST(chain->primary().out_bytes() == 0u);
 }
 
-// The preload's freelist layer as a block: cached size classes, then glibc, counted. Thread
-// exit and fork reach the caches and the central lists through the whole chain.
+// The preload's freelist layer (CachedSegregated, here with ThreadCached's caches) composed at
+// compile time: cached size classes, then glibc, counted. Thread exit and fork reach the
+// caches and the central lists through the whole chain. The preload composes the same blocks
+// at run time, erased, in a LayerChain: test_layer_chain.cpp.
 namespace {
 struct ChainTag {};
 using CachedChain = ca::Proxy<ca::Fallback<ca::ThreadCached<ChainTag>, ca::System>, ca::CountingLogger>;

@@ -52,6 +52,10 @@ public:
     using Cache = ThreadCache<Central>;
 
     CachedSegregated() = default;
+    /// The destroying thread's cache is emptied: a later object with the same cache (the same
+    /// ThreadCached tag) must not find this one's blocks there. Other threads must have
+    /// flushed theirs (at their exit, say).
+    ~CachedSegregated() { flush_thread(); }
     CachedSegregated(const CachedSegregated&) = delete;
     CachedSegregated& operator=(const CachedSegregated&) = delete;
 
