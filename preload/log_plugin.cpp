@@ -21,7 +21,7 @@ namespace {
 
 const LogPlugin* g_plugin = nullptr;
 
-bool host_in_logger() noexcept { return in_logger(); }
+bool host_in_logger() noexcept { return in_glibc_heap(); }
 
 void host_describe_chain(char* chain, std::size_t chain_cap, char* layers, std::size_t layers_cap) noexcept {
     config::format_chain(g_rt.spec, chain, chain_cap);

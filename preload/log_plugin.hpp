@@ -14,7 +14,9 @@
 namespace chainalloc::preload {
 
 struct LogHost {
-    /// True while the calling thread is inside the log (runtime.hpp's LoggerScope).
+    /// True while the calling thread may be inside glibc's malloc: inside the log (runtime.hpp's
+    /// LoggerScope) or in a layer's call into glibc (in_glibc_heap). A child forked from a signal
+    /// handler that interrupted it does not log: its logger would allocate from that heap.
     bool (*in_logger)() noexcept;
     /// output_file.hpp's open_output.
     int (*open_output)(const char* pattern, unsigned mode, char* path, std::size_t cap, const char*& why) noexcept;

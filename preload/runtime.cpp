@@ -189,36 +189,18 @@ __attribute__((constructor(101))) void on_load() noexcept { ensure_ready(); }
 // ---- the chain ----------------------------------------------------------------------------
 //
 // g_rt.chain is the library's LayerChain: each layer a block behind its table (erased.hpp) —
-// a freelist is a CachedSegregated, glibc System, `null` Null, jemalloc JemallocLayer, and a
-// proxy the ProxyLayer below, which serves through the rest of the chain and logs. What stays
+// a freelist is a CachedSegregated, glibc System (in GlibcLayer), `null` Null, jemalloc
+// JemallocLayer, and a proxy the ProxyLayer below, which serves through the rest of the chain and logs. What stays
 // here is what only a malloc replacement needs: statistics, and who takes a pointer no layer
 // owns (glibc).
 
-// Statistics are exact when on and cost one predictable branch when off.
-void count_served(unsigned i, std::size_t bytes) noexcept {
-    LayerStats& s = g_rt.layer_stats[i];
-    s.requests.fetch_add(1, std::memory_order_relaxed);
-    s.bytes.fetch_add(bytes, std::memory_order_relaxed);
-    std::int64_t live = s.live.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed) +
-                        static_cast<std::int64_t>(bytes);
-    std::int64_t peak = s.peak.load(std::memory_order_relaxed);
-    while (live > peak && !s.peak.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
-    }
-}
-
-void count_freed(unsigned i, std::size_t bytes) noexcept {
-    LayerStats& s = g_rt.layer_stats[i];
-    s.frees.fetch_add(1, std::memory_order_relaxed);
-    s.live.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
-}
-
-// Who takes a pointer no layer owns (kForeign, glibc's): System, as the `system` terminal.
-constinit System g_glibc;
+// Who takes a pointer no layer owns (kForeign, glibc's): glibc, as the `system` terminal.
+constinit GlibcLayer g_glibc;
 constinit Null g_null;
 constinit JemallocLayer g_jemalloc_layer;
 
 const Erased& layer_at(unsigned i) noexcept {
-    static constinit const Erased foreign{&kErasedOps<System>, &g_glibc};
+    static constinit const Erased foreign{&kErasedOps<GlibcLayer>, &g_glibc};
     return i == kForeign ? foreign : g_rt.chain[i];
 }
 
@@ -226,6 +208,11 @@ std::size_t size_in_layer(unsigned i, const void* p) noexcept {
     const Erased& layer = layer_at(i);
     return layer.ops->usable_size ? layer.ops->usable_size(layer.self, p) : 0;
 }
+
+// Statistics are exact when on and cost one predictable branch when off. What counts is a
+// block's usable size (what the layer hands out, not the request).
+void count_served(unsigned i, void* p) noexcept { g_rt.layer_stats[i].on_allocate(0, 0, {p, size_in_layer(i, p)}); }
+void count_freed(unsigned i, void* p, std::size_t usable) noexcept { g_rt.layer_stats[i].on_deallocate({p, usable}); }
 
 // The layer that owns p: the first whose range holds it (freelists, jemalloc's arenas); else
 // the `system` terminal, or glibc (kForeign) under the other terminals.
@@ -237,9 +224,12 @@ unsigned owner_of(const void* p) noexcept {
 }
 
 struct StatsObserver {
-    void on_served(unsigned i, Block b) noexcept { count_served(i, size_in_layer(i, b.ptr)); }
-    void on_fell_through(unsigned i) noexcept { g_rt.layer_stats[i].fallthroughs.fetch_add(1, std::memory_order_relaxed); }
-    void on_failed(unsigned i) noexcept { g_rt.layer_stats[i].failed.fetch_add(1, std::memory_order_relaxed); }
+    void on_served(unsigned i, Block b) noexcept { count_served(i, b.ptr); }
+    void on_fell_through(unsigned i) noexcept {
+        g_rt.layer_stats[i].on_allocate(0, 0, {});
+        g_rt.layer_stats[i].on_fell_through();
+    }
+    void on_failed(unsigned i) noexcept { g_rt.layer_stats[i].on_allocate(0, 0, {}); }
 };
 
 // Serves a request from layer `from` on; `served_by` names the layer that made the block.
@@ -302,7 +292,7 @@ void check_glibc_block(const char* call, unsigned owner, const void* p) noexcept
 
 // Gives p back to layer `owner`, which made it (or, for the terminal, is its default owner).
 void release(unsigned owner, void* p) noexcept {
-    if (g_rt.stats && !in_logger()) count_freed(owner, size_in_layer(owner, p));
+    if (g_rt.stats && !in_logger()) count_freed(owner, p, size_in_layer(owner, p));
     const Erased& layer = layer_at(owner);
     layer.ops->deallocate(layer.self, p);
 }
@@ -356,8 +346,8 @@ void* reallocate(void* p, std::size_t n) noexcept {
         std::size_t old_size = g_rt.stats ? size_in_layer(owner, p) : 0;
         q = layer.ops->reallocate(layer.self, p, n);
         if (q && g_rt.stats) {
-            count_freed(owner, old_size);
-            count_served(owner, size_in_layer(owner, q));
+            count_freed(owner, p, old_size);
+            count_served(owner, q);
         }
     }
     proxy_on_realloc(owner, p, n, q, served_by);

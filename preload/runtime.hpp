@@ -17,6 +17,7 @@
 
 #include "bootstrap_arena.hpp"
 #include "chainalloc/cached_segregated.hpp"
+#include "chainalloc/counting.hpp"
 #include "chainalloc/layer_chain.hpp"
 #include "config/chain_spec.hpp"
 
@@ -33,11 +34,8 @@ using config::LayerKind;
 /// Freelist layers that get per-thread caches; each costs 1 KiB of TLS in every thread.
 inline constexpr unsigned kCachedLayers = 4;
 
-/// Counters for CHAINALLOC_STATS (only touched when it is on).
-struct LayerStats {
-    std::atomic<std::uint64_t> requests{0}, bytes{0}, fallthroughs{0}, failed{0}, frees{0};
-    std::atomic<std::int64_t> live{0}, peak{0};
-};
+/// Counters for CHAINALLOC_STATS (only touched when it is on): the library's counting block.
+using LayerStats = Counting<counts::preload, std::atomic<std::int64_t>>;
 
 
 // Per-thread state, initial-exec TLS (no allocation, no __tls_get_addr on access). All-zero is
@@ -51,7 +49,8 @@ enum class ThreadMode : std::uint8_t {
 
 struct ThreadState {
     ThreadMode mode;
-    bool in_init;  // this thread is initialising the runtime: recursion goes to bootstrap
+    bool in_init;              // this thread is initialising the runtime: recursion goes to bootstrap
+    std::uint8_t in_glibc;     // depth of this thread's calls into glibc's malloc (GlibcLayer)
 };
 
 // One thread-local object, not two: in a shared object each initial-exec variable costs the
@@ -102,6 +101,12 @@ extern BootstrapArena g_bootstrap;  // apart from g_rt: all zero, so it stays in
 
 /// True while the calling thread runs the event log's code (spdlog, fmt, libc).
 inline bool in_logger() noexcept { return t_local.state.mode == ThreadMode::logging; }
+
+/// True while the calling thread may be inside glibc's malloc: in the event log (whose
+/// allocations are glibc's) or in a layer's call into it. A child forked from a signal handler
+/// that interrupted such a thread finds glibc's heap maybe halfway through a change (glibc
+/// takes no lock in a single-threaded process), so it must not use that heap: it does not log.
+inline bool in_glibc_heap() noexcept { return in_logger() || t_local.state.in_glibc; }
 
 /// The event log's own work. What it allocates meanwhile is the tool's, not the program's: it
 /// is served by glibc directly, never by the chain, so it is never logged (no recursion), never

@@ -71,9 +71,10 @@ struct Row {
 
 Row row(unsigned i) noexcept {
     const LayerStats& s = g_rt.layer_stats[i];
-    return {config::layer_name(g_rt.layers[i].kind), s.requests.load(), s.failed.load(), s.bytes.load(),
-            s.frees.load(), s.fallthroughs.load(), static_cast<long long>(s.live.load()),
-            static_cast<long long>(s.peak.load())};
+    auto u = [](const std::atomic<std::int64_t>& w) { return static_cast<u64>(w.load(std::memory_order_relaxed)); };
+    return {config::layer_name(g_rt.layers[i].kind), u(s.requests), u(s.refused) - u(s.fell_through), u(s.bytes),
+            u(s.frees), u(s.fell_through), static_cast<long long>(s.live_bytes.load(std::memory_order_relaxed)),
+            static_cast<long long>(s.peak_bytes.load(std::memory_order_relaxed))};
 }
 
 void text_report(Out& out, const char* chain) noexcept {

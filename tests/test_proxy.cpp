@@ -288,7 +288,7 @@ using PreloadCounts = ca::Counting<ca::counts::preload, std::atomic<std::int64_t
 using JustRequests = ca::Counting<ca::counts::requests>;
 static_assert(sizeof(JustRequests) == sizeof(std::size_t));
 static_assert(sizeof(ca::Counting<0>) == 1 && std::is_empty_v<ca::Counting<0>>);
-static_assert(sizeof(PreloadCounts) == 6 * sizeof(std::int64_t));
+static_assert(sizeof(PreloadCounts) == 7 * sizeof(std::int64_t));
 static_assert(ca::ProxyLogger<PreloadCounts> && ca::ProxyLogger<JustRequests>);
 template <class L>
 concept CountsFrees = requires(L& l) { l.frees + 1; };

@@ -6,6 +6,8 @@
 //   bytes          their usable sizes, summed: bytes ever handed out
 //   refused        requests it could not serve (allocate or reallocate failed): under a Fallback
 //                  what "fell through" to the next layer, at a terminal what failed
+//   fell_through   of those, the ones a chain then passed to its next layer (on_fell_through:
+//                  only the chain knows; the preload's "fell through" column, beside "failed")
 //   frees          blocks given back (a reallocation's old block included)
 //   reallocations  successful reallocate/expand calls (each also one free and one request)
 //   live_bytes     usable bytes handed out and not given back; peak_bytes its maximum
@@ -17,7 +19,8 @@
 // Word is each counter's type: std::size_t for one thread; std::atomic<std::int64_t> where
 // threads share the layer (relaxed: the counts are exact, their order across threads is not;
 // signed, so that a free counted before the request it undoes reads as a dip, not a wrap).
-// For the preload: its LayerStats is Counting<counts::preload, std::atomic<std::int64_t>>.
+// For the preload: its LayerStats is Counting<counts::preload, std::atomic<std::int64_t>>, and
+// its "failed" column is refused minus fell_through.
 #pragma once
 
 #include "allocator.hpp"
@@ -31,10 +34,10 @@ namespace chainalloc {
 namespace counts {
 inline constexpr unsigned requests = 1u << 0, bytes = 1u << 1, refused = 1u << 2, frees = 1u << 3,
                           reallocations = 1u << 4, live_bytes = 1u << 5, peak_bytes = 1u << 6,
-                          live_blocks = 1u << 7;
-inline constexpr unsigned all = 0xff;
+                          live_blocks = 1u << 7, fell_through = 1u << 8;
+inline constexpr unsigned all = 0x1ff;
 /// The preload's per-layer statistics (stats.cpp).
-inline constexpr unsigned preload = requests | bytes | refused | frees | live_bytes | peak_bytes;
+inline constexpr unsigned preload = requests | bytes | refused | frees | live_bytes | peak_bytes | fell_through;
 }  // namespace counts
 
 namespace detail {
@@ -94,6 +97,7 @@ struct Counting {
     [[no_unique_address]] Counter<counts::live_bytes> live_bytes{};
     [[no_unique_address]] Counter<counts::peak_bytes> peak_bytes{};
     [[no_unique_address]] Counter<counts::live_blocks> live_blocks{};
+    [[no_unique_address]] Counter<counts::fell_through> fell_through{};
 
     static_assert((What & counts::peak_bytes) == 0 || (What & counts::live_bytes) != 0,
                   "peak_bytes is the maximum of live_bytes: count live_bytes too");
@@ -104,6 +108,9 @@ struct Counting {
         else
             detail::count_add(refused, 1);
     }
+
+    /// A refused request (counted by on_allocate) that its chain passed to the next layer.
+    void on_fell_through() noexcept { detail::count_add(fell_through, 1); }
 
     void on_deallocate(Block b) noexcept {
         if (b.ptr) given_back(b.size);
