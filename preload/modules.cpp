@@ -2,6 +2,7 @@
 #include "modules.hpp"
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
 #include <elf.h>
@@ -132,7 +133,10 @@ void scan_locked() noexcept {
         if (!g_seen[i]) g_gone[i].store(true, std::memory_order_relaxed);
 }
 
+bool g_initialized = false;  // init() ran: the main program's path is known
+
 bool try_scan() noexcept {
+    if (!g_initialized) return false;
     bool expected = false;
     if (!g_scanning.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
         g_wanted.store(true, std::memory_order_relaxed);
@@ -159,6 +163,8 @@ void init(const void* const* ours, std::size_t n) noexcept {
     for (std::size_t i = 0; i < g_ours_count; ++i) g_ours[i] = ours[i];
     ssize_t len = readlink("/proc/self/exe", g_exe, sizeof g_exe - 1);
     g_exe[len > 0 ? len : 0] = '\0';
+    if (len <= 0) copy_path(g_exe, program_invocation_name);  // no /proc: argv[0] is better than nothing
+    g_initialized = true;
     try_scan();
 }
 
