@@ -111,10 +111,19 @@ class CallSites(StacksCase):
         self.assertEqual(len(ids), len(set(ids)))
         modules = self.lines(path, '#M ')
         self.assertTrue(any(ln.endswith(PATHS['program']) for ln in modules), modules)
+        ours = []
         for ln in modules:
-            base, lo, hi, build_id = ln.split()[1:5]
+            base, lo, hi, build_id, mod = ln.split(None, 5)[1:6]
             self.assertRegex(build_id, r'^([0-9a-f]{2})+$|^-$')
             self.assertLessEqual(int(lo, 16), int(hi, 16))
+            if os.path.basename(mod).startswith(('libchainalloc', 'libunwind')):
+                ours.append((int(lo, 16), int(hi, 16)))
+        self.assertEqual(len(ours), 3, modules)    # the preload, the log plugin, libunwind
+        # No frame of chainalloc in any stack: its entry points are dropped, and what the
+        # logger (spdlog, libunwind) allocates is never logged, so no stack starts there.
+        for ln in self.lines(path, '#S '):
+            for pc in ln.split()[2:]:
+                self.assertFalse(any(lo <= int(pc, 16) < hi for lo, hi in ours), ln)
 
     def test_sites_report(self):
         [path] = self.run_logged(['leak'])
