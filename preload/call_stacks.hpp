@@ -6,7 +6,9 @@
 // unw_backtrace is safe inside malloc: libunwind takes its memory from its own mmap'd pools,
 // and whatever else runs meanwhile (the loader's dl_iterate_phdr, the first touch of its
 // thread-local cache) runs inside the caller's LoggerScope, so an allocation there is glibc's,
-// never the chain's and never logged. The table is mmap'd at attach and never allocates.
+// never the chain's and never logged. Seen under gdb: the first call on a thread mallocs once
+// (libunwind's dynamic TLS block, by __tls_get_addr), later calls allocate nothing. The table
+// is mmap'd at attach and never allocates.
 #pragma once
 
 #include <cstddef>
