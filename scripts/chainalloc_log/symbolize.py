@@ -70,6 +70,16 @@ def _build_id_in_notes(data, end, align):
     return None
 
 
+_found = []
+
+
+def _tool():
+    """addr2line's path (None when binutils is missing), looked up once."""
+    if not _found:
+        _found.append(shutil.which(ADDR2LINE))
+    return _found[0]
+
+
 class Frame:
     """One frame of a symbolized stack. Inlined frames of one address come first, the
     function that holds them last (as addr2line -i prints them)."""
@@ -105,7 +115,7 @@ class Symbolizer:
         self.cache = {}        # (path, build id) -> {file address: [Frame-like tuples]}
         self.status = {}       # (path, build id) -> None (usable) or the reason it is not
         self.warnings = []
-        self.tool = shutil.which(ADDR2LINE)
+        self.tool = _tool()
 
     def _usable(self, path, build_id):
         key = (path, build_id)
