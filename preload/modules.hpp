@@ -13,7 +13,8 @@
 // (1) with no lock of ours held that malloc could wait for (never under the log's lock), and
 // (2) under a try-lock that never waits: a thread that finds a rescan under way leaves it to
 // that thread and flags `wanted`, so the next allocation tries again. No thread ever waits
-// for anything while it holds, or may hold, the loader's lock.
+// for anything while it holds, or may hold, the loader's lock. (The chain's own locks are not
+// held either: the proxy's hooks run after the layers behind it have returned.)
 #pragma once
 
 #include <cstddef>
