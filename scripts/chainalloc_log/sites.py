@@ -5,9 +5,9 @@ bytes, live bytes at the peak, temporary allocations and leaks."""
 
 from .parse import SITE_ALLOCS, SITE_BYTES, SITE_TMP_BLOCKS, SITE_TMP_BYTES
 
-NO_STACK = ()
+NO_STACK = ()   # blocks whose line carries no stack id (stacks=0, a full stack table)
 SITE_FIGURES = ('allocations', 'bytes', 'peak_bytes', 'temporary_blocks', 'temporary_bytes',
-                'leaked_blocks', 'leaked_bytes')   # blocks whose line carries no stack id (stacks=0, a full stack table)
+                'leaked_blocks', 'leaked_bytes')
 
 
 def has_stacks(d):

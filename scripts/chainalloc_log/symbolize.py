@@ -43,9 +43,11 @@ def file_build_id(path):
             if len(ph) < phentsize:
                 break
             if is64:
-                p_type, _, p_offset, _, _, p_filesz, _, p_align = struct.unpack_from(end + 'IIQQQQQQ', ph)
+                p_type, _, p_offset, _, _, p_filesz, _, p_align = struct.unpack_from(
+                    end + 'IIQQQQQQ', ph)
             else:
-                p_type, p_offset, _, _, p_filesz, _, _, p_align = struct.unpack_from(end + 'IIIIIIII', ph)
+                p_type, p_offset, _, _, p_filesz, _, _, p_align = struct.unpack_from(
+                    end + 'IIIIIIII', ph)
             if p_type != PT_NOTE:
                 continue
             f.seek(p_offset)

@@ -181,7 +181,8 @@ def _leak_sites(d, w, top, frames):
     rows = d.get('leak_sites') or []
     if not rows:
         return
-    w('\nprogram leaks by call site: %d site%s, top first\n' % (len(rows), '' if len(rows) == 1 else 's'))
+    w('\nprogram leaks by call site: %d site%s, top first\n'
+      % (len(rows), '' if len(rows) == 1 else 's'))
     for r in rows[:top]:
         sizes = ', '.join(str(x) for x in r['sizes'][:6]) + (', ...' if len(r['sizes']) > 6 else '')
         w('  %s in %d blocks (size %s) from %s\n' % (human(r['bytes']), r['count'], sizes,

@@ -130,11 +130,13 @@ class CallSites(StacksCase):
         answer = reader_json_all('sites', path)
         d = answer['files'][0]
         self.assertTrue(d['stacks'])
-        churn = [s for s in d['sites'] if has_frame(s, 'churn', SOURCE, marked_line(SOURCE, 'churn'))]
+        line = marked_line(SOURCE, 'churn')
+        churn = [s for s in d['sites'] if has_frame(s, 'churn', SOURCE, line)]
         self.assertEqual(len(churn), 1, d['sites'])
         self.assertEqual((churn[0]['allocations'], churn[0]['bytes']), (100, 6400))
         self.assertEqual((churn[0]['temporary_blocks'], churn[0]['leaked_blocks']), (100, 0))
-        leak = [s for s in d['sites'] if has_frame(s, 'leak_one', SOURCE, marked_line(SOURCE, 'leak_one'))]
+        line = marked_line(SOURCE, 'leak_one')
+        leak = [s for s in d['sites'] if has_frame(s, 'leak_one', SOURCE, line)]
         self.assertEqual((leak[0]['allocations'], leak[0]['leaked_bytes'], leak[0]['peak_bytes']),
                          (3, 3333, 3333))
         self.assertEqual(answer['combined']['processes'], 1)
@@ -240,7 +242,8 @@ class WithoutStacks(StacksCase):
         with open(changed, 'wb') as f:
             f.write(b'\n'.join(lines))
         d = reader_json('leaks', changed)
-        self.assertTrue(any('build id differs' in w for w in d['symbol_warnings']), d['symbol_warnings'])
+        self.assertTrue(any('build id differs' in w for w in d['symbol_warnings']),
+                        d['symbol_warnings'])
         first = d['leak_sites'][0]['stack'][0]
         self.assertEqual((first['function'], first['file']), (None, None))
         self.assertEqual(first['module'], PATHS['program'])
