@@ -11,12 +11,14 @@ Before symbolizing a module, its file's build id (ELF note NT_GNU_BUILD_ID) is c
 the log's: a file that changed since the run, or is gone, is not used, and a warning says so.
 """
 
+import bisect
 import os
 import shutil
 import struct
 import subprocess
 
 ADDR2LINE = 'addr2line'
+NM = 'nm'
 NT_GNU_BUILD_ID = 3
 PT_NOTE = 4
 
@@ -72,14 +74,43 @@ def _build_id_in_notes(data, end, align):
     return None
 
 
-_found = []
+_found = {}
 
 
-def _tool():
-    """addr2line's path (None when binutils is missing), looked up once."""
-    if not _found:
-        _found.append(shutil.which(ADDR2LINE))
-    return _found[0]
+def _tool(name=ADDR2LINE):
+    """A binutils tool's path (None when it is missing), looked up once."""
+    if name not in _found:
+        _found[name] = shutil.which(name)
+    return _found[name]
+
+
+def function_symbols(path):
+    """The module's functions from its symbol table (.symtab, else .dynsym), sorted:
+    ([start], [(start, size, name)]). Without debug info, addr2line names an address after
+    the nearest symbol before it, however far: in a stripped program that is often an
+    exported function next to the static one that really holds the address. The sizes tell."""
+    tool = _tool(NM)
+    rows = []
+    for extra in ([], ['-D']):
+        if tool is None:
+            break
+        try:
+            out = subprocess.run([tool, '--defined-only', '-S', '-C'] + extra + [path],
+                                 capture_output=True, text=True, errors='replace',
+                                 check=False).stdout
+        except OSError:
+            break
+        for ln in out.split('\n'):
+            p = ln.split(None, 3)
+            if len(p) == 4 and p[2] in 'TtWwi':
+                try:
+                    rows.append((int(p[0], 16), int(p[1], 16), p[3]))
+                except ValueError:
+                    pass
+        if rows:
+            break
+    rows.sort()
+    return [r[0] for r in rows], rows
 
 
 class Frame:
@@ -160,6 +191,15 @@ class Symbolizer:
         _parse_addr2line(out, todo, known)
         for a in todo:
             known.setdefault(a, [])
+        # Frames without a line (no debug info there): keep a name only if a symbol's extent
+        # holds the address.
+        bare = [a for a in todo if len(known[a]) == 1 and known[a][0][1] is None]
+        if bare:
+            starts, rows = function_symbols(path)
+            for a in bare:
+                i = bisect.bisect_right(starts, a) - 1
+                inside = i >= 0 and a < rows[i][0] + max(rows[i][1], 1)
+                known[a] = [(rows[i][2], None, 0)] if inside else []
         return known
 
     def symbolize(self, scan):

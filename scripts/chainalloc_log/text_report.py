@@ -185,8 +185,8 @@ def _leak_sites(d, w, top, frames):
       % (len(rows), '' if len(rows) == 1 else 's'))
     for r in rows[:top]:
         sizes = ', '.join(str(x) for x in r['sizes'][:6]) + (', ...' if len(r['sizes']) > 6 else '')
-        w('  %s in %d blocks (size %s) from %s\n' % (human(r['bytes']), r['count'], sizes,
-                                                     r['site']))
+        w('  %s in %d block%s (size %s) from %s\n' % (
+            human(r['bytes']), r['count'], '' if r['count'] == 1 else 's', sizes, r['site']))
         _stack_lines(w, r['stack'], frames)
     _more(w, rows, top, 'sites')
 
