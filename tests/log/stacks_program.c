@@ -5,6 +5,7 @@
 //
 //   stacks_program leak           leak_one leaks 3 blocks of 1111 bytes
 //   stacks_program dlopen LIB     LIB (stacks_lib.c), dlopen'ed now, leaks 2 blocks of 2222
+//   stacks_program reload A B     A leaks 2222 once, is dlclose'd; B, dlopen'ed then, leaks 3030
 //   stacks_program threads        3 threads, each leaks one block of 3333 in thread_leak
 //   stacks_program fork           the child leaks one block of 4444 in child_leak
 #include <dlfcn.h>
@@ -55,6 +56,16 @@ int main(int argc, char** argv) {
         for (int i = 0; i < 2; ++i) lib_leak();
         // Not dlclose'd: the library's frames stay symbolizable in the log either way, as
         // its `#M` line is written before the first stack that holds them.
+    } else if (!strcmp(mode, "reload")) {
+        if (argc < 4) die("usage: stacks_program reload LIB LIB2");
+        for (int k = 2; k < 4; ++k) {
+            void* lib = dlopen(argv[k], RTLD_NOW | RTLD_LOCAL);
+            if (!lib) die(dlerror());
+            void (*lib_leak)(void) = (void (*)(void))dlsym(lib, "stacks_lib_leak");
+            if (!lib_leak) die("no stacks_lib_leak");
+            lib_leak();
+            if (dlclose(lib)) die("dlclose");
+        }
     } else if (!strcmp(mode, "threads")) {
         pthread_t t[3];
         for (int i = 0; i < 3; ++i)
@@ -70,7 +81,7 @@ int main(int argc, char** argv) {
         int status = 0;
         if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) die("child failed");
     } else {
-        die("usage: stacks_program leak|dlopen LIB|threads|fork");
+        die("usage: stacks_program leak|dlopen LIB|reload LIB LIB2|threads|fork");
     }
     return 0;
 }

@@ -6,7 +6,8 @@ start, in threads and in a forked child; logs without stacks (stacks=0, format 1
 before stacks) and cut logs still read.
 
     python3 tests/log/test_stacks.py --so build/preload/libchainalloc.so \\
-        --program build/tests/log/stacks_program --lib build/tests/log/stacks_lib.so
+        --program build/tests/log/stacks_program --lib build/tests/log/stacks_lib.so \\
+        --lib2 build/tests/log/stacks_lib2.so
 
 Standard library only."""
 
@@ -26,6 +27,7 @@ from reader_cli import run_json_one as reader_json  # noqa: E402
 PATHS = {}
 SOURCE = os.path.join(HERE, 'stacks_program.c')
 LIB_SOURCE = os.path.join(HERE, 'stacks_lib.c')
+LIB2_SOURCE = os.path.join(HERE, 'stacks_lib2.c')
 OLD_LOG = os.path.join(HERE, '..', 'fuzz', 'corpus', 'log_reader', 'leaky.log')
 
 
@@ -157,6 +159,25 @@ class CallSites(StacksCase):
         self.assertEqual(site['stack'][1]['function'], 'stacks_lib_leak')
         self.assertEqual(site['stack'][2]['function'], 'main')
 
+    def test_library_unloaded_and_another_loaded(self):
+        """dlclose, then dlopen of another library (the loader most often reuses the range):
+        each leak is named in its own library, by the module line that covered its address
+        when its stack was written."""
+        [path] = self.run_logged(['reload', PATHS['lib'], PATHS['lib2']])
+        modules = {}
+        for ln in self.lines(path, '#M '):
+            p = ln.split(None, 5)
+            modules[p[5]] = (int(p[2], 16), int(p[3], 16))
+        self.assertIn(PATHS['lib'], modules)
+        self.assertIn(PATHS['lib2'], modules)
+        d = reader_json('leaks', path)
+        self.assert_leak_at(d, 'lib_leak_here', LIB_SOURCE, marked_line(LIB_SOURCE, 'lib_leak_here'),
+                            1, 2222)
+        site = self.assert_leak_at(d, 'other_leak_here', LIB2_SOURCE,
+                                   marked_line(LIB2_SOURCE, 'other_leak_here'), 1, 3030)
+        self.assertEqual(site['stack'][1]['function'], 'other_leak_there')
+        self.assertEqual(d['symbol_warnings'], [])
+
     def test_threads(self):
         [path] = self.run_logged(['threads'])
         d = reader_json('leaks', path)
@@ -254,11 +275,11 @@ def main():
     rest = []
     while args:
         a = args.pop(0)
-        if a in ('--so', '--program', '--lib'):
+        if a in ('--so', '--program', '--lib', '--lib2'):
             PATHS[a[2:]] = os.path.abspath(args.pop(0))
         else:
             rest.append(a)
-    for key in ('so', 'program', 'lib'):
+    for key in ('so', 'program', 'lib', 'lib2'):
         if key not in PATHS:
             sys.exit('test_stacks.py: --%s PATH is required' % key)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
