@@ -134,6 +134,9 @@ def cmd_plot(args):
                                            '(or --json for its figures)')
     files = load_all(args.files, timeline=True)
     if args.output is not None:
+        symbolizer = Symbolizer()
+        for d in files:   # for the report only: plot's JSON keeps the summary's shape
+            d['_leak_sites'] = leak_sites(d, symbolizer)
         write_report(args.output, render_html(files))
     if args.json:
         obj = envelope('plot', [public(d) for d in files], combine(files), output=args.output)

@@ -106,6 +106,14 @@ class CallSites(StacksCase):
         first = out.split('program leaks by call site')[1]
         self.assertRegex(first.split('\n')[1], r'from leak_one at \S*/stacks_program\.c:%d$'
                          % marked_line(SOURCE, 'leak_one'))
+        # ... and so does the HTML report, whose JSON keeps the summary's shape (schema).
+        html = os.path.join(self.dir, 'report.html')
+        reader_json_all('plot', path, '-o', html)
+        with open(html) as f:
+            page = f.read()
+        self.assertIn('Leaks by call site', page)
+        self.assertRegex(page, r'<summary>leak_one at \S*/stacks_program\.c:%d</summary>'
+                         % marked_line(SOURCE, 'leak_one'))
 
     def test_each_stack_written_once(self):
         [path] = self.run_logged(['leak'])
