@@ -29,6 +29,7 @@ void default_layer(LayerKind kind, LayerSpec& out) noexcept {
         out.proxy.events = Events::all;
         out.proxy.sample = 1;
         out.proxy.mode = 0600;
+        out.proxy.stacks = kDefaultStackDepth;
     }
 }
 

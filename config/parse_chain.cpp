@@ -442,6 +442,19 @@ private:
         return true;
     }
 
+    /// Frames of call stack logged with each allocation, 0..kMaxStackDepth; 0 = no stacks.
+    bool stacks(LayerSpec& spec) noexcept {
+        Span v = value();
+        std::uint64_t n = 0;
+        if (!detail::parse_uint(v, kMaxStackDepth, n)) {
+            fail() << "bad stacks '";
+            writer_.quoted(v) << "' (accepted: an integer 0.." << kMaxStackDepth << ", 0 = no call stacks)";
+            return false;
+        }
+        spec.proxy.stacks = static_cast<std::uint32_t>(n);
+        return true;
+    }
+
     /// The log file's permissions, in octal as chmod takes them (0600 by default).
     bool mode(LayerSpec& spec) noexcept {
         Span v = value();
@@ -480,6 +493,7 @@ std::span<const Parser::Key> Parser::keys() noexcept {
         {LayerKind::proxy, "events", &Parser::events},
         {LayerKind::proxy, "sample", &Parser::sample},
         {LayerKind::proxy, "mode", &Parser::mode},
+        {LayerKind::proxy, "stacks", &Parser::stacks},
     };
     static_assert(sizeof table / sizeof table[0] <= 32, "seen_ has a bit per key");
     return table;

@@ -1,8 +1,10 @@
 // The event log plugin (libchainalloc-log.so, see log_plugin.hpp): what event_log.hpp promises,
 // loaded by the preload when the chain has a proxy. Its own namespace: a build that links the
 // plugin in (the fuzzer) also has the preload's forwarding functions of event_log.hpp.
+#include "call_stacks.hpp"
 #include "chainalloc/spin_lock.hpp"
 #include "log_plugin.hpp"
+#include "modules.hpp"
 #include "output_file.hpp"
 #include "write_all.hpp"
 
@@ -17,6 +19,7 @@
 #include <memory>
 
 #include <fcntl.h>
+#include <libunwind.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -164,11 +167,14 @@ struct Log {
     spdlog::logger* logger = nullptr;  // never deleted: in use until the process is gone
     FileSink* sink = nullptr;
     int fd = -1;
+    std::size_t modules_written = 0;  // modules::at(0 .. this) have their line in this file
 };
 
 const LogHost* g_host = nullptr;  // the preload's side, set by the entry point
 Log g_logs[config::kMaxLayers];
 std::int64_t g_start_unix_ns = 0;  // the moment the log's t_ns count from
+// An event line with its stack id: the proxy's line (Line in proxy_events.cpp) and " <id>".
+constexpr std::size_t kMaxEventLine = 192;
 SpinLock g_lock;  // one for all logs: a realloc's line and a free's line keep their order
 ForkGuard<SpinLock> g_fork;
 
@@ -222,10 +228,10 @@ void write_header(Log& log) {
     put_escaped(header, sizeof header, program_invocation_short_name, std::strlen(program_invocation_short_name), "");
     put_argv(header, sizeof header);
     std::size_t n = std::strlen(header);
-    std::snprintf(header + n, sizeof header - n, " page=%ld start_unix_ns=%lld sample=%u%s events=%s layers=%s chain=",
+    std::snprintf(header + n, sizeof header - n, " page=%ld start_unix_ns=%lld sample=%u%s events=%s stacks=%u layers=%s chain=",
                   sysconf(_SC_PAGESIZE), static_cast<long long>(g_start_unix_ns), log.spec.sample ? log.spec.sample : 1,
                   log.spec.sample > 1 ? " sampling=bytes" : "",  // tells it from v1's address hash
-                  log.spec.events == config::Events::summary ? "summary" : "all", layers);
+                  log.spec.events == config::Events::summary ? "summary" : "all", log.spec.stacks, layers);
     put_escaped(header, sizeof header, chain, std::strlen(chain), "/, ");
     log.logger->log(spdlog::level::info, spdlog::string_view_t(header, std::strlen(header)));
 }
@@ -275,34 +281,126 @@ bool ensure_open(Log& log) noexcept {
     }
 }
 
+// Events go to the logger's sink directly: spdlog::logger would only add its level checks and
+// a second clock read per event (the line carries its own time). Same formatter, same sink;
+// measured 10-15% of an event's cost. Called under g_lock.
+void put(Log& log, const char* line, std::size_t len) noexcept {
+    try {
+        spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{}, "chainalloc",
+                                     spdlog::level::info, spdlog::string_view_t(line, len));
+        log.sink->log(msg);
+    } catch (...) {
+        // Out of memory in the formatter: this line is lost, the program goes on.
+    }
+}
+
+// Hex without 0x, as event lines write pointers.
+std::size_t put_hex(char* out, std::uintptr_t v) noexcept {
+    char digits[16];
+    std::size_t n = 0;
+    do {
+        digits[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    for (std::size_t i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+    return n;
+}
+
+// `#M base lo hi build-id path` for the modules this file has not listed yet. Under g_lock:
+// the table is read, never scanned, here.
+void write_modules(Log& log) noexcept {
+    static char text[modules::kMaxModulePath * 3 + 2 * modules::kMaxBuildId + 96];  // under g_lock
+    for (std::size_t n = modules::count(); log.modules_written < n; ++log.modules_written) {
+        const modules::Module& m = modules::at(log.modules_written);
+        std::size_t len = 0;
+        text[len++] = '#';
+        text[len++] = 'M';
+        for (std::uintptr_t v : {m.base, m.lo, m.hi}) {
+            text[len++] = ' ';
+            len += put_hex(text + len, v);
+        }
+        text[len++] = ' ';
+        if (!m.build_id_len) text[len++] = '-';
+        for (std::uint32_t i = 0; i < m.build_id_len; ++i) {
+            text[len++] = "0123456789abcdef"[m.build_id[i] >> 4];
+            text[len++] = "0123456789abcdef"[m.build_id[i] & 15];
+        }
+        text[len++] = ' ';
+        text[len] = '\0';
+        put_escaped(text, sizeof text, m.path, std::strlen(m.path), "/");
+        put(log, text, std::strlen(text));
+    }
+}
+
+// `#S id frame...` the first time this file meets the stack, after any module it may lie in.
+void write_stack(Log& log, unsigned layer, call_stacks::Stack& stack) noexcept {
+    if (log.modules_written != modules::count()) write_modules(log);
+    if (call_stacks::written(stack, layer)) return;
+    static char text[32 + config::kMaxStackDepth * 17];  // under g_lock
+    std::size_t len = static_cast<std::size_t>(std::snprintf(text, 32, "#S %u", call_stacks::id(stack)));
+    const std::uintptr_t* f = call_stacks::frames(stack);
+    for (std::uint32_t i = 0; i < call_stacks::depth(stack); ++i) {
+        text[len++] = ' ';
+        len += put_hex(text + len, f[i]);
+    }
+    put(log, text, len);
+    call_stacks::mark_written(stack, layer);
+}
+
 }  // namespace
 
 void attach(unsigned layer, const config::ProxySpec& spec, std::int64_t start_unix_ns) noexcept {
     g_start_unix_ns = start_unix_ns;
     g_logs[layer].spec = spec;
     g_logs[layer].attached = true;
+    if (spec.events == config::Events::summary) g_logs[layer].spec.stacks = 0;  // no event, no stack
+    // Initialisation is single-threaded: the table and the first look at the modules now, while
+    // no other thread can be logging. Frames in this plugin, the preload and libunwind are
+    // chainalloc's own, dropped from the stacks.
+    if (g_logs[layer].spec.stacks) {
+        if (!call_stacks::init()) {
+            g_logs[layer].spec.stacks = 0;
+            return;
+        }
+        const void* ours[] = {reinterpret_cast<const void*>(&attach), reinterpret_cast<const void*>(g_host->in_logger),
+                              reinterpret_cast<const void*>(&unw_backtrace)};
+        modules::init(ours, sizeof ours / sizeof ours[0]);
+    }
 }
 
-void write(unsigned layer, const char* line, std::size_t len) noexcept {
+void write(unsigned layer, const char* line, std::size_t len, bool allocation) noexcept {
     Log& log = g_logs[layer];
+    // The stack is taken before the lock: unwinding may enter the loader (dl_iterate_phdr),
+    // and so may a rescan of the modules; neither may happen under g_lock (modules.hpp).
+    call_stacks::Captured stack{nullptr, false};
+    if (allocation && log.spec.stacks && !log.failed) {
+        // libunwind checks a frame pointer it cannot vouch for with read() on a pipe of its
+        // own, a cancellation point: a cancel there would unwind through this noexcept code.
+        NoCancel no_cancel;
+        stack = call_stacks::capture(log.spec.stacks);
+        if (stack.fresh)
+            modules::note_stack(call_stacks::frames(*stack.stack), call_stacks::depth(*stack.stack));
+        else
+            modules::rescan_if_wanted();
+    }
     LockGuard guard(g_lock);
     if (!ensure_open(log)) return;
-    // Events go to the logger's sink directly: spdlog::logger would only add its level checks
-    // and a second clock read per event (the line carries its own time). Same formatter, same
-    // sink; measured 10-15% of an event's cost.
-    try {
-        spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{}, "chainalloc",
-                                     spdlog::level::info, spdlog::string_view_t(line, len));
-        log.sink->log(msg);
-    } catch (...) {
-        // Out of memory in the formatter: this event is lost, the program goes on.
+    char with_id[kMaxEventLine];
+    if (stack.stack && len + 12 <= sizeof with_id) {
+        write_stack(log, layer, *stack.stack);
+        std::memcpy(with_id, line, len);
+        len += static_cast<std::size_t>(std::snprintf(with_id + len, 12, " %u", call_stacks::id(*stack.stack)));
+        line = with_id;
     }
+    put(log, line, len);
 }
 
 void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {
     Log& log = g_logs[layer];
+    if (log.spec.stacks) modules::rescan();  // a module loaded since the last new stack; not under g_lock
     LockGuard guard(g_lock);
     if (!ensure_open(log)) return;
+    if (log.spec.stacks && log.modules_written != modules::count()) write_modules(log);
     try {
         log.logger->log(spdlog::level::info, spdlog::string_view_t(footer, len));
         log.sink->close_file();
@@ -344,6 +442,7 @@ void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
                                   static_cast<int>(getpid()));
             write_formatted(line, n);
         }
+        log.modules_written = 0;
         if (!log.logger) continue;
         // The parent's logger object is abandoned, not destroyed (its destructor would
         // flush into the parent's file); its descriptor is closed so no byte reaches it.
@@ -356,6 +455,9 @@ void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
         log.sink = nullptr;
         log.fd = -1;
     }
+    // The child's files list the modules and stacks again, from the tables it inherited.
+    call_stacks::after_fork_child();
+    modules::after_fork_child();
     g_fork.child(g_lock);
 }
 

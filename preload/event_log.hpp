@@ -17,8 +17,9 @@ namespace chainalloc::preload::event_log {
 /// Remembers where layer `layer` logs; the file is created with the first line.
 void attach(unsigned layer, const config::ProxySpec& spec, std::int64_t start_unix_ns) noexcept;
 
-/// Appends one event line (without its newline) to the layer's log.
-void write(unsigned layer, const char* line, std::size_t len) noexcept;
+/// Appends one event line (without its newline) to the layer's log; an allocation's line gets
+/// the id of the caller's call stack when the layer logs stacks (log_plugin.hpp).
+void write(unsigned layer, const char* line, std::size_t len, bool allocation) noexcept;
 
 /// Writes the footer line of every open log and flushes; lines that still come (threads
 /// running during exit, late destructors) are written straight through after it.

@@ -58,8 +58,8 @@ void attach(unsigned layer, const config::ProxySpec& spec, std::int64_t start_un
     if (g_plugin) g_plugin->attach(layer, spec, start_unix_ns);
 }
 
-void write(unsigned layer, const char* line, std::size_t len) noexcept {
-    if (g_plugin) g_plugin->write(layer, line, len);
+void write(unsigned layer, const char* line, std::size_t len, bool allocation) noexcept {
+    if (g_plugin) g_plugin->write(layer, line, len, allocation);
 }
 
 void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {

@@ -26,7 +26,9 @@ struct LogHost {
 
 struct LogPlugin {
     void (*attach)(unsigned layer, const config::ProxySpec& spec, std::int64_t start_unix_ns) noexcept;
-    void (*write)(unsigned layer, const char* line, std::size_t len) noexcept;
+    /// `allocation`: the line is an allocation's (m, c, a, r); with stacks on, the plugin adds
+    /// the calling thread's call stack to it (call_stacks.hpp).
+    void (*write)(unsigned layer, const char* line, std::size_t len, bool allocation) noexcept;
     void (*close_all)(unsigned layer, const char* footer, std::size_t len) noexcept;
     void (*before_fork)() noexcept;
     void (*after_fork)(bool child, std::int64_t start_unix_ns) noexcept;

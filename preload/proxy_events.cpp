@@ -218,10 +218,11 @@ bool sample_block(unsigned layer, std::size_t n, const void* p) noexcept {
 bool sampled_free(Proxy& proxy, const void* p) noexcept { return proxy.sample <= 1 || proxy.sampled.erase(p); }
 
 // The logger's own work: its allocations pass every proxy unlogged.
-void emit(unsigned layer, const Line& line) noexcept {
+// An allocation's line also gets its call stack (unwound in the plugin, inside this scope).
+void emit(unsigned layer, const Line& line, bool allocation) noexcept {
     {
         LoggerScope scope;
-        event_log::write(layer, line.text, line.len);
+        event_log::write(layer, line.text, line.len, allocation);
     }
     g_proxies[layer].counts.lines.fetch_add(1, std::memory_order_relaxed);
 }
@@ -294,7 +295,7 @@ void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool ze
     line.sp().hex(result);
     line.sp();
     if (result) line.dec(served_by); else line.put('-');
-    emit(layer, line);
+    emit(layer, line, true);
 }
 
 void proxy_on_free(unsigned owner, void* p) noexcept {
@@ -308,7 +309,7 @@ void proxy_on_free(unsigned owner, void* p) noexcept {
         Line line;
         start_line(line, 'f');
         line.sp().hex(p);
-        emit(i, line);
+        emit(i, line, false);
     }
 }
 
@@ -334,7 +335,7 @@ void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, un
         if (!result || new_in) line.sp().hex(result); else line.sp().put('-');
         line.sp();
         if (result) line.dec(served_by); else line.put('-');
-        emit(i, line);
+        emit(i, line, true);
     }
 }
 

@@ -361,7 +361,7 @@ BOOST_AUTO_TEST_CASE(unknown_and_repeated_keys) {
     BOOST_TEST(parse_error("freelist(foo=1) > system") ==
                kPrefix + "unknown key 'foo' for freelist (accepted: classes, max, cache, decay, check)");
     BOOST_TEST(parse_error("proxy(max=1) > system") ==
-               kPrefix + "unknown key 'max' for proxy (accepted: log, events, sample, mode)");
+               kPrefix + "unknown key 'max' for proxy (accepted: log, events, sample, mode, stacks)");
     BOOST_TEST(parse_error("freelist > system(x=1)") ==
                kPrefix + "unknown key 'x' for system (accepted: none)");
     BOOST_TEST(contains(parse_error("freelist > jemalloc(x=1)"), "for jemalloc (accepted: none)"));
@@ -554,7 +554,7 @@ BOOST_AUTO_TEST_CASE(bad_decay_values) {
     BOOST_TEST(contains(parse_error("freelist(decay=1, decay=2) > system"),
                         "key 'decay' given twice for freelist"));
     BOOST_TEST(parse_error("proxy(decay=1) > system") ==
-               kPrefix + "unknown key 'decay' for proxy (accepted: log, events, sample, mode)");
+               kPrefix + "unknown key 'decay' for proxy (accepted: log, events, sample, mode, stacks)");
     // Through load, the line says what runs instead.
     Loaded r = load({{"CHAINALLOC_CHAIN", "freelist(decay=2h) > system"}});
     BOOST_TEST(!r.ok);
@@ -580,6 +580,10 @@ BOOST_AUTO_TEST_CASE(proxy_keys) {
     BOOST_TEST(parse_ok("proxy > system").layers[0].proxy.mode == 0600u);
     BOOST_TEST(parse_ok("proxy(mode=0644) > system").layers[0].proxy.mode == 0644u);
     BOOST_TEST(parse_ok("proxy(mode=640) > system").layers[0].proxy.mode == 0640u);
+    // Call stacks: on by default, any depth up to kMaxStackDepth, 0 = off.
+    BOOST_TEST(parse_ok("proxy > system").layers[0].proxy.stacks == cfg::kDefaultStackDepth);
+    BOOST_TEST(parse_ok("proxy(stacks=0) > system").layers[0].proxy.stacks == 0u);
+    BOOST_TEST(parse_ok("proxy(stacks=128) > system").layers[0].proxy.stacks == 128u);
 }
 
 BOOST_AUTO_TEST_CASE(bad_proxy_values) {
@@ -593,6 +597,10 @@ BOOST_AUTO_TEST_CASE(bad_proxy_values) {
     BOOST_TEST(contains(parse_error("proxy(mode=0689) > system"), "bad mode '0689'"));
     BOOST_TEST(contains(parse_error("proxy(mode=10644) > system"), "bad mode"));
     BOOST_TEST(contains(parse_error("proxy(mode=) > system"), "bad mode ''"));
+    BOOST_TEST(parse_error("proxy(stacks=129) > system") ==
+               kPrefix + "bad stacks '129' (accepted: an integer 0..128, 0 = no call stacks)");
+    BOOST_TEST(contains(parse_error("proxy(stacks=-1) > system"), "bad stacks '-1'"));
+    BOOST_TEST(contains(parse_error("proxy(stacks=) > system"), "bad stacks ''"));
     std::string long_path(cfg::kMaxPath - 1, 'p');
     std::string ok_text = "proxy(log=" + long_path + ") > system";
     BOOST_TEST(std::string(parse_ok(ok_text.c_str()).layers[0].proxy.log) == long_path);
@@ -628,10 +636,11 @@ BOOST_AUTO_TEST_CASE(canonical_text_of_default_chain) {
                "decay=1s) > system");
     BOOST_TEST(format(parse_ok("proxy(log=-, sample=3) > freelist(classes=16,48,1M, max=64M, "
                                "cache=0, decay=0) > null")) ==
-               "proxy(log=-,events=all,sample=3) > "
+               "proxy(log=-,events=all,sample=3,stacks=24) > "
                "freelist(classes=16,48,1048576,max=64M,cache=0,decay=0) > null");
-    BOOST_TEST(format(parse_ok("proxy > jemalloc")) == "proxy(events=all,sample=1) > jemalloc");
-    BOOST_TEST(format(parse_ok("proxy(mode=644) > jemalloc")) == "proxy(events=all,sample=1,mode=0644) > jemalloc");
+    BOOST_TEST(format(parse_ok("proxy > jemalloc")) == "proxy(events=all,sample=1,stacks=24) > jemalloc");
+    BOOST_TEST(format(parse_ok("proxy(mode=644) > jemalloc")) == "proxy(events=all,sample=1,stacks=24,mode=0644) > jemalloc");
+    BOOST_TEST(format(parse_ok("proxy(stacks=0) > jemalloc")) == "proxy(events=all,sample=1,stacks=0) > jemalloc");
     BOOST_TEST(format(parse_ok("freelist(max=1536K)>system")).find("max=1536K") !=
                std::string::npos);
     BOOST_TEST(format(parse_ok("freelist(max=1000)>system")).find("max=1000,") !=
@@ -735,6 +744,7 @@ BOOST_AUTO_TEST_CASE(round_trip_of_random_specs) {
                     px.log[c] = path_chars[pick(path_chars.size())];
                 px.events = pick(2) ? cfg::Events::all : cfg::Events::summary;
                 px.sample = std::uint32_t(1 + pick(UINT32_MAX));
+                px.stacks = std::uint32_t(pick(cfg::kMaxStackDepth + 1));
             }
         }
         std::string text = format(spec);

@@ -17,10 +17,12 @@ from .figures import combine, public, summarize
 from .header import LogError
 from .html_report import render_html
 from .humanize import parse_size
-from .json_report import (combined_leaks, envelope, leaks_object, suggest_file_object,
-                          write_json)
+from .json_report import (combined_leaks, combined_sites, envelope, leaks_object,
+                          sites_object, suggest_file_object, write_json)
+from .sites import has_stacks, leak_sites, site_table
 from .suggest import suggest
-from .text_report import (print_combined, print_combined_leaks, print_leaks,
+from .symbolize import Symbolizer
+from .text_report import (print_combined, print_combined_leaks, print_leaks, print_sites,
                           print_suggestion, print_summary)
 
 EXIT_OK, EXIT_LEAK, EXIT_ERROR = 0, 1, 2
@@ -84,8 +86,19 @@ def cmd_summary(args):
     return EXIT_OK, emit
 
 
+def add_sites(files, what):
+    """Symbolizes the files' stacks (one Symbolizer: shared modules are read once) and
+    adds `what` (leak_sites or sites) to each file."""
+    symbolizer = Symbolizer()
+    for d in files:
+        d['stacks'] = has_stacks(d)
+        d[what] = (leak_sites if what == 'leak_sites' else site_table)(d, symbolizer)
+        d['symbol_warnings'] = d.get('_symbol_warnings', [])
+
+
 def cmd_leaks(args):
     files = load_all(args.files)
+    add_sites(files, 'leak_sites')
     found = any(d['leaks'] for d in files)
     code = EXIT_LEAK if (args.fail_on_leak and found) else EXIT_OK
     if args.json:
@@ -94,10 +107,25 @@ def cmd_leaks(args):
 
     def emit(out):
         if len(files) > 1:
-            print_combined_leaks(combined_leaks(files), out, args.top)
+            print_combined_leaks(combined_leaks(files), out, args.top, args.frames)
         for d in files:
-            print_leaks(d, out, args.top)
+            print_leaks(d, out, args.top, args.frames)
     return code, emit
+
+
+def cmd_sites(args):
+    files = load_all(args.files)
+    add_sites(files, 'sites')
+    if args.json:
+        obj = envelope('sites', [sites_object(d) for d in files], combined_sites(files))
+        return EXIT_OK, lambda out: write_json(obj, out)
+
+    def emit(out):
+        if len(files) > 1:
+            print_sites(combined_sites(files), out, args.top, args.frames)
+        for d in files:
+            print_sites(d, out, args.top, args.frames)
+    return EXIT_OK, emit
 
 
 def cmd_plot(args):
@@ -106,6 +134,9 @@ def cmd_plot(args):
                                            '(or --json for its figures)')
     files = load_all(args.files, timeline=True)
     if args.output is not None:
+        symbolizer = Symbolizer()
+        for d in files:   # for the report only: plot's JSON keeps the summary's shape
+            d['_leak_sites'] = leak_sites(d, symbolizer)
         write_report(args.output, render_html(files))
     if args.json:
         obj = envelope('plot', [public(d) for d in files], combine(files), output=args.output)
@@ -185,15 +216,27 @@ def build_parser():
     add_json(p)
     p.set_defaults(run=cmd_summary)
 
-    p = add_verb(verbs, 'leaks', 'blocks still allocated at exit, by size')
+    p = add_verb(verbs, 'leaks', 'blocks still allocated at exit, by call site and by size')
     add_files(p)
     p.add_argument('--fail-on-leak', action='store_true',
                    help="exit 1 when a program's own leaks are not empty (runtime blocks "
                         "such as stdio buffers do not count)")
     p.add_argument('--top', type=positive_int(1, 1000000), default=50, metavar='N',
                    help='rows per list; default 50')
+    p.add_argument('--frames', type=positive_int(1, 1000), default=8, metavar='N',
+                   help='frames shown of each leak site\'s call stack; default 8')
     add_json(p)
     p.set_defaults(run=cmd_leaks)
+
+    p = add_verb(verbs, 'sites', 'call sites that allocate the most: calls, bytes, live '
+                                 'at the peak, temporary, leaked')
+    add_files(p)
+    p.add_argument('--top', type=positive_int(1, 1000000), default=10, metavar='N',
+                   help='rows per list; default 10')
+    p.add_argument('--frames', type=positive_int(1, 1000), default=3, metavar='N',
+                   help='frames shown of each site\'s call stack; default 3')
+    add_json(p)
+    p.set_defaults(run=cmd_sites)
 
     p = add_verb(verbs, 'plot', 'a self-contained HTML report (no network needed)')
     add_files(p)

@@ -147,6 +147,9 @@ def summarize(path, timeline=False):
                             'min': round(c * scale)}
                            for (t, a, b, c) in s.points]
     out['_sizes'] = s.sizes            # for `suggest`; removed before JSON output
+    out['_stacks'] = s                 # call stacks and figures by site (sites.py)
+    out['_scale'] = scale
+    out['_program_leaks'] = program
     out['_aligned_over16'] = s.aligned_over16
     return out
 

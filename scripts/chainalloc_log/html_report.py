@@ -16,6 +16,7 @@ overflow-wrap:anywhere;vertical-align:top}
 th{white-space:nowrap;overflow-wrap:normal}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 .bad{color:#b00}.hover{fill:transparent}.hover:hover{fill:rgba(0,0,0,.08)}
 g.row:hover text{font-weight:bold}nav a{margin-right:14px}
+details summary{cursor:pointer}details div{font-family:monospace;font-size:12px;color:#444}
 '''
 
 COUNT = ('requests', lambda v: '{:,}'.format(v))
@@ -89,6 +90,34 @@ def leaks_table(d):
                  ('size', 'blocks', 'bytes', 'first at', 'thread', 'left by'), (0, 1, 2))
 
 
+def frame_text(f):
+    """One frame of a symbolized stack (sites.py), as a line."""
+    fn = f['function'] or f['address']
+    where = ('%s:%d' % (f['file'], f['line']) if f['line'] else f['file']) if f['file'] \
+        else (f['module'] or '?').rsplit('/', 1)[-1]
+    return '%s%s  %s' % ('(inlined) ' if f['inlined'] else '', fn, where)
+
+
+def leak_sites_section(d):
+    """The program's leaks by call site, each stack folded under its first frame."""
+    rows = d.get('_leak_sites', d.get('leak_sites')) or []
+    if not rows:
+        return ''
+    out = ['<h3>Leaks by call site</h3>',
+           '<p class="note">Most bytes first; open a row for its call stack, innermost frame '
+           'first.</p><table><tr><th class="n">bytes</th><th class="n">blocks</th>'
+           '<th>allocated at</th></tr>']
+    for r in rows[:30]:
+        frames = ''.join('<div>%s</div>' % esc(frame_text(f)) for f in r['stack'][:24])
+        out.append('<tr><td class="n">%s</td><td class="n">%d</td><td><details><summary>%s'
+                   '</summary>%s</details></td></tr>' % (esc(human(r['bytes'])), r['count'],
+                                                         esc(r['site']), frames))
+    out.append('</table>')
+    if len(rows) > 30:
+        out.append('<p class="note">%d more sites: chainalloc log leaks.</p>' % (len(rows) - 30))
+    return ''.join(out)
+
+
 def process_section(d, anchor):
     layers = [r for r in d['layer_split'] if r['requests']]   # a proxy only forwards
     threads = d['threads'][:20]
@@ -118,6 +147,7 @@ def process_section(d, anchor):
         '<h3>Served by layer</h3>',
         bar_columns([('%d %s' % (r['index'], r['name']), 'layer %d of the chain' % r['index'],
                       (r['requests'], r['bytes'])) for r in layers], [COUNT, BYTES], 'layer'),
+        leak_sites_section(d),
         '<h3>Leaks by size</h3>', leaks_table(d),
     ])
 

@@ -9,6 +9,7 @@ describes the keys."""
 import json
 
 from .figures import combine
+from .sites import SITE_FIGURES, merge_sites
 
 SCHEMA = 'chainalloc-log/1'
 
@@ -16,11 +17,14 @@ SCHEMA = 'chainalloc-log/1'
 LEAKS_KEYS = ('file', 'program', 'argv', 'command', 'pid', 'complete', 'has_footer', 'sample',
               'sampling', 'estimated', 'leaked_bytes', 'leaked_blocks', 'program_leaked_bytes',
               'program_leaked_blocks', 'runtime_leaked_bytes', 'runtime_leaked_blocks',
-              'leaks', 'runtime_leaks')
+              'leaks', 'runtime_leaks', 'leak_sites', 'symbol_warnings')
 COMBINED_LEAKS_KEYS = ('processes', 'complete', 'children', 'leaked_bytes', 'leaked_blocks',
                        'program_leaked_bytes', 'program_leaked_blocks', 'runtime_leaked_bytes',
                        'runtime_leaked_blocks', 'leaks', 'runtime_leaks')
 IDENTITY_KEYS = ('file', 'program', 'argv', 'command', 'pid')
+SITES_KEYS = IDENTITY_KEYS + ('complete', 'sample', 'estimated', 'stacks', 'sites',
+                              'symbol_warnings')
+
 
 
 def envelope(verb, files, combined, **extra):
@@ -33,7 +37,20 @@ def leaks_object(d):
 
 def combined_leaks(files):
     c = combine(files)
-    return {k: c[k] for k in COMBINED_LEAKS_KEYS}
+    out = {k: c[k] for k in COMBINED_LEAKS_KEYS}
+    out['leak_sites'] = merge_sites([d['leak_sites'] for d in files], ('count', 'bytes'))
+    return out
+
+
+def sites_object(d):
+    return {k: d[k] for k in SITES_KEYS}
+
+
+def combined_sites(files):
+    """Sites of all files, merged by symbolized stack; the peak figure is the sum of the
+    per-process figures at their own peaks (an upper bound, as the combined peak is)."""
+    return {'processes': len(files),
+            'sites': merge_sites([d['sites'] for d in files], SITE_FIGURES)}
 
 
 def suggest_file_object(d, res):

@@ -21,7 +21,7 @@ def classify_leaks(s):
     blocks = sorted(s.live.items(), key=lambda kv: kv[1][4])   # by event index
     # 1. libstdc++'s emergency exception pool: one malloc by the main thread before main.
     for ptr, rec in blocks:
-        size, _, th, _, idx, op, _ = rec
+        size, _, th, _, idx, op, _, _ = rec
         if (op == b'm' and EH_POOL_MIN <= size <= EH_POOL_MAX and idx <= EH_POOL_WINDOW
                 and th[3] == pid):
             runtime[ptr] = 'libstdc++ emergency exception pool'
@@ -57,7 +57,7 @@ def group_leaks(entries, scale):
     """Group (ptr, record, kind) by size -> list of dicts, largest total first."""
     groups = {}
     for _, rec, kind in entries:
-        size, t, th, _, idx, _, w = rec
+        size, t, th, _, idx, _, w, _ = rec
         g = groups.get((size, kind))
         if g is None:
             groups[(size, kind)] = g = {'size': size, 'count': 0, 'bytes': 0,

@@ -6,6 +6,7 @@ import gzip
 import math
 import sys
 import zlib
+from urllib.parse import unquote_to_bytes
 
 from .header import LogError, parse_footer, parse_header
 
@@ -31,7 +32,17 @@ class Scan:
     hash sampling, figures are as logged, not yet scaled by the factor. `live` maps pointer
     (bytes) -> block record or None (a tombstone: freed, remembered to tell a double free
     from a free of an unknown pointer). A block record is (size, t_ns bytes, thread state,
-    thread event index, event index, op, weight)."""
+    thread event index, event index, op, weight, stack id bytes or None).
+
+    Call stacks (LOG-FORMAT.md, Call stacks): `stacks` maps a stack id (bytes) to its frames
+    (ints), `stack_modules` to how many `#M` lines preceded it, `modules` lists the `#M`
+    lines in file order, and `sites` maps a stack id to its figures (SITE_* indexes);
+    `peak_sites` is {stack id: live bytes} at the peak (within 1%, see _scan_events)."""
+
+
+# Per-site figures, indexes into a `sites` row.
+SITE_ALLOCS, SITE_BYTES, SITE_LIVE, SITE_TMP_BLOCKS, SITE_TMP_BYTES = range(5)
+PEAK_SNAPSHOT_STEP = 1.01   # live-by-site is copied when the peak grew by 1% since the last copy
 
 
 class Weights(dict):
@@ -105,6 +116,14 @@ def _scan_events(f, head, timeline):
     skipped = 0                              # comment and blank lines (for line numbers)
     n = 0                                    # event (line) index, 1-based after the header
     temp_window = TEMP_WINDOW
+    stacks = {}                              # stack id bytes -> tuple of frame addresses
+    stack_modules = {}                       # stack id bytes -> modules known when it came
+    modules = []                             # (base, lo, hi, build id, path) per `#M` line
+    sites = {}                               # stack id bytes -> [SITE_* figures]
+    sget = sites.get
+    peak_sites = {}
+    peak_pending = False                     # a new peak since the last copy of live by site
+    snap_peak = 0
 
     # Timeline: one point per `step` lines: (t of last line, live at end, max, min).
     points = []
@@ -151,13 +170,25 @@ def _scan_events(f, head, timeline):
                             w = rec[6]
                             nf += w
                             th[4] += w
+                            if peak_pending:
+                                if lbytes >= snap_peak * PEAK_SNAPSHOT_STEP:
+                                    snap_peak = lbytes
+                                    peak_sites = _live_by_site(sites)
+                                peak_pending = False
                             lbytes -= size * w
                             lblocks -= w
                             if lbytes < bmin:
                                 bmin = lbytes
+                            site = rec[7]
+                            if site is not None:
+                                site = sites[site]
+                                site[2] -= size * w
                             if rec[2] is th and th[0] - rec[3] <= temp_window:
                                 tmp_blocks += w
                                 tmp_bytes += size * w
+                                if site is not None:
+                                    site[3] += w
+                                    site[4] += size * w
                             continue
                         nf += 1
                         th[4] += 1
@@ -174,6 +205,7 @@ def _scan_events(f, head, timeline):
                         size = int(p[3])
                         ptr = p[4]
                         lay = None if ptr == b'0' else layers[p[5]]
+                        sid = p[6] if len(p) > 6 else None
                         w = 1 if lay is None else W[size]    # failures: all logged
                         if op == b'm':
                             nm += w
@@ -187,6 +219,7 @@ def _scan_events(f, head, timeline):
                         old = p[3]
                         size = int(p[4])
                         ptr = p[5]
+                        sid = p[7] if len(p) > 7 else None
                         if ptr != b'0' and ptr != b'-':
                             lay = layers[p[6]]
                             w = W[size]
@@ -203,8 +236,15 @@ def _scan_events(f, head, timeline):
                                 live[old] = None
                                 if ptr == b'0':
                                     w = rec[6]   # realloc(p, 0): counted through p
+                                if peak_pending:
+                                    if lbytes >= snap_peak * PEAK_SNAPSHOT_STEP:
+                                        snap_peak = lbytes
+                                        peak_sites = _live_by_site(sites)
+                                    peak_pending = False
                                 lbytes -= rec[0] * rec[6]
                                 lblocks -= rec[6]
+                                if rec[7] is not None:
+                                    sites[rec[7]][2] -= rec[0] * rec[6]
                                 if lbytes < bmin:
                                     bmin = lbytes
                             else:
@@ -221,6 +261,7 @@ def _scan_events(f, head, timeline):
                         size = int(p[4])
                         ptr = p[5]
                         lay = None if ptr == b'0' else layers[p[6]]
+                        sid = p[7] if len(p) > 7 else None
                         w = 1 if lay is None else W[size]
                         na += w
                         th[4] += w
@@ -241,9 +282,18 @@ def _scan_events(f, head, timeline):
                         reused += 1
                         lbytes -= rec[0] * rec[6]
                         lblocks -= rec[6]
+                        if rec[7] is not None:
+                            sites[rec[7]][2] -= rec[0] * rec[6]
                         if len(anomalies) < 20:
                             anomalies.append(('allocation of a live pointer', n + skipped, p[0], tid, ptr))
-                    live[ptr] = (size, p[0], th, th[0], n, op, w)
+                    if sid is not None:
+                        site = sget(sid)
+                        if site is None:
+                            site = sites[sid] = [0, 0, 0, 0, 0]
+                        site[0] += w
+                        site[1] += size * w
+                        site[2] += size * w
+                    live[ptr] = (size, p[0], th, th[0], n, op, w, sid)
                     lbytes += size * w
                     lblocks += w
                     if lbytes > bmax:
@@ -251,11 +301,17 @@ def _scan_events(f, head, timeline):
                         if lbytes > peak:
                             peak = lbytes
                             peak_t = p[0]
+                            peak_pending = sid is not None or peak_pending
                 except (IndexError, ValueError, KeyError):
                     n -= 1
                     if line.startswith(b'# end ') or line == b'# end':
                         footer = parse_footer(line)
                         footer_at = n
+                        skipped += 1
+                    elif line.startswith(b'#S ') and _stack_line(line, stacks):
+                        stack_modules[line.split(None, 2)[1]] = len(modules)
+                        skipped += 1
+                    elif line.startswith(b'#M ') and _module_line(line, modules):
                         skipped += 1
                     elif line.startswith(b'#') or not line.strip():
                         skipped += 1     # comments and blank lines carry no events
@@ -292,6 +348,10 @@ def _scan_events(f, head, timeline):
     s.cut_text = tail[:60]
     if timeline and step_left != step:
         points.append((last_t, lbytes, bmax, bmin))
+    if peak_pending:
+        peak_sites = _live_by_site(sites)   # the log ended at its peak
+    s.stacks, s.stack_modules, s.modules = stacks, stack_modules, modules
+    s.sites, s.peak_sites = sites, peak_sites
     s.layer_names = layer_names
     s.layers = layers
     s.threads = threads
@@ -313,6 +373,34 @@ def _scan_events(f, head, timeline):
     s.last_t = int(last_t)
     s.points = [(int(t), a, b, c) for (t, a, b, c) in points]
     return s
+
+
+def _live_by_site(sites):
+    return {k: v[SITE_LIVE] for k, v in sites.items() if v[SITE_LIVE] > 0}
+
+
+def _stack_line(line, stacks):
+    """'#S id frame...' (hex frames, innermost first) into stacks; False if malformed."""
+    p = line.split()
+    try:
+        int(p[1])
+        stacks[p[1]] = tuple(int(x, 16) for x in p[2:])
+    except (IndexError, ValueError):
+        return False
+    return True
+
+
+def _module_line(line, modules):
+    """'#M base lo hi build-id path' (path percent-encoded) into modules."""
+    p = line.split(None, 5)
+    try:
+        base, lo, hi = int(p[1], 16), int(p[2], 16), int(p[3], 16)
+        build_id = None if p[4] == b'-' else p[4].decode('ascii')
+        path = unquote_to_bytes(p[5]).decode('utf-8', 'surrogateescape')
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return False
+    modules.append((base, lo, hi, build_id, path))
+    return True
 
 
 def event_time(t):

@@ -1,4 +1,6 @@
-"""Terminal output of `summary` and `leaks`."""
+"""Terminal output of `summary`, `leaks` and `sites`."""
+
+import os
 
 from .humanize import bar, human, sampling_note, secs, short_size
 
@@ -136,7 +138,7 @@ def print_combined(c, out, top=10):
     w('\n')
 
 
-def print_leaks(d, out, top=50):
+def print_leaks(d, out, top=50, frames=8):
     w = out.write
     what = 'leaked at exit' if d['has_footer'] else 'live at end of an INCOMPLETE log'
     est = ' (%s)' % sampling_note(d) if d['estimated'] else ''
@@ -147,15 +149,85 @@ def print_leaks(d, out, top=50):
         w('(a summary-only log, proxy(events=summary): the footer counts the blocks; their '
           'sizes were not logged)\n\n')
         return
+    _leak_sites(d, w, top, frames)
     _leak_lists(d, w, top)
+    _symbol_warnings(d, w)
     w('\n')
 
 
-def print_combined_leaks(c, out, top=50):
+def print_combined_leaks(c, out, top=50, frames=8):
     w = out.write
     w('== %d processes: %s in %d blocks leaked\n' % (c['processes'], human(c['leaked_bytes']),
                                                       c['leaked_blocks']))
+    _leak_sites(c, w, top, frames)
     _leak_lists(c, w, top)
+    w('\n')
+
+
+def _stack_lines(w, stack, frames, indent='      '):
+    """Up to `frames` frames of a symbolized stack, innermost first."""
+    for f in stack[:frames]:
+        fn = f['function'] or f['address']
+        if f['file']:
+            where = '%s:%d' % (f['file'], f['line']) if f['line'] else f['file']
+        else:
+            where = os.path.basename(f['module']) if f['module'] else '?'
+        w('%s%s%s  %s\n' % (indent, '(inlined) ' if f['inlined'] else '', fn, where))
+    if len(stack) > frames:
+        w('%s... %d more frames (--frames N)\n' % (indent, len(stack) - frames))
+
+
+def _leak_sites(d, w, top, frames):
+    rows = d.get('leak_sites') or []
+    if not rows:
+        return
+    w('\nprogram leaks by call site: %d site%s, top first\n'
+      % (len(rows), '' if len(rows) == 1 else 's'))
+    for r in rows[:top]:
+        sizes = ', '.join(str(x) for x in r['sizes'][:6]) + (', ...' if len(r['sizes']) > 6 else '')
+        w('  %s in %d block%s (size %s) from %s\n' % (
+            human(r['bytes']), r['count'], '' if r['count'] == 1 else 's', sizes, r['site']))
+        _stack_lines(w, r['stack'], frames)
+    _more(w, rows, top, 'sites')
+
+
+def _symbol_warnings(d, w):
+    for text in d.get('symbol_warnings') or []:
+        w('note: %s\n' % text)
+
+
+SITE_TABLES = (
+    ('most allocations', 'allocations', lambda r: '%d' % r['allocations']),
+    ('most bytes allocated', 'bytes', lambda r: human(r['bytes'])),
+    ('most bytes live at the peak', 'peak_bytes', lambda r: human(r['peak_bytes'])),
+    ('most temporary allocations (freed within 8 calls of their thread)', 'temporary_blocks',
+     lambda r: '%d' % r['temporary_blocks']),
+    ('most bytes leaked', 'leaked_bytes', lambda r: human(r['leaked_bytes'])),
+)
+
+
+def print_sites(d, out, top=10, frames=3):
+    """Top sites of a file (or of files combined, `d` with 'sites' only)."""
+    w = out.write
+    if 'file' in d:
+        w('== %s: %s (pid %s)\n' % (d['file'], command_line(d), d['pid']))
+        if d['estimated']:
+            w('(%s)\n' % sampling_note(d))
+    else:
+        w('== %d processes, sites merged by symbolized stack\n' % d['processes'])
+    if not d['sites']:
+        w('no call stacks in this log (proxy(stacks=0), or a log made before stacks)\n\n')
+        return
+    for title, key, fmt in SITE_TABLES:
+        rows = sorted((r for r in d['sites'] if r[key] > 0), key=lambda r: (-r[key], r['site']))
+        if not rows:
+            continue
+        w('\n%s\n' % title)
+        for r in rows[:top]:
+            w('%12s  %s\n' % (fmt(r), r['site']))
+            _stack_lines(w, r['stack'][1:], frames - 1, indent='              ')
+        _more(w, rows, top, 'sites')
+    _symbol_warnings(d, w)
     w('\n')
 
 

@@ -39,10 +39,11 @@ sys.path.insert(0, os.path.join(ROOT, 'tests', 'log'))
 import chainalloc_log as reader  # noqa: E402
 from chainalloc_log import cli  # noqa: E402
 from chainalloc_log.html_report import render_html  # noqa: E402
-from chainalloc_log.json_report import (combined_leaks, envelope, leaks_object,  # noqa: E402
-                                        write_json)
+from chainalloc_log.json_report import (combined_leaks, combined_sites,  # noqa: E402
+                                        envelope, leaks_object, sites_object, write_json)
 from chainalloc_log.text_report import (print_combined, print_combined_leaks,  # noqa: E402
-                                        print_leaks, print_suggestion, print_summary)
+                                        print_leaks, print_sites, print_suggestion,
+                                        print_summary)
 
 SEEDS = os.path.join(HERE, 'corpus', 'log_reader')
 MAX_LEN = 16384  # bytes; small inputs run fast and still hold every kind of line
@@ -99,9 +100,14 @@ def run_reports(path, with_html):
     write_json(envelope('summary', [cli.public(d)], reader.combine([d])), sink)
     print_summary(d, sink)
     print_combined(reader.combine([d, d]), sink)
+    cli.add_sites([d], 'leak_sites')       # call stacks symbolized, as `leaks` does
     write_json(envelope('leaks', [leaks_object(d)], combined_leaks([d])), sink)
     print_leaks(d, sink)
     print_combined_leaks(combined_leaks([d, d]), sink)
+    cli.add_sites([d], 'sites')
+    write_json(envelope('sites', [sites_object(d)], combined_sites([d])), sink)
+    print_sites(d, sink)
+    print_sites(combined_sites([d, d]), sink)
     res = reader.suggest(d, 3, 0.999, 32768)
     if res is not None:
         write_json(res, sink)
@@ -111,6 +117,7 @@ def run_reports(path, with_html):
     # What kind of log the reader saw: a cheap stand-in for coverage feedback.
     return (d['complete'], d['has_footer'], d['cut_line'], d['estimated'], d['events'] > 0,
             bool(d['leaks']), bool(d['runtime_leaks']), bool(d['malformed_lines']),
+            bool(d['leak_sites']), bool(d['sites']), bool(d['symbol_warnings']),
             d['calls']['failed'] > 0, res is None,
             tuple(sorted({a['kind'] for a in d['anomalies']})),
             tuple(sorted({re.sub(r'[\d{}]+.*', '', w) for w in d['warnings']})))
@@ -250,6 +257,21 @@ MUTATORS = [bit_flip, byte_set, byte_insert, byte_delete, number, number, token,
 
 # ---- seeds ----------------------------------------------------------------------------------
 
+def write_stacks_seed(path):
+    """A log with call stacks (LOG-FORMAT.md, Call stacks) in a module that is not there."""
+    with open(path, 'w') as f:
+        f.write('# chainalloc-log 1 pid=4242 ppid=4200 program=prog page=4096 start_unix_ns='
+                '1764060000000000000 sample=1 events=all stacks=24 layers=proxy,freelist,system '
+                'chain=proxy(log=x.log) > freelist > system\n'
+                '#M 400000 400000 500000 - /nonexistent/prog\n'
+                '#M 7f0000000000 7f0000001000 7f0000100000 0123456789abcdef /nonexistent/lib%20x.so\n'
+                '#S 1 401234 7f0000001234 402345\n#S 2 401111\n'
+                '100 4242 m 64 10040 1 1\n200 4242 c 5000 10080 1 2\n300 4242 f 10040\n'
+                '400 4242 a 64 128 100c0 1 1\n500 4242 r 100c0 256 10100 1 2\n'
+                '# end t_ns=600 events=5 malloc=1 calloc=1 realloc=1 aligned=1 free=1 failed=0 '
+                'live_blocks=2\n')
+
+
 def make_seeds():
     """Short real logs, one per feature of the format, written with the tests' generator."""
     import gen_log
@@ -273,6 +295,7 @@ def make_seeds():
     w.malloc(7, 1 << 40, fail=True); w.aligned(7, 64, 1 << 40, fail=True)
     c = w.realloc(7, 0, 20); w.realloc(7, c, 1 << 40, fail=True); w.free(7, a); w.close()
     w = log('empty_events.log'); w.close()
+    write_stacks_seed(os.path.join(SEEDS, 'stacks.log'))
     with open(os.path.join(SEEDS, 'random.log'), 'rb') as f:
         data = f.read()
     with open(os.path.join(SEEDS, 'random.log.gz'), 'wb') as f:

@@ -26,7 +26,7 @@ try:
 except ImportError:
     sys.exit('test_cli.py: python3-jsonschema is missing (scripts/setup installs it)')
 
-VERBS = ('summary', 'leaks', 'plot', 'suggest')
+VERBS = ('summary', 'leaks', 'sites', 'plot', 'suggest')
 
 
 def chainalloc(*args, cwd=None, env=None):
@@ -54,6 +54,15 @@ class Cli(unittest.TestCase):
             for p in kept[2:]:
                 w.free(pid, p)
             w.close()
+        # Call stacks in a module whose file is gone: sites by address, and a note.
+        with open(cls.path('stacks.log'), 'w') as f:
+            f.write(header(400, 'gone', 'events=all stacks=24 '))
+            f.write('#M 400000 400000 500000 - /nonexistent/gone\n')
+            f.write('#S 1 401234 402345\n#S 2 401111 402345\n')
+            f.write('100 400 m 64 1000 1 1\n200 400 m 64 2000 1 1\n300 400 f 1000\n'
+                    '400 400 m 5000 3000 1 2\n')
+            f.write('# end t_ns=500 events=4 malloc=3 calloc=0 realloc=0 aligned=0 free=1 '
+                    'failed=0 live_blocks=2\n')
         with open(cls.path('summary-only.log'), 'w') as f:
             f.write(header(300, 'daemon', 'events=summary '))
             f.write('# end t_ns=5000 events=0 malloc=10 calloc=0 realloc=0 aligned=0 '
@@ -95,7 +104,7 @@ class Cli(unittest.TestCase):
             self.assertTrue(p.stderr.startswith('usage: chainalloc'), p.stderr)
             self.assertNotIn('required', p.stderr)
         self.assertRegex(chainalloc().stderr, r'(?s)run .*check .*presets .*log ')
-        self.assertRegex(chainalloc('log').stderr, r'(?s)summary .*leaks .*plot .*suggest ')
+        self.assertRegex(chainalloc('log').stderr, r'(?s)summary .*leaks .*sites .*plot .*suggest ')
 
     def test_version(self):
         with open(os.path.join(ROOT, 'meson.build')) as f:
@@ -171,6 +180,23 @@ class Cli(unittest.TestCase):
                 self.valid(self.log(verb, self.path('run.101.log'), self.path('run.102.log'),
                                     self.path('run.101.log'), '--json').stdout, verb, 2)
                 self.valid(self.log(verb, self.path('run.101.log'), '--json').stdout, verb, 1)
+
+    def test_stacks_in_a_missing_module(self):
+        path = self.path('stacks.log')
+        leaks = self.valid(self.log('leaks', path, '--json').stdout, 'leaks', 1)['files'][0]
+        self.assertEqual([(g['count'], g['bytes']) for g in leaks['leak_sites']],
+                         [(1, 5000), (1, 64)])
+        frame = leaks['leak_sites'][0]['stack'][0]
+        self.assertEqual((frame['function'], frame['module'], frame['address']),
+                         (None, '/nonexistent/gone', '0x401111'))
+        self.assertEqual(leaks['symbol_warnings'],
+                         ['/nonexistent/gone: missing; its frames are shown as addresses'])
+        sites = self.valid(self.log('sites', path, '--json').stdout, 'sites', 1)['files'][0]
+        self.assertEqual(sorted((r['allocations'], r['bytes'], r['temporary_blocks'])
+                                for r in sites['sites']), [(1, 5000, 0), (2, 128, 1)])
+        text = self.log('leaks', path).stdout
+        self.assertIn('program leaks by call site: 2 sites', text)
+        self.assertIn('note: /nonexistent/gone: missing', text)
 
     def test_fail_on_leak(self):
         self.log('leaks', self.path('run.101.log'), '--fail-on-leak', expect=1)

@@ -86,9 +86,37 @@ def header_of(path):
     return dict(tok.split('=', 1) for tok in before_chain.split()[3:] if '=' in tok)
 
 
+# Fields of an event line before its stack id (LOG-FORMAT.md, Call stacks).
+EVENT_FIELDS = {'m': 6, 'c': 6, 'a': 7, 'r': 7, 'f': 4}
+
+
 def events_of(path):
-    """Event lines split into fields (header, footer and comments left out)."""
-    return [line.split() for line in read_lines(path) if line and not line.startswith('#')]
+    """Event lines split into fields (header, footer, stack, module and comment lines left
+    out), without the trailing stack id of an allocation: events_and_stacks_of has those."""
+    return [e for e, _ in events_and_stacks_of(path)]
+
+
+def events_and_stacks_of(path):
+    """(fields, stack id or None) per event line. Checks the line kinds as it goes: every
+    stack id refers to a `#S` line written before it, and only allocations carry one."""
+    out = []
+    stacks = set()
+    for line in read_lines(path):
+        if line.startswith('#S '):
+            stacks.add(line.split()[1])
+        if not line or line.startswith('#'):
+            continue
+        e = line.split()
+        n = EVENT_FIELDS[e[2]]
+        if len(e) == n + 1 and e[2] != 'f':
+            if e[n] not in stacks:
+                raise AssertionError('stack id %s before its #S line: %s' % (e[n], line))
+            out.append((e[:n], e[n]))
+        elif len(e) == n:
+            out.append((e, None))
+        else:
+            raise AssertionError('event line with %d fields: %s' % (len(e), line))
+    return out
 
 
 def footer_of(path):
@@ -484,7 +512,8 @@ class Incomplete(LogCase):
         nl = data.index(b'\n', len(data) // 2)
         cut = nl + 6                      # inside the next event line
         self.assertNotEqual(data[cut - 1:cut], b'\n')
-        whole_events = data[:nl + 1].count(b'\n') - 1      # minus the header
+        # Event lines only: the header, `#M` and `#S` lines are not events.
+        whole_events = sum(1 for line in data[:nl + 1].split(b'\n') if line and not line.startswith(b'#'))
         cut_path = os.path.join(self.dir, 'cut.log')
         with open(cut_path, 'wb') as f:
             f.write(data[:cut])

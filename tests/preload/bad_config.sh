@@ -50,6 +50,7 @@ bad_cases=(
     "CHAINALLOC_VERBOSE|loud|loud"
     "CHAINALLOC_CHIAN|freelist > system|CHAINALLOC_CHIAN,CHAINALLOC_CHAIN"
     "CHAINALLOC_PRESET|nope|nope"
+    "CHAINALLOC_CHAIN|proxy(stacks=deep) > freelist > system|deep"
 )
 
 # Good settings: "VARIABLE=VALUE[;VARIABLE=VALUE...]" ("" = nothing set). Only chains that can
@@ -61,6 +62,7 @@ good_cases=(
     "CHAINALLOC_CHAIN=freelist(classes=16,32,48, max=64M, cache=8) > system"
     "CHAINALLOC_CHAIN=system"
     "CHAINALLOC_CHAIN=proxy(log=$scratch/proxy.%p.log) > freelist > system"
+    "CHAINALLOC_CHAIN=proxy(log=$scratch/proxy.%p.log, stacks=0) > freelist > system"
     "CHAINALLOC_STATS=0"
     "CHAINALLOC_STRICT=1;CHAINALLOC_CHAIN=freelist > system"
 )

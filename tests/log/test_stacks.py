@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""Call stacks in the allocation log (proxy key stacks=N; LOG-FORMAT.md, Call stacks):
+leaks made at known functions and lines (stacks_program.c, marked `LEAK: name`) must be
+reported at that function and file:line, in the main program, in a library dlopen'ed after
+start, in threads and in a forked child; logs without stacks (stacks=0, format 1 logs made
+before stacks) and cut logs still read.
+
+    python3 tests/log/test_stacks.py --so build/preload/libchainalloc.so \\
+        --program build/tests/log/stacks_program --lib build/tests/log/stacks_lib.so \\
+        --lib2 build/tests/log/stacks_lib2.so
+
+Standard library only."""
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.dont_write_bytecode = True   # keep tests/ and scripts/ free of __pycache__
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from reader_cli import run as reader, run_json as reader_json_all  # noqa: E402
+from reader_cli import run_json_one as reader_json  # noqa: E402
+
+PATHS = {}
+SOURCE = os.path.join(HERE, 'stacks_program.c')
+LIB_SOURCE = os.path.join(HERE, 'stacks_lib.c')
+LIB2_SOURCE = os.path.join(HERE, 'stacks_lib2.c')
+OLD_LOG = os.path.join(HERE, '..', 'fuzz', 'corpus', 'log_reader', 'leaky.log')
+
+
+def marked_line(path, name):
+    """The line number of the `LEAK: name` marker in a source file."""
+    with open(path) as f:
+        for number, text in enumerate(f, 1):
+            if re.search(r'LEAK: %s\b' % re.escape(name), text):
+                return number
+    raise AssertionError('no LEAK: %s in %s' % (name, path))
+
+
+def has_frame(site, function, path, line):
+    """A leak site or site row whose stack has function at path:line (inlined or not)."""
+    return any(f['function'] == function and f['file'] and os.path.samefile(f['file'], path)
+               and f['line'] == line for f in site['stack'])
+
+
+class StacksCase(unittest.TestCase):
+    maxDiff = None
+
+    def setUp(self):
+        self._dir = tempfile.TemporaryDirectory(prefix='chainalloc-stacks-')
+        self.dir = self._dir.name
+
+    def tearDown(self):
+        self._dir.cleanup()
+
+    def run_logged(self, args, opts='', prefix='run'):
+        """stacks_program ARGS under the proxy; the sorted list of logs it made."""
+        env = dict(os.environ)
+        for var in ('CHAINALLOC_LOG', 'CHAINALLOC_CHAIN', 'CHAINALLOC_PRESET'):
+            env.pop(var, None)
+        log = 'log=%s/%s.%%p.log' % (self.dir, prefix) + (',' + opts if opts else '')
+        env.update(LD_PRELOAD=PATHS['so'], CHAINALLOC_CHAIN='proxy(%s) > freelist > system' % log)
+        p = subprocess.run([PATHS['program']] + args, env=env, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr, '')
+        return sorted(os.path.join(self.dir, n) for n in os.listdir(self.dir)
+                      if n.startswith(prefix + '.'))
+
+    def lines(self, path, kind):
+        with open(path, 'rb') as f:
+            text = f.read().rstrip(b'\0').decode()
+        return [ln for ln in text.split('\n') if ln.startswith(kind)]
+
+    def assert_leak_at(self, d, function, path, line, count, size):
+        """The file's leak sites hold `count` blocks of `size` made at function, path:line,
+        and that site is named by its first frame."""
+        sites = [s for s in d['leak_sites'] if has_frame(s, function, path, line)]
+        self.assertEqual(len(sites), 1, d['leak_sites'])
+        self.assertEqual((sites[0]['count'], sites[0]['bytes'], sites[0]['sizes']),
+                         (count, count * size, [size]))
+        first = sites[0]['stack'][0]
+        self.assertEqual((first['function'], first['line']), (function, line), sites[0]['stack'])
+        self.assertIn('%s at ' % function, sites[0]['site'])
+        self.assertTrue(sites[0]['site'].endswith('%s:%d' % (os.path.basename(path), line)),
+                        sites[0]['site'])
+        return sites[0]
+
+
+class CallSites(StacksCase):
+    def test_leak_at_known_function_and_line(self):
+        [path] = self.run_logged(['leak'])
+        head = self.lines(path, '# chainalloc-log ')[0]
+        self.assertIn(' stacks=24 ', head)       # on by default, at the default depth
+        d = reader_json('leaks', path)
+        site = self.assert_leak_at(d, 'leak_one', SOURCE, marked_line(SOURCE, 'leak_one'), 3, 1111)
+        # The caller is next: main, then the C runtime; no frame of chainalloc itself.
+        self.assertEqual(site['stack'][1]['function'], 'main')
+        for f in site['stack']:
+            self.assertNotIn('chainalloc', os.path.basename(f['module'] or ''), site['stack'])
+        self.assertEqual(d['symbol_warnings'], [])
+        # The text report shows it, top site first.
+        out = reader('leaks', path).stdout
+        first = out.split('program leaks by call site')[1]
+        self.assertRegex(first.split('\n')[1], r'from leak_one at \S*/stacks_program\.c:%d$'
+                         % marked_line(SOURCE, 'leak_one'))
+        # ... and so does the HTML report, whose JSON keeps the summary's shape (schema).
+        html = os.path.join(self.dir, 'report.html')
+        reader_json_all('plot', path, '-o', html)
+        with open(html) as f:
+            page = f.read()
+        self.assertIn('Leaks by call site', page)
+        self.assertRegex(page, r'<summary>leak_one at \S*/stacks_program\.c:%d</summary>'
+                         % marked_line(SOURCE, 'leak_one'))
+
+    def test_each_stack_written_once(self):
+        [path] = self.run_logged(['leak'])
+        ids = [ln.split()[1] for ln in self.lines(path, '#S ')]
+        self.assertEqual(len(ids), len(set(ids)))
+        modules = self.lines(path, '#M ')
+        self.assertTrue(any(ln.endswith(PATHS['program']) for ln in modules), modules)
+        ours = []
+        for ln in modules:
+            base, lo, hi, build_id, mod = ln.split(None, 5)[1:6]
+            self.assertRegex(build_id, r'^([0-9a-f]{2})+$|^-$')
+            self.assertLessEqual(int(lo, 16), int(hi, 16))
+            if os.path.basename(mod).startswith(('libchainalloc', 'libunwind')):
+                ours.append((int(lo, 16), int(hi, 16)))
+        self.assertEqual(len(ours), 3, modules)    # the preload, the log plugin, libunwind
+        # No frame of chainalloc in any stack: its entry points are dropped, and what the
+        # logger (spdlog, libunwind) allocates is never logged, so no stack starts there.
+        for ln in self.lines(path, '#S '):
+            for pc in ln.split()[2:]:
+                self.assertFalse(any(lo <= int(pc, 16) < hi for lo, hi in ours), ln)
+
+    def test_sites_report(self):
+        [path] = self.run_logged(['leak'])
+        answer = reader_json_all('sites', path)
+        d = answer['files'][0]
+        self.assertTrue(d['stacks'])
+        line = marked_line(SOURCE, 'churn')
+        churn = [s for s in d['sites'] if has_frame(s, 'churn', SOURCE, line)]
+        self.assertEqual(len(churn), 1, d['sites'])
+        self.assertEqual((churn[0]['allocations'], churn[0]['bytes']), (100, 6400))
+        self.assertEqual((churn[0]['temporary_blocks'], churn[0]['leaked_blocks']), (100, 0))
+        line = marked_line(SOURCE, 'leak_one')
+        leak = [s for s in d['sites'] if has_frame(s, 'leak_one', SOURCE, line)]
+        self.assertEqual((leak[0]['allocations'], leak[0]['leaked_bytes'], leak[0]['peak_bytes']),
+                         (3, 3333, 3333))
+        self.assertEqual(answer['combined']['processes'], 1)
+        out = reader('sites', path).stdout
+        self.assertIn('most temporary allocations', out)
+        self.assertRegex(out, r'churn at \S*/stacks_program\.c:%d\n' % marked_line(SOURCE, 'churn'))
+
+    def test_library_dlopened_after_start(self):
+        [path] = self.run_logged(['dlopen', PATHS['lib']])
+        modules = [ln.split(None, 5)[5] for ln in self.lines(path, '#M ')]
+        self.assertIn(PATHS['lib'], modules)
+        # The library's line comes after the first stack: it was loaded later.
+        text = open(path, 'rb').read().decode(errors='replace')
+        self.assertLess(text.index('\n#S '), text.index(' %s\n' % PATHS['lib']))
+        d = reader_json('leaks', path)
+        site = self.assert_leak_at(d, 'lib_leak_here', LIB_SOURCE,
+                                   marked_line(LIB_SOURCE, 'lib_leak_here'), 2, 2222)
+        self.assertEqual(site['stack'][1]['function'], 'stacks_lib_leak')
+        self.assertEqual(site['stack'][2]['function'], 'main')
+
+    def test_library_unloaded_and_another_loaded(self):
+        """dlclose, then dlopen of another library (the loader most often reuses the range):
+        each leak is named in its own library, by the module line that covered its address
+        when its stack was written."""
+        [path] = self.run_logged(['reload', PATHS['lib'], PATHS['lib2']])
+        modules = {}
+        for ln in self.lines(path, '#M '):
+            p = ln.split(None, 5)
+            modules[p[5]] = (int(p[2], 16), int(p[3], 16))
+        self.assertIn(PATHS['lib'], modules)
+        self.assertIn(PATHS['lib2'], modules)
+        d = reader_json('leaks', path)
+        self.assert_leak_at(d, 'lib_leak_here', LIB_SOURCE, marked_line(LIB_SOURCE, 'lib_leak_here'),
+                            1, 2222)
+        site = self.assert_leak_at(d, 'other_leak_here', LIB2_SOURCE,
+                                   marked_line(LIB2_SOURCE, 'other_leak_here'), 1, 3030)
+        self.assertEqual(site['stack'][1]['function'], 'other_leak_there')
+        self.assertEqual(d['symbol_warnings'], [])
+
+    def test_threads(self):
+        [path] = self.run_logged(['threads'])
+        d = reader_json('leaks', path)
+        site = self.assert_leak_at(d, 'thread_leak', SOURCE, marked_line(SOURCE, 'thread_leak'),
+                                   3, 3333)
+        self.assertIn('start_thread', [f['function'] for f in site['stack']])
+
+    def test_forked_child(self):
+        files = self.run_logged(['fork'])
+        self.assertEqual(len(files), 2, files)
+        child = [f for f in files if reader_json('summary', f)['ppid'] in
+                 [reader_json('summary', g)['pid'] for g in files]]
+        self.assertEqual(len(child), 1)
+        # The child's file lists the modules again (its own copy of the table) and its stacks.
+        self.assertTrue(any(ln.endswith(PATHS['program']) for ln in self.lines(child[0], '#M ')))
+        d = reader_json('leaks', child[0])
+        self.assertTrue(d['complete'])
+        self.assertEqual(d['leak_sites'][0]['count'], 1)
+        self.assert_leak_at(d, 'child_leak', SOURCE, marked_line(SOURCE, 'child_leak'), 1, 4444)
+        # Together: one site per leaking function, the child's among them.
+        both = reader_json_all('leaks', *files)['combined']['leak_sites']
+        self.assertTrue(any(has_frame(s, 'child_leak', SOURCE, marked_line(SOURCE, 'child_leak'))
+                            for s in both))
+
+
+class WithoutStacks(StacksCase):
+    def test_stacks_zero(self):
+        [path] = self.run_logged(['leak'], 'stacks=0')
+        self.assertEqual(self.lines(path, '#S '), [])
+        self.assertEqual(self.lines(path, '#M '), [])
+        d = reader_json('leaks', path)
+        self.assertEqual(d['leak_sites'], [])
+        self.assertEqual([(g['size'], g['count']) for g in d['leaks']], [(1111, 3)])
+        s = reader_json('sites', path)
+        self.assertEqual((s['stacks'], s['sites']), (False, []))
+        self.assertIn('no call stacks', reader('sites', path).stdout)
+        # The same figures as with stacks.
+        [with_stacks] = self.run_logged(['leak'], prefix='with')
+        a, b = reader_json('summary', path), reader_json('summary', with_stacks)
+        for key in ('calls', 'requests', 'requested_bytes', 'leaked_bytes', 'peak_bytes'):
+            self.assertEqual(a[key], b[key], key)
+
+    def test_format_1_log_without_stacks(self):
+        d = reader_json('leaks', OLD_LOG)
+        self.assertEqual(d['leak_sites'], [])
+        self.assertTrue(d['leaks'])
+        self.assertEqual(reader_json('sites', OLD_LOG)['sites'], [])
+        reader('summary', OLD_LOG)
+
+    def test_cut_log(self):
+        [path] = self.run_logged(['dlopen', PATHS['lib']])
+        data = open(path, 'rb').read().rstrip(b'\0')
+        cut_at = {
+            'inside a module line': data.index(b'#M ') + 10,
+            'inside a stack line': data.index(b'#S ') + 6,
+            'at the last event': data.rindex(b'# end'),
+        }
+        for what, at in cut_at.items():
+            cut = os.path.join(self.dir, 'cut.log')
+            with open(cut, 'wb') as f:
+                f.write(data[:at])
+            d = reader_json('leaks', cut)
+            self.assertFalse(d['complete'], what)
+            self.assertIsInstance(d['leak_sites'], list, what)
+            reader('sites', cut)
+        # Cut just before the footer: every leak is there, at its site.
+        self.assert_leak_at(d, 'lib_leak_here', LIB_SOURCE,
+                            marked_line(LIB_SOURCE, 'lib_leak_here'), 2, 2222)
+
+    def test_module_file_changed(self):
+        """A module rebuilt since the run is not used (its build id differs): a warning, and
+        its frames shown as addresses, never as wrong lines."""
+        [path] = self.run_logged(['leak'])
+        data = open(path, 'rb').read()
+        prog = PATHS['program'].encode()
+        lines = data.split(b'\n')
+        for i, ln in enumerate(lines):
+            if ln.startswith(b'#M ') and ln.endswith(prog):
+                p = ln.split(b' ')
+                p[4] = b'00' * 20
+                lines[i] = b' '.join(p)
+        changed = os.path.join(self.dir, 'changed.log')
+        with open(changed, 'wb') as f:
+            f.write(b'\n'.join(lines))
+        d = reader_json('leaks', changed)
+        self.assertTrue(any('build id differs' in w for w in d['symbol_warnings']),
+                        d['symbol_warnings'])
+        first = d['leak_sites'][0]['stack'][0]
+        self.assertEqual((first['function'], first['file']), (None, None))
+        self.assertEqual(first['module'], PATHS['program'])
+
+
+def main():
+    args = sys.argv[1:]
+    rest = []
+    while args:
+        a = args.pop(0)
+        if a in ('--so', '--program', '--lib', '--lib2'):
+            PATHS[a[2:]] = os.path.abspath(args.pop(0))
+        else:
+            rest.append(a)
+    for key in ('so', 'program', 'lib', 'lib2'):
+        if key not in PATHS:
+            sys.exit('test_stacks.py: --%s PATH is required' % key)
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+if __name__ == '__main__':
+    main()
