@@ -92,6 +92,7 @@ struct Runtime {
     bool stats = false;
     Layer layers[config::kMaxLayers + 1];            // + kForeign
     LayerChain<config::kMaxLayers> chain;            // the layers as blocks (none() == kForeign)
+    Erased foreign;                                  // who takes what no layer owns: glibc
     LayerStats layer_stats[config::kMaxLayers + 1];
     config::ChainSpec spec;
 };
@@ -159,6 +160,18 @@ inline bool fast_fits_in_place(void* p, std::size_t n) noexcept {
     int c = fl->central().classes().class_of(n);
     return c != SizeClasses::kNone && static_cast<std::size_t>(c) == slice->cls;
 }
+
+// Inside the preload: start-up (startup.cpp), the thread life cycle (thread_life.cpp), chain
+// assembly (chain_assembly.cpp) and the chain walk that proxies serve through (runtime.cpp).
+bool ensure_ready() noexcept;  // false: serve this call from the bootstrap arena
+void register_thread() noexcept;
+void thread_life_init() noexcept;
+bool build_freelist(const config::FreeListSpec& spec, unsigned index, unsigned& cached) noexcept;
+void assemble_chain() noexcept;
+/// Serves from layer `from` on; `served_by` names the layer that made the block. `observed` =
+/// false passes the proxies by (realloc logs its own single event).
+void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned& served_by,
+            bool observed = true) noexcept;
 
 // The slow paths (runtime.cpp). align is a power of two >= 16; n <= PTRDIFF_MAX.
 void* allocate(std::size_t n, std::size_t align, bool zero) noexcept;
