@@ -6,10 +6,11 @@
 // cache for the size's class hands out a block — no lock, no atomic, no indirect call. Anything
 // else (a miss that needs a refill from the central lists, a size no class holds, a chain that
 // starts with a proxy, statistics on, a thread's first call) takes the slow path in
-// runtime.cpp, which walks the chain's layers in order with a switch on their kind.
+// runtime.cpp, which walks g_rt.chain: the library's LayerChain, whose layers are library
+// blocks behind their function tables (chain_assembly.cpp).
 //
-// Who owns a pointer: a freelist layer owns the addresses of its reserved range; the bootstrap
-// arena owns its static buffer; a jemalloc terminal owns the range its arenas carve from
+// Who owns a pointer: a freelist layer owns the segments its page heap mapped; the bootstrap
+// arena owns its static buffer; a jemalloc terminal owns the chunks its arenas map
 // (jemalloc_arenas.hpp); everything else is glibc's — the terminal itself for `system`, and
 // for `null` and foreign pointers under jemalloc, glibc through the kForeign pseudo-layer.
 // Every test is address arithmetic, so free() never reads memory it did not make.
