@@ -11,6 +11,7 @@
 #include <chainalloc/region.hpp>
 #include <chainalloc/segregated.hpp>
 #include <chainalloc/system.hpp>
+#include <chainalloc/thread_cached.hpp>
 
 #include "checking_allocator.hpp"
 #include "conformance.hpp"
@@ -82,6 +83,16 @@ struct SegregatedFx {
     SegregatedFx() { BOOST_REQUIRE(a.init(ca::SizeClasses::defaults(), 512 * 1024)); }
 };
 
+// The preload's freelist layer: the same block, its caches in a thread_local of its own. The
+// destructor flushes this thread's cache, so the next fixture's object starts from empty.
+struct ConformanceTag {};
+struct CachedFx {
+    static constexpr bool serves = true, lifo = true;
+    static constexpr std::size_t max_size = 32768, max_align = 4096, ask_align = 65536;
+    ca::ThreadCached<ConformanceTag> a;
+    CachedFx() { BOOST_REQUIRE(a.init(ca::SizeClasses::defaults(), ca::CacheLimits{64, 64 * 256}, 512 * 1024)); }
+};
+
 struct FallbackListSystemFx {
     static constexpr bool serves = true, lifo = false;
     static constexpr std::size_t max_size = 1 << 20, max_align = 4096, ask_align = 4096;
@@ -149,7 +160,7 @@ struct JemallocFx {
 };
 
 using Fixtures = std::tuple<NullFx, FreeListFx, CheckedFreeListFx, SegregatedFx<ca::NoLock>,
-                            SegregatedFx<ca::SpinLock>, FallbackListSystemFx, CheckedFallbackFx,
+                            SegregatedFx<ca::SpinLock>, CachedFx, FallbackListSystemFx, CheckedFallbackFx,
                             FallbackSegregatedJemallocFx, ProxySystemFx, SystemFx, JemallocFx, RegionFx>;
 
 template <class F>
