@@ -4,6 +4,7 @@ a row per program, then a section per process."""
 
 from .figures import combine
 from .humanize import human, sampling_note, secs, short_size
+from .sites import frame_text
 from .svg import bar_columns, esc, live_chart, process_lanes
 
 STYLE = '''
@@ -88,14 +89,6 @@ def leaks_table(d):
     return table([(g['size'], g['count'], human(g['bytes']), secs(g['first_t_ns']),
                    g['first_tid'], g.get('kind', 'program')) for g in groups],
                  ('size', 'blocks', 'bytes', 'first at', 'thread', 'left by'), (0, 1, 2))
-
-
-def frame_text(f):
-    """One frame of a symbolized stack (sites.py), as a line."""
-    fn = f['function'] or f['address']
-    where = ('%s:%d' % (f['file'], f['line']) if f['line'] else f['file']) if f['file'] \
-        else (f['module'] or '?').rsplit('/', 1)[-1]
-    return '%s%s  %s' % ('(inlined) ' if f['inlined'] else '', fn, where)
 
 
 def leak_sites_section(d):
