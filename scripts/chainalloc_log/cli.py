@@ -340,11 +340,11 @@ def emit_to_stdout(emit):
 
 
 def mark_sides(argv):
-    """`diff A -- B`: the first `--` after the verb becomes SIDE_MARK, which argparse
-    keeps (it would drop a `--`), so options may still follow it."""
+    """`diff A -- B`: a `--` after the verb becomes SIDE_MARK, which argparse keeps (it
+    would drop a `--`), so options may still follow it."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ['diff'] and '--' in argv:
-        argv[argv.index('--')] = SIDE_MARK
+    if argv[:1] == ['diff']:
+        argv = [SIDE_MARK if a == '--' else a for a in argv]
     return argv
 
 

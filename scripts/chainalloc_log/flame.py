@@ -34,6 +34,15 @@ def _short(f):
     return frame_text(f).split('  ')[0]
 
 
+def _title(f):
+    """A frame in its tooltip: 'function at file:line', 'function in module', or
+    'module+0xoffset'."""
+    fn, _, where = frame_text(f).partition('  ')
+    if not where:
+        return fn
+    return '%s %s %s' % (fn, 'at' if f['file'] else 'in', where)
+
+
 def flame_tree(sites, key):
     """Sites (sites.site_table rows) -> the root Node of `key`'s bytes, callers first."""
     root = Node('all', 'all')
@@ -45,7 +54,7 @@ def flame_tree(sites, key):
         node = root
         frames = list(reversed(r['stack']))
         path = [(('none',), '(no call stack)', '(no call stack)')] if not frames else \
-            [(frame_key(f), _short(f), frame_text(f)) for f in frames]
+            [(frame_key(f), _short(f), _title(f)) for f in frames]
         for k, name, text in path:
             child = node.children.get(k)
             if child is None:
