@@ -309,11 +309,15 @@ def print_diff(obj, before, after, out, top=10, frames=3):
                                 '  (new)' if r['status'] == 'new' else
                                 '  (gone)' if r['status'] == 'gone' else ''))
         parts = []
-        for key, name in DIFF_FIGURES:
+        for key, name in (('allocations', 'allocations'), ('bytes', 'bytes'),
+                          ('peak_bytes', 'peak'), ('leaked_bytes', 'leaked')):
             c = r[key]
             if c['before'] or c['after']:
                 fmt = DIFF_FORMATS[key]
                 parts.append('%s %s -> %s' % (name, fmt(c['before']), fmt(c['after'])))
+                if key == 'leaked_bytes':
+                    c = r['leaked_blocks']
+                    parts[-1] += ' in %s -> %s blocks' % (_count(c['before']), _count(c['after']))
         w('%25s%s\n' % ('', '; '.join(parts)))
         _stack_lines(w, r['stack'][1:], frames - 1, indent=' ' * 25)
     _more(w, rows, top, 'sites')
