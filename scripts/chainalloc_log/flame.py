@@ -18,6 +18,8 @@ MEASURES = (('bytes', 'allocated'), ('leaked_bytes', 'leaked'),
 ROW = 17             # pixels per stack level
 MIN_WIDTH = 0.5      # narrower frames are not drawn (their bytes stay in their parents)
 CHAR = 7.0           # pixels per character of the 12px labels, roughly
+MAX_LEVELS = 200     # frames drawn of a stack, innermost kept (stacks=N is at most 128)
+TIP_FRAMES = 160     # frames listed in a tooltip
 
 
 class Node:
@@ -55,7 +57,7 @@ def flame_tree(sites, key):
         frames = list(reversed(r['stack']))
         path = [(('none',), '(no call stack)', '(no call stack)')] if not frames else \
             [(frame_key(f), _short(f), _title(f)) for f in frames]
-        for k, name, text in path:
+        for k, name, text in path[-MAX_LEVELS:]:
             child = node.children.get(k)
             if child is None:
                 child = node.children[k] = Node(name, text)
@@ -72,8 +74,14 @@ def _color(name):
     return 'hsl(%d,%d%%,%d%%)' % (h % 50, 65 + (h >> 8) % 20, 58 + (h >> 16) % 10)
 
 
-def _depth(node):
-    return 1 + max((_depth(c) for c in node.children.values()), default=0)
+def _depth(root):
+    """Levels of the tree (iterative: a log may hold stacks of any depth)."""
+    deepest, todo = 0, [(root, 1)]
+    while todo:
+        node, level = todo.pop()
+        deepest = max(deepest, level)
+        todo += [(c, level + 1) for c in node.children.values()]
+    return deepest
 
 
 def flame_svg(root, measure, width=1080):
@@ -82,16 +90,21 @@ def flame_svg(root, measure, width=1080):
     height = levels * ROW + 2
     out = []
 
-    def draw(node, x, level, stack):
+    todo = [(root, 0.0, 0, [])]   # depth first, by hand: stacks may be deep
+    while todo:
+        node, x, level, stack = todo.pop()
         w = width * node.value / root.value
         if w < MIN_WIDTH:
-            return
+            continue
         stack = [node.text] + stack
         y = height - 1 - (level + 1) * ROW
         share = 100.0 * node.value / root.value
+        frames = stack[:-1]   # innermost first, without 'all'
+        listed = '\n'.join(frames[:TIP_FRAMES]) + (
+            '\n... %d more' % (len(frames) - TIP_FRAMES) if len(frames) > TIP_FRAMES else '')
         tip = '%s\n%s (%s bytes), %.1f%% of all\n\n%s' % (
             node.text, human(node.value), '{:,}'.format(node.value), share,
-            '\n'.join(stack[:-1]) if level else 'every stack')
+            listed if level else 'every stack')
         label = ''
         room = int((w - 6) / CHAR)
         if room >= 3:
@@ -103,9 +116,8 @@ def flame_svg(root, measure, width=1080):
                       if label else ''))
         cx = x
         for child in sorted(node.children.values(), key=lambda c: (c.name, c.text)):
-            draw(child, cx, level + 1, stack)
+            todo.append((child, cx, level + 1, stack))
             cx += width * child.value / root.value
-    draw(root, 0.0, 0, [])
     return ('<svg class="flamesvg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" '
             'data-measure="%s" data-total="%d">%s</svg>'
             % (width, height, width, height, measure, root.value, ''.join(out)))
@@ -127,7 +139,7 @@ def flame_section(sites, name):
     for i, (key, words) in enumerate(MEASURES):
         root = flame_tree(sites, key)
         body = flame_svg(root, key) if root.value else \
-            '<p>No %s bytes with a call stack.</p>' % words
+            '<p>Nothing %s with a call stack.</p>' % words
         out.append('<div class="fg fg%d">%s</div>' % (i, body))
     out.append('</div>')
     return ''.join(out)
