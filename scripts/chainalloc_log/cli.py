@@ -288,6 +288,8 @@ def build_parser():
     p.set_defaults(run=cmd_sites)
 
     p = add_verb(verbs, 'diff', 'what grew or shrank between two runs, by call site',
+                 usage='%(prog)s [-h] [--sort {allocations,bytes,leaked,peak}] [--top N] '
+                       '[--frames N] [--json]\n       BEFORE AFTER | FILE... -- FILE...',
                  epilog="Sides: 'diff BEFORE AFTER' (two logs, or two quoted globs such as "
                         "'a.*.log' 'b.*.log'), or 'diff A1 A2 -- B1 B2' for several logs on a "
                         "side. Sites are matched by symbolized stack (function, file and line "
