@@ -12,22 +12,26 @@ import os
 import sys
 import zlib
 
+from .diff import SORT_KEYS, diff_object
 from .cliparse import Parser, add_verb, add_verbs, parse_or_usage, positive_int
 from .figures import combine, public, summarize
 from .header import LogError
 from .html_report import render_html
 from .humanize import parse_size
-from .json_report import (combined_leaks, combined_sites, envelope, leaks_object,
-                          sites_object, suggest_file_object, write_json)
+from .json_report import (combined_leaks, combined_sites, diff_file_object, envelope,
+                          leaks_object, sites_object, suggest_file_object, write_json)
 from .sites import has_stacks, leak_sites, site_table
 from .suggest import suggest
 from .symbolize import Symbolizer
-from .text_report import (print_combined, print_combined_leaks, print_leaks, print_sites,
-                          print_suggestion, print_summary)
+from .text_report import (print_combined, print_combined_leaks, print_diff, print_leaks,
+                          print_sites, print_suggestion, print_summary)
 
 EXIT_OK, EXIT_LEAK, EXIT_ERROR = 0, 1, 2
 PROG = 'chainalloc log'
 GLOB_CHARS = '*?['
+# `diff A... -- B...`: argparse drops a `--`, so main() marks the one between the sides
+# first. No argument can hold a NUL byte: the mark is never a file name.
+SIDE_MARK = '\0--'
 
 
 class Failed(Exception):
@@ -128,6 +132,50 @@ def cmd_sites(args):
     return EXIT_OK, emit
 
 
+def diff_sides(args):
+    """The FILE arguments of `diff` as (before, after): `A B`, or `A... -- B...`."""
+    files = args.files
+    if SIDE_MARK in files:
+        i = files.index(SIDE_MARK)
+        before, after = files[:i], files[i + 1:]
+        if SIDE_MARK in after:
+            raise argparse.ArgumentError(None, "one '--' between the two sides, not more")
+    elif len(files) == 2:
+        before, after = files[:1], files[1:]
+    else:
+        raise argparse.ArgumentError(None, "give two logs (or quoted globs), or "
+                                           "FILE... -- FILE... for several on a side")
+    if not before or not after:
+        raise argparse.ArgumentError(None, "a side is empty: FILE... -- FILE...")
+    return before, after
+
+
+def cmd_diff(args):
+    before_args, after_args = diff_sides(args)
+    problems = []
+    sides = []
+    for patterns in (before_args, after_args):
+        try:
+            sides.append(load_all(patterns))
+        except Failed as err:
+            problems += err.args
+    if problems:
+        raise Failed(*problems)
+    before, after = sides
+    symbolizer = Symbolizer()
+    for d in before + after:
+        d['stacks'] = has_stacks(d)
+        d['sites'] = site_table(d, symbolizer)
+        d['symbol_warnings'] = d.get('_symbol_warnings', [])
+    obj = diff_object(before, after, SORT_KEYS[args.sort])
+    if args.json:
+        files = [dict(diff_file_object(d), side='before') for d in before] + \
+                [dict(diff_file_object(d), side='after') for d in after]
+        answer = envelope('diff', files, obj)
+        return EXIT_OK, lambda out: write_json(answer, out)
+    return EXIT_OK, lambda out: print_diff(obj, before, after, out, args.top, args.frames)
+
+
 def cmd_plot(args):
     if args.output is None and not args.json:
         raise argparse.ArgumentError(None, 'say where the report goes: -o report.html '
@@ -137,6 +185,7 @@ def cmd_plot(args):
         symbolizer = Symbolizer()
         for d in files:   # for the report only: plot's JSON keeps the summary's shape
             d['_leak_sites'] = leak_sites(d, symbolizer)
+            d['_sites'] = site_table(d, symbolizer)
         write_report(args.output, render_html(files))
     if args.json:
         obj = envelope('plot', [public(d) for d in files], combine(files), output=args.output)
@@ -238,6 +287,29 @@ def build_parser():
     add_json(p)
     p.set_defaults(run=cmd_sites)
 
+    p = add_verb(verbs, 'diff', 'what grew or shrank between two runs, by call site',
+                 usage='%(prog)s [-h] [--sort {allocations,bytes,leaked,peak}] [--top N] '
+                       '[--frames N] [--json]\n       BEFORE AFTER | FILE... -- FILE...',
+                 epilog="Sides: 'diff BEFORE AFTER' (two logs, or two quoted globs such as "
+                        "'a.*.log' 'b.*.log'), or 'diff A1 A2 -- B1 B2' for several logs on a "
+                        "side. Sites are matched by symbolized stack (function, file and line "
+                        "of each frame; module and offset for a frame without a symbol), not "
+                        "by address, which ASLR moves. Each site: allocations, bytes "
+                        "allocated, live at the peak, leaked bytes and blocks, before and "
+                        "after, with the change and the ratio after/before.")
+    p.add_argument('files', nargs='+', metavar='FILE',
+                   help="the logs before, then after: 'A B', or 'A... -- B...'; globs are "
+                        "expanded, '-' is stdin, .gz is read directly")
+    p.add_argument('--sort', choices=sorted(SORT_KEYS), default='bytes',
+                   help='the figure whose absolute change ranks the sites; default bytes '
+                        '(allocated)')
+    p.add_argument('--top', type=positive_int(1, 1000000), default=10, metavar='N',
+                   help='sites shown; default 10')
+    p.add_argument('--frames', type=positive_int(1, 1000), default=3, metavar='N',
+                   help='frames shown of each site\'s call stack; default 3')
+    add_json(p)
+    p.set_defaults(run=cmd_diff)
+
     p = add_verb(verbs, 'plot', 'a self-contained HTML report (no network needed)')
     add_files(p)
     p.add_argument('-o', '--output', metavar='HTML', help='where to write the report')
@@ -269,8 +341,18 @@ def emit_to_stdout(emit):
         os.dup2(devnull, sys.stdout.fileno())
 
 
+def mark_sides(argv):
+    """`diff A -- B`: a `--` after the verb becomes SIDE_MARK, which argparse keeps (it
+    would drop a `--`), so options may still follow it."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ['diff']:
+        argv = [SIDE_MARK if a == '--' else a for a in argv]
+    return argv
+
+
 def main(argv=None):
     ap, verbs = build_parser()
+    argv = mark_sides(argv)
     args = parse_or_usage(ap, verbs, argv)
     sub = verbs.choices[args.verb]
     try:

@@ -3,7 +3,9 @@ With several logs it starts with the run as a whole: the processes on one time a
 a row per program, then a section per process."""
 
 from .figures import combine
+from .flame import FLAME_STYLE, flame_section
 from .humanize import human, sampling_note, secs, short_size
+from .sites import frame_text
 from .svg import bar_columns, esc, live_chart, process_lanes
 
 STYLE = '''
@@ -17,7 +19,7 @@ th{white-space:nowrap;overflow-wrap:normal}td.n,th.n{text-align:right;font-varia
 .bad{color:#b00}.hover{fill:transparent}.hover:hover{fill:rgba(0,0,0,.08)}
 g.row:hover text{font-weight:bold}nav a{margin-right:14px}
 details summary{cursor:pointer}details div{font-family:monospace;font-size:12px;color:#444}
-'''
+''' + FLAME_STYLE
 
 COUNT = ('requests', lambda v: '{:,}'.format(v))
 BYTES = ('bytes', human)
@@ -90,14 +92,6 @@ def leaks_table(d):
                  ('size', 'blocks', 'bytes', 'first at', 'thread', 'left by'), (0, 1, 2))
 
 
-def frame_text(f):
-    """One frame of a symbolized stack (sites.py), as a line."""
-    fn = f['function'] or f['address']
-    where = ('%s:%d' % (f['file'], f['line']) if f['line'] else f['file']) if f['file'] \
-        else (f['module'] or '?').rsplit('/', 1)[-1]
-    return '%s%s  %s' % ('(inlined) ' if f['inlined'] else '', fn, where)
-
-
 def leak_sites_section(d):
     """The program's leaks by call site, each stack folded under its first frame."""
     rows = d.get('_leak_sites', d.get('leak_sites')) or []
@@ -148,6 +142,7 @@ def process_section(d, anchor):
         bar_columns([('%d %s' % (r['index'], r['name']), 'layer %d of the chain' % r['index'],
                       (r['requests'], r['bytes'])) for r in layers], [COUNT, BYTES], 'layer'),
         leak_sites_section(d),
+        flame_section(d.get('_sites') or [], 'fg-' + anchor),
         '<h3>Leaks by size</h3>', leaks_table(d),
     ])
 

@@ -53,6 +53,14 @@ def combined_sites(files):
             'sites': merge_sites([d['sites'] for d in files], SITE_FIGURES)}
 
 
+DIFF_FILE_KEYS = IDENTITY_KEYS + ('complete', 'sample', 'estimated', 'stacks', 'symbol_warnings')
+
+
+def diff_file_object(d):
+    """A file of `diff --json` (its side is added by the caller)."""
+    return {k: d[k] for k in DIFF_FILE_KEYS}
+
+
 def suggest_file_object(d, res):
     """One file's own suggestion (null when it made no request the classes could serve)."""
     return dict({k: d[k] for k in IDENTITY_KEYS}, suggestion=res)

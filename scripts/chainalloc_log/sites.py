@@ -3,6 +3,8 @@ Stacks the proxy wrote twice under two ids (two threads adding the same one at o
 one site. `leaks` groups the program's leaks by site; `sites` ranks sites by allocations,
 bytes, live bytes at the peak, temporary allocations and leaks."""
 
+import os
+
 from .parse import SITE_ALLOCS, SITE_BYTES, SITE_TMP_BLOCKS, SITE_TMP_BYTES
 
 NO_STACK = ()   # blocks whose line carries no stack id (stacks=0, a full stack table)
@@ -101,15 +103,44 @@ def site_table(d, symbolizer):
     return merge_sites([out], SITE_FIGURES)
 
 
+def frame_key(f):
+    """What names a frame (JSON shape) the same way in every run: function, file and line
+    when symbolized, else its module and offset into it (ASLR moves the address, not the
+    offset), else (a frame in no listed module) its address."""
+    if f['function'] or f['file']:
+        return (f['function'], f['file'], f['line'])
+    if f.get('offset') is not None:
+        return (f['module'], f['offset'])
+    return (f['module'], f['address'])
+
+
+def frame_text(f):
+    """One frame (JSON shape) as a line: 'function  file:line', or 'module+0xoffset' for a
+    frame without a symbol; '(inlined) ' first for an inlined frame."""
+    fn = f['function']
+    if f['file']:
+        where = '%s:%d' % (f['file'], f['line']) if f['line'] else f['file']
+    elif fn:
+        where = os.path.basename(f['module']) if f['module'] else '?'
+    else:
+        fn, where = ('%s+%s' % (os.path.basename(f['module']), f['offset']), '') \
+            if f['module'] and f.get('offset') else (f['address'], '?')
+    return ('%s%s  %s' % ('(inlined) ' if f['inlined'] else '', fn, where)).rstrip()
+
+
+def stack_key(stack):
+    """A site's identity across processes and runs: its frames' keys."""
+    return tuple(frame_key(f) for f in stack)
+
+
 def merge_sites(lists, keys):
-    """Rows of several files merged by their symbolized stack (function, file, line of each
-    frame, or its address when it has no symbol): the same code in several processes, or
-    two return addresses of one line (an unrolled loop), is one site."""
+    """Rows of several files merged by their symbolized stack (stack_key): the same code in
+    several processes or runs, or two return addresses of one line (an unrolled loop), is
+    one site."""
     merged = {}
     for rows in lists:
         for r in rows:
-            k = tuple((f['function'], f['file'], f['line']) if f['function']
-                      else (f['module'], f['address']) for f in r['stack'])
+            k = stack_key(r['stack'])
             m = merged.get(k)
             if m is None:
                 merged[k] = dict(r, sizes=list(r['sizes'])) if 'sizes' in r else dict(r)

@@ -116,11 +116,12 @@ def function_symbols(path):
 class Frame:
     """One frame of a symbolized stack. Inlined frames of one address come first, the
     function that holds them last (as addr2line -i prints them)."""
-    __slots__ = ('function', 'file', 'line', 'module', 'address', 'inlined')
+    __slots__ = ('function', 'file', 'line', 'module', 'address', 'inlined', 'offset')
 
-    def __init__(self, function, file, line, module, address, inlined=False):
+    def __init__(self, function, file, line, module, address, inlined=False, offset=None):
         self.function, self.file, self.line = function, file, line
         self.module, self.address, self.inlined = module, address, inlined
+        self.offset = offset   # address - the module's base: the same in every run (no ASLR)
 
     def location(self):
         if self.file:
@@ -128,7 +129,11 @@ class Frame:
         return os.path.basename(self.module) if self.module else '?'
 
     def label(self):
-        """'function at file:line' (or 'function in module')."""
+        """'function at file:line', 'function in module', or 'module+0xoffset' for a frame
+        without a name (the offset into the module is the same in every run; ASLR moves
+        the address)."""
+        if not self.function and self.module and self.offset is not None:
+            return '%s+0x%x' % (os.path.basename(self.module), self.offset)
         fn = self.function or '0x%x' % self.address
         if self.file:
             return '%s at %s' % (fn, self.location())
@@ -137,6 +142,7 @@ class Frame:
     def as_json(self):
         return {'function': self.function, 'file': self.file, 'line': self.line,
                 'module': self.module, 'address': '0x%x' % self.address,
+                'offset': None if self.offset is None else '0x%x' % self.offset,
                 'inlined': self.inlined}
 
 
@@ -236,11 +242,12 @@ class Symbolizer:
                 base, _, _, build_id, path = modules[m]
                 found = tables.get((path, build_id), {}).get(pc - 1 - base)
                 if not found:
-                    rows.append(Frame(None, None, 0, path, pc))
+                    rows.append(Frame(None, None, 0, path, pc, offset=pc - base))
                     continue
                 last = len(found) - 1
                 for k, (fn, file, line) in enumerate(found):
-                    rows.append(Frame(fn, file, line, path, pc, inlined=k < last))
+                    rows.append(Frame(fn, file, line, path, pc, inlined=k < last,
+                                      offset=pc - base))
             out[sid] = rows
         return out
 

@@ -2,6 +2,8 @@
 
 import os
 
+from .diff import DIFF_FIGURES
+from .sites import frame_text
 from .humanize import bar, human, sampling_note, secs, short_size
 
 
@@ -167,12 +169,7 @@ def print_combined_leaks(c, out, top=50, frames=8):
 def _stack_lines(w, stack, frames, indent='      '):
     """Up to `frames` frames of a symbolized stack, innermost first."""
     for f in stack[:frames]:
-        fn = f['function'] or f['address']
-        if f['file']:
-            where = '%s:%d' % (f['file'], f['line']) if f['line'] else f['file']
-        else:
-            where = os.path.basename(f['module']) if f['module'] else '?'
-        w('%s%s%s  %s\n' % (indent, '(inlined) ' if f['inlined'] else '', fn, where))
+        w('%s%s\n' % (indent, frame_text(f)))
     if len(stack) > frames:
         w('%s... %d more frames (--frames N)\n' % (indent, len(stack) - frames))
 
@@ -259,3 +256,74 @@ def print_suggestion(res, path, out):
     w('(hit rate: requests the freelist serves; waste: share of its bytes lost to '
       'rounding up)\n')
     w(res['chain'] + '\n')
+
+
+def _signed(value, fmt):
+    return ('+' if value > 0 else '-' if value < 0 else '') + fmt(abs(value))
+
+
+def _ratio(c):
+    if c['ratio'] is None:
+        return 'new' if c['after'] else ''
+    return 'x%.2f' % c['ratio']
+
+
+def _count(n):
+    return '{:,}'.format(n)
+
+
+DIFF_FORMATS = {'allocations': _count, 'bytes': human, 'peak_bytes': human,
+                'leaked_bytes': human, 'leaked_blocks': _count}
+
+
+def print_diff(obj, before, after, out, top=10, frames=3):
+    """`diff`: the totals of both sides, then the sites that changed most."""
+    w = out.write
+
+    def side(files):
+        return files[0]['file'] if len(files) == 1 else '%d processes' % len(files)
+    w('== before: %s\n== after:  %s\n' % (side(before), side(after)))
+    for d in before + after:
+        if d['estimated']:
+            w('(%s: %s)\n' % (d['file'], sampling_note(d)))
+    w('\n%-18s %14s %14s %14s %8s\n' % ('totals', 'before', 'after', 'change', 'ratio'))
+    for key, words in DIFF_FIGURES:
+        c, fmt = obj['totals'][key], DIFF_FORMATS[key]
+        w('%-18s %14s %14s %14s %8s\n' % (words, fmt(c['before']), fmt(c['after']),
+                                           _signed(c['delta'], fmt), _ratio(c)))
+    if not (obj['before']['stacks'] or obj['after']['stacks']):
+        w('\nno call stacks in these logs (proxy(stacks=0), or logs made before stacks): '
+          'no sites to compare\n')
+        return
+    if obj['before']['stacks'] != obj['after']['stacks']:
+        w('\nnote: only the %s side has call stacks\n'
+          % ('before' if obj['before']['stacks'] else 'after'))
+    sort = obj['sort']
+    words = dict(DIFF_FIGURES)[sort]
+    rows = [r for r in obj['sites'] if r['status'] != 'same']
+    w('\nsites that changed, by change in %s: %d of %d sites (matched by symbolized stack)\n'
+      % (words, len(rows), len(obj['sites'])))
+    for r in rows[:top]:
+        c = r[sort]
+        w('%14s %8s  %s%s\n' % (_signed(c['delta'], DIFF_FORMATS[sort]), _ratio(c), r['site'],
+                                '  (new)' if r['status'] == 'new' else
+                                '  (gone)' if r['status'] == 'gone' else ''))
+        parts = []
+        for key, name in (('allocations', 'allocations'), ('bytes', 'bytes'),
+                          ('peak_bytes', 'peak'), ('leaked_bytes', 'leaked')):
+            c = r[key]
+            if c['before'] or c['after']:
+                fmt = DIFF_FORMATS[key]
+                parts.append('%s %s -> %s' % (name, fmt(c['before']), fmt(c['after'])))
+                if key == 'leaked_bytes':
+                    c = r['leaked_blocks']
+                    parts[-1] += ' in %s -> %s blocks' % (_count(c['before']), _count(c['after']))
+        w('%25s%s\n' % ('', '; '.join(parts)))
+        _stack_lines(w, r['stack'][1:], frames - 1, indent=' ' * 25)
+    _more(w, rows, top, 'sites')
+    seen = set()
+    for d in before + after:
+        for text in d.get('symbol_warnings') or []:
+            if text not in seen:
+                seen.add(text)
+                w('note: %s\n' % text)

@@ -42,8 +42,9 @@ from chainalloc_log.html_report import render_html  # noqa: E402
 from chainalloc_log.json_report import (combined_leaks, combined_sites,  # noqa: E402
                                         envelope, leaks_object, sites_object, write_json)
 from chainalloc_log.text_report import (print_combined, print_combined_leaks,  # noqa: E402
-                                        print_leaks, print_sites, print_suggestion,
-                                        print_summary)
+                                        print_diff, print_leaks, print_sites,
+                                        print_suggestion, print_summary)
+from chainalloc_log.diff import diff_object  # noqa: E402
 
 SEEDS = os.path.join(HERE, 'corpus', 'log_reader')
 MAX_LEN = 16384  # bytes; small inputs run fast and still hold every kind of line
@@ -53,8 +54,10 @@ MAX_LEN = 16384  # bytes; small inputs run fast and still hold every kind of lin
 # One of these runs through the real entry point (cli.main, argparse and exit codes included)
 # for every CLI_EVERY-th input; every input also goes through the report code directly, which
 # is twenty times faster than a pass through argparse.
+SAME = object()   # the input again: `diff` compares it with itself
 COMMANDS = [['summary'], ['summary', '--json'], ['leaks', '--fail-on-leak'], ['leaks', '--json'],
-            ['suggest'], ['suggest', '--json', '--max-classes', '3'], ['plot', '-o', None]]
+            ['suggest'], ['suggest', '--json', '--max-classes', '3'], ['plot', '-o', None],
+            ['diff', SAME, '--json'], ['diff', '--', SAME, '--sort', 'leaked']]
 CLI_EVERY = 4
 
 
@@ -74,7 +77,7 @@ def on_alarm(signum, frame):
 
 
 def run_cli(args, path, html_path):
-    args = [html_path if a is None else a for a in args]
+    args = [html_path if a is None else path if a is SAME else a for a in args]
     out, err = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -108,6 +111,10 @@ def run_reports(path, with_html):
     write_json(envelope('sites', [sites_object(d)], combined_sites([d])), sink)
     print_sites(d, sink)
     print_sites(combined_sites([d, d]), sink)
+    diff = diff_object([d], [d, d])          # `diff`: the log against itself, twice
+    write_json(diff, sink)
+    print_diff(diff, [d], [d, d], sink)
+    d['_sites'] = d['sites']                # the flame graph's rows, as `plot` sets them
     res = reader.suggest(d, 3, 0.999, 32768)
     if res is not None:
         write_json(res, sink)

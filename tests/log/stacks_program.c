@@ -3,7 +3,7 @@
 // finds the line numbers there. Built with -g -O0 and -fno-builtin (the calls stay calls,
 // the frames stay frames).
 //
-//   stacks_program leak           leak_one leaks 3 blocks of 1111 bytes
+//   stacks_program leak [N]       leak_one leaks N blocks of 1111 bytes (default 3)
 //   stacks_program dlopen LIB     LIB (stacks_lib.c), dlopen'ed now, leaks 2 blocks of 2222
 //   stacks_program reload A B     A leaks 2222 once, is dlclose'd; B, dlopen'ed then, leaks 3030
 //   stacks_program threads        3 threads, each leaks one block of 3333 in thread_leak
@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
     const char* mode = argc > 1 ? argv[1] : "leak";
     churn();
     if (!strcmp(mode, "leak")) {
-        for (int i = 0; i < 3; ++i) leak_one();
+        int n = argc > 2 ? atoi(argv[2]) : 3;
+        for (int i = 0; i < n; ++i) leak_one();
     } else if (!strcmp(mode, "dlopen")) {
         if (argc < 3) die("usage: stacks_program dlopen LIB");
         void* lib = dlopen(argv[2], RTLD_NOW | RTLD_LOCAL);

@@ -63,6 +63,20 @@ class Cli(unittest.TestCase):
                     '400 400 m 5000 3000 1 2\n')
             f.write('# end t_ns=500 events=4 malloc=3 calloc=0 realloc=0 aligned=0 free=1 '
                     'failed=0 live_blocks=2\n')
+        # The same two sites in runs loaded at other addresses (ASLR): `diff` matches them by
+        # module and offset. Site 1 (offset 0x1234) allocates 1, 3 and 2 blocks of 64 bytes
+        # in runs a, b and c, never freed; site 2 (0x1111) one block of 5000 in each.
+        for name, base, n in (('a', 0x400000, 1), ('b', 0x7f0000, 3), ('c', 0x550000, 2)):
+            with open(cls.path('diff-%s.log' % name), 'w') as f:
+                f.write(header(600 + n, 'gone', 'events=all stacks=24 '))
+                f.write('#M %x %x %x - /nonexistent/gone\n' % (base, base, base + 0x100000))
+                f.write('#S 1 %x %x\n#S 2 %x %x\n' % (base + 0x1234, base + 0x2345,
+                                                     base + 0x1111, base + 0x2345))
+                for k in range(n):
+                    f.write('%d 600 m 64 %x 1 1\n' % (100 + k, 0x1000 + 0x100 * k))
+                f.write('200 600 m 5000 9000 1 2\n')
+                f.write('# end t_ns=900 events=%d malloc=%d calloc=0 realloc=0 aligned=0 '
+                        'free=0 failed=0 live_blocks=%d\n' % (n + 1, n + 1, n + 1))
         with open(cls.path('summary-only.log'), 'w') as f:
             f.write(header(300, 'daemon', 'events=summary '))
             f.write('# end t_ns=5000 events=0 malloc=10 calloc=0 realloc=0 aligned=0 '
@@ -104,7 +118,8 @@ class Cli(unittest.TestCase):
             self.assertTrue(p.stderr.startswith('usage: chainalloc'), p.stderr)
             self.assertNotIn('required', p.stderr)
         self.assertRegex(chainalloc().stderr, r'(?s)run .*check .*presets .*log ')
-        self.assertRegex(chainalloc('log').stderr, r'(?s)summary .*leaks .*sites .*plot .*suggest ')
+        self.assertRegex(chainalloc('log').stderr,
+                         r'(?s)summary .*leaks .*sites .*diff .*plot .*suggest ')
 
     def test_version(self):
         with open(os.path.join(ROOT, 'meson.build')) as f:
@@ -197,6 +212,62 @@ class Cli(unittest.TestCase):
         text = self.log('leaks', path).stdout
         self.assertIn('program leaks by call site: 2 sites', text)
         self.assertIn('note: /nonexistent/gone: missing', text)
+
+    def test_diff(self):
+        a, b, c = (self.path('diff-%s.log' % n) for n in 'abc')
+        self.assertTrue(self.log('diff', '--help').stdout.startswith('usage: chainalloc log diff'))
+        self.one_line_error(chainalloc('log', 'diff'), r'required: FILE')
+        self.one_line_error(chainalloc('log', 'diff', a), r'give two logs')
+        self.one_line_error(chainalloc('log', 'diff', a, b, c), r'FILE\.\.\. -- FILE\.\.\.')
+        self.one_line_error(chainalloc('log', 'diff', a, '--'), r'a side is empty')
+        self.one_line_error(chainalloc('log', 'diff', a, '--', b, '--', c), r"one '--'")
+        self.one_line_error(chainalloc('log', 'diff', a, self.path('missing.log')),
+                            r'missing\.log: No such file or directory$')
+        self.one_line_error(chainalloc('log', 'diff', a, b, '--sort', 'x'), r'--sort')
+        obj = self.valid(self.log('diff', a, b, '--json').stdout, 'diff', 2)
+        self.assertEqual([d['side'] for d in obj['files']], ['before', 'after'])
+        sites = obj['combined']['sites']
+        # Matched across base addresses: two sites, not four; the one that grew first.
+        self.assertEqual([(r['site'], r['status']) for r in sites],
+                         [('gone+0x1234', 'changed'), ('gone+0x1111', 'same')])
+        self.assertEqual(sites[0]['allocations'], {'before': 1, 'after': 3, 'delta': 2,
+                                                   'ratio': 3.0})
+        self.assertEqual((sites[0]['bytes']['delta'], sites[0]['leaked_bytes']['delta'],
+                          sites[0]['leaked_blocks']['delta'], sites[0]['peak_bytes']['delta']),
+                         (128, 128, 2, 128))
+        self.assertEqual([f['offset'] for f in sites[0]['stack']], ['0x1234', '0x2345'])
+        self.assertEqual(obj['combined']['totals']['bytes'],
+                         {'before': 5064, 'after': 5192, 'delta': 128,
+                          'ratio': round(5192 / 5064, 4)})
+        # Several logs a side, with globs: before a, after b and c together.
+        glob = self.path('diff-[bc].log')
+        for args in ((a, '--', b, c), (a, glob), (a, '--', glob, '--json')):
+            obj = self.valid(self.log('diff', *args, '--json').stdout, 'diff', 3)
+            self.assertEqual((obj['combined']['before']['processes'],
+                              obj['combined']['after']['processes']), (1, 2))
+            self.assertEqual([(r['site'], r['allocations']['after'], r['bytes']['delta'])
+                              for r in obj['combined']['sites']],
+                             [('gone+0x1111', 2, 5000), ('gone+0x1234', 5, 256)])
+        # A site only on one side; --sort picks the figure that ranks the sites.
+        with open(self.path('diff-d.log'), 'w') as f:
+            f.write(header(700, 'gone', 'events=all stacks=24 '))
+            f.write('#M 400000 400000 500000 - /nonexistent/gone\n#S 1 401111 402345\n')
+            f.write('10 700 m 100 1000 1 1\n20 700 f 1000\n')
+        obj = self.valid(self.log('diff', a, self.path('diff-d.log'), '--sort', 'leaked',
+                                  '--json').stdout, 'diff', 2)['combined']
+        self.assertEqual(obj['sort'], 'leaked_bytes')
+        self.assertEqual([(r['site'], r['status'], r['leaked_bytes']['delta'], r['bytes']['ratio'])
+                          for r in obj['sites']],
+                         [('gone+0x1111', 'changed', -5000, 0.02),
+                          ('gone+0x1234', 'gone', -64, 0.0)])
+        out = self.log('diff', a, b, '--frames', '2').stdout
+        self.assertRegex(out, r'\nbytes allocated +4\.9 KiB +5\.1 KiB +\+128 B +x1\.03\n')
+        self.assertRegex(out, r'\n +\+128 B +x3\.00  gone\+0x1234\n')
+        self.assertIn('1 of 2 sites', out)
+        self.assertEqual(out.count('note: /nonexistent/gone: missing'), 1)
+        # Logs without stacks: the totals only.
+        out = self.log('diff', self.path('run.101.log'), self.path('run.102.log')).stdout
+        self.assertIn('no call stacks in these logs', out)
 
     def test_fail_on_leak(self):
         self.log('leaks', self.path('run.101.log'), '--fail-on-leak', expect=1)

@@ -11,6 +11,7 @@ before stacks) and cut logs still read.
 
 Standard library only."""
 
+import html
 import os
 import re
 import subprocess
@@ -211,6 +212,146 @@ class CallSites(StacksCase):
                             for s in both))
 
 
+def flame_graphs(page):
+    """The report's flame graphs: {measure: (total, [(value, depth, title, x, width)])}."""
+    out = {}
+    for m in re.finditer(r'<svg class="flamesvg" [^>]*data-measure="(\w+)" data-total="(\d+)">'
+                         r'(.*?)</svg>', page, re.S):
+        nodes = [(int(v), int(d), html.unescape(t), float(x), float(w)) for v, d, t, x, w in
+                 re.findall(r'<g class="fgn" data-value="(\d+)" data-depth="(\d+)"><title>'
+                            r'(.*?)</title><rect x="([\d.]+)" y="\d+" width="([\d.]+)"',
+                            m.group(3), re.S)]
+        out[m.group(1)] = (int(m.group(2)), nodes)
+    return out
+
+
+class Diff(StacksCase):
+    """`log diff`: two runs of one program, leak_one called 3 then 7 times."""
+
+    def leak_site(self, rows):
+        line = marked_line(SOURCE, 'leak_one')
+        found = [r for r in rows if has_frame(r, 'leak_one', SOURCE, line)]
+        self.assertEqual(len(found), 1, rows)
+        return found[0]
+
+    def test_the_leaking_site_grows(self):
+        [before] = self.run_logged(['leak', '3'], prefix='before')
+        [after] = self.run_logged(['leak', '7'], prefix='after')
+        answer = reader_json_all('diff', before, after)
+        self.assertEqual([(d['file'], d['side']) for d in answer['files']],
+                         [(before, 'before'), (after, 'after')])
+        c = answer['combined']
+        site = self.leak_site(c['sites'])
+        self.assertIs(site, c['sites'][0])            # the largest change comes first
+        self.assertEqual(site['status'], 'changed')
+        self.assertEqual(site['leaked_blocks'], {'before': 3, 'after': 7, 'delta': 4,
+                                                 'ratio': round(7 / 3, 4)})
+        self.assertEqual(site['leaked_bytes']['delta'], 4 * 1111)
+        self.assertEqual((site['allocations']['delta'], site['bytes']['delta'],
+                          site['peak_bytes']['delta']), (4, 4 * 1111, 4 * 1111))
+        churn = [r for r in c['sites'] if has_frame(r, 'churn', SOURCE, marked_line(SOURCE, 'churn'))]
+        self.assertEqual(len(churn), 1, c['sites'])
+        self.assertEqual((churn[0]['status'], churn[0]['allocations']['after'],
+                          churn[0]['bytes']['ratio']), ('same', 100, 1.0))
+        self.assertEqual(c['totals']['leaked_bytes']['delta'], 4 * 1111)
+        self.assertEqual(c['totals']['allocations']['delta'], 4)
+        # Run the other way: it shrinks; the text names it first.
+        back = reader_json_all('diff', after, before)['combined']
+        self.assertEqual(self.leak_site(back['sites'])['leaked_bytes']['delta'], -4 * 1111)
+        out = reader('diff', before, after).stdout
+        first = out.split('sites that changed')[1].split('\n')[1]
+        self.assertRegex(first, r'^\s+\+4\.3 KiB\s+x2\.33  leak_one at \S*/stacks_program\.c:%d$'
+                         % marked_line(SOURCE, 'leak_one'))
+        self.assertIn('1 of 2 sites', out)
+
+    def shifted(self, path, name, delta):
+        """A copy of a log whose program is unsymbolized (its build id changed) and loaded
+        `delta` bytes higher (another ASLR draw): its #M line and its frames move."""
+        with open(path, 'rb') as f:
+            lines = f.read().rstrip(b'\0').split(b'\n')
+        prog = PATHS['program'].encode()
+        lo = hi = None
+        for i, ln in enumerate(lines):
+            if ln.startswith(b'#M ') and ln.endswith(prog):
+                p = ln.split(b' ')
+                lo, hi = int(p[2], 16), int(p[3], 16)
+                p[1:4] = [b'%x' % (int(x, 16) + delta) for x in p[1:4]]
+                p[4] = b'00' * 20
+                lines[i] = b' '.join(p)
+        self.assertIsNotNone(lo)
+        for i, ln in enumerate(lines):
+            if ln.startswith(b'#S '):
+                p = ln.split(b' ')
+                p[2:] = [b'%x' % (int(x, 16) + delta) if lo <= int(x, 16) < hi else x
+                         for x in p[2:]]
+                lines[i] = b' '.join(p)
+        out = os.path.join(self.dir, name)
+        with open(out, 'wb') as f:
+            f.write(b'\n'.join(lines))
+        return out
+
+    def test_unsymbolized_sites_match_by_module_and_offset(self):
+        [before] = self.run_logged(['leak', '3'], prefix='before')
+        [after] = self.run_logged(['leak', '7'], prefix='after')
+        a = self.shifted(before, 'a.log', 0)
+        b = self.shifted(after, 'b.log', 0x12340000)
+        c = reader_json_all('diff', a, b)['combined']
+        self.assertEqual([r['status'] for r in c['sites']], ['changed', 'same'], c['sites'])
+        site = c['sites'][0]
+        self.assertEqual((site['leaked_blocks']['delta'], site['leaked_bytes']['delta']),
+                         (4, 4444))
+        first = site['stack'][0]
+        self.assertEqual((first['function'], first['module']), (None, PATHS['program']))
+        self.assertEqual(site['site'], '%s+%s' % (os.path.basename(PATHS['program']),
+                                                  first['offset']))
+        # Same offsets on both sides, though the addresses differ.
+        lines = {}
+        for path in (a, b):
+            rows = reader_json('leaks', path)['leak_sites']
+            lines[path] = [(f['offset'], f['address']) for f in rows[0]['stack'][:2]]
+        self.assertEqual([o for o, _ in lines[a]], [o for o, _ in lines[b]])
+        self.assertNotEqual([x for _, x in lines[a]], [x for _, x in lines[b]])
+
+    def test_flame_graph_in_the_report(self):
+        [path] = self.run_logged(['leak', '7'])
+        out = os.path.join(self.dir, 'flame.html')
+        reader('plot', path, '-o', out)
+        with open(out) as f:
+            page = f.read()
+        graphs = flame_graphs(page)
+        self.assertEqual(sorted(graphs), ['bytes', 'leaked_bytes', 'peak_bytes'])
+        leak_line = marked_line(SOURCE, 'leak_one')
+        churn_line = marked_line(SOURCE, 'churn')
+
+        def node(measure, function, line):
+            total, nodes = graphs[measure]
+            found = [n for n in nodes if re.match(r'%s at \S*stacks_program\.c:%d\n' %
+                                                  (function, line), n[2])]
+            self.assertEqual(len(found), 1, [n[2].split('\n')[0] for n in nodes])
+            return total, found[0]
+        # Leaked: leak_one's 7 blocks are all of it, its box the whole width; the root is
+        # at depth 0 and the stack runs from the C runtime up to main, then leak_one.
+        total, (value, depth, title, x, width) = node('leaked_bytes', 'leak_one', leak_line)
+        self.assertEqual((total, value, round(width, 2)), (7 * 1111, 7 * 1111, 1080.0))
+        stack = title.split('\n\n')[1].split('\n')
+        self.assertTrue(stack[0].startswith('leak_one at '), title)
+        self.assertTrue(stack[1].startswith('main at '), title)
+        self.assertEqual(depth, len(stack))
+        self.assertEqual(graphs['leaked_bytes'][1][0][:2], (7 * 1111, 0))   # 'all'
+        # Allocated: leak_one and churn side by side, widths by their bytes.
+        total, leak = node('bytes', 'leak_one', leak_line)
+        _, churn = node('bytes', 'churn', churn_line)
+        self.assertEqual((leak[0], churn[0]), (7 * 1111, 100 * 64))
+        self.assertGreaterEqual(total, leak[0] + churn[0])
+        for n in (leak, churn):
+            self.assertAlmostEqual(n[4], 1080 * n[0] / total, places=1)
+        self.assertTrue(leak[3] >= churn[3] + churn[4] - 0.01 or churn[3] >= leak[3] + leak[4] - 0.01)
+        # Peak: leak_one's 7 blocks are live at the end, which is the peak.
+        self.assertEqual(node('peak_bytes', 'leak_one', leak_line)[1][0], 7 * 1111)
+        # The switch: one radio button per measure, the first checked.
+        self.assertEqual(len(re.findall(r'<input type="radio" class="m\d"', page)), 3)
+
+
 class WithoutStacks(StacksCase):
     def test_stacks_zero(self):
         [path] = self.run_logged(['leak'], 'stacks=0')
@@ -221,6 +362,15 @@ class WithoutStacks(StacksCase):
         self.assertEqual([(g['size'], g['count']) for g in d['leaks']], [(1111, 3)])
         s = reader_json('sites', path)
         self.assertEqual((s['stacks'], s['sites']), (False, []))
+        # No flame graph without stacks; diff gives the totals and no sites.
+        html_path = os.path.join(self.dir, 'nostacks.html')
+        reader('plot', path, '-o', html_path)
+        with open(html_path) as f:
+            self.assertNotIn('Flame graph', f.read())
+        c = reader_json_all('diff', path, path)['combined']
+        self.assertEqual((c['sites'], c['before']['stacks'], c['totals']['leaked_bytes']['delta'],
+                          c['totals']['leaked_blocks']['after']), ([], False, 0, 3))
+        self.assertIn('no call stacks', reader('diff', path, path).stdout)
         self.assertIn('no call stacks', reader('sites', path).stdout)
         # The same figures as with stacks.
         [with_stacks] = self.run_logged(['leak'], prefix='with')
