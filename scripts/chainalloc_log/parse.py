@@ -4,7 +4,9 @@ distinct live addresses, not with the file size."""
 import collections
 import gzip
 import math
+import os
 import sys
+import time
 import zlib
 from urllib.parse import unquote_to_bytes
 
@@ -71,8 +73,68 @@ def sampling_of(head):
     return n, n > 1 and head.get('sampling') == 'bytes'
 
 
+class Progress:
+    """A file read through it shows how far the read has got, on stderr, when stderr is a
+    terminal and the read takes more than a second (CHAINALLOC_LOG_PROGRESS=always: at once,
+    terminal or not; =never: not at all). One line, rewritten in place, then cleared."""
+
+    DELAY = 1.0      # seconds before the first line: quick reads stay quiet
+    EVERY = 0.25     # seconds between updates
+
+    def __init__(self, f, path):
+        self.f = f
+        self.name = os.path.basename(path)
+        self.raw = getattr(f, 'fileobj', None) or f      # a gzip log: where its compressed bytes are
+        try:
+            self.total = os.fstat(self.raw.fileno()).st_size
+        except (OSError, AttributeError, ValueError):
+            self.total = 0
+        mode = os.environ.get('CHAINALLOC_LOG_PROGRESS', '')
+        self.start = time.monotonic()
+        self.next = self.start + (0 if mode == 'always' else self.DELAY)
+        self.shown = False
+
+    @staticmethod
+    def wanted():
+        mode = os.environ.get('CHAINALLOC_LOG_PROGRESS', '')
+        return mode == 'always' or (mode != 'never' and sys.stderr.isatty())
+
+    def readline(self):
+        return self.f.readline()
+
+    def read(self, n):
+        data = self.f.read(n)
+        now = time.monotonic()
+        if now >= self.next:
+            self.next = now + self.EVERY
+            self.show(now)
+        return data
+
+    def show(self, now):
+        try:
+            at = self.raw.tell()
+        except (OSError, AttributeError, ValueError):
+            at = 0
+        mb = at / 1e6
+        rate = mb / max(now - self.start, 1e-6)
+        if self.total:
+            text = 'reading %s: %3d%% (%.0f of %.0f MB, %.0f MB/s)' % (
+                self.name, 100 * at // self.total, mb, self.total / 1e6, rate)
+        else:
+            text = 'reading %s: %.0f MB (%.0f MB/s)' % (self.name, mb, rate)
+        sys.stderr.write('\r' + text + '\x1b[K')
+        sys.stderr.flush()
+        self.shown = True
+
+    def finish(self):
+        if self.shown:
+            sys.stderr.write('\r\x1b[K')
+            sys.stderr.flush()
+
+
 def scan_log(path, timeline=False):
-    f = open_log(path)
+    raw = open_log(path)
+    f = Progress(raw, path) if Progress.wanted() else raw
     try:
         first = f.readline()
         if not first:
@@ -84,8 +146,10 @@ def scan_log(path, timeline=False):
     except (EOFError, zlib.error) as e:   # a gzip log cut short or corrupted
         raise LogError('bad gzip data: %s' % e)
     finally:
-        if f is not sys.stdin.buffer:
-            f.close()
+        if f is not raw:
+            f.finish()
+        if raw is not sys.stdin.buffer:
+            raw.close()
 
 
 def _scan_events(f, head, timeline):

@@ -306,6 +306,21 @@ class Cli(unittest.TestCase):
         self.assertNotRegex(out, r'\n0 proxy ')
         self.assertNotIn('forgotten', out)
 
+    def test_progress(self):
+        """A read shows its progress on stderr (on a terminal after a second; `always` here),
+        one line rewritten in place and cleared at the end; stdout is the report alone."""
+        env = dict(os.environ, CHAINALLOC_LOG_PROGRESS='always')
+        p = chainalloc('log', 'summary', self.path('run.101.log'), env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # (text mode reads each \r as \n)
+        self.assertRegex(p.stderr, r'^\nreading run\.101\.log: +\d+% \(\d+ of \d+ MB, \d+ MB/s\)\x1b\[K')
+        self.assertTrue(p.stderr.endswith('\n\x1b[K'), repr(p.stderr))
+        self.assertNotIn('reading', p.stdout)
+        quiet = chainalloc('log', 'summary', self.path('run.101.log'),
+                           env=dict(os.environ, CHAINALLOC_LOG_PROGRESS='never'))
+        self.assertEqual(quiet.stderr, '')
+        self.assertEqual(quiet.stdout, p.stdout)
+
     def test_summary_only_log(self):
         p = self.log('summary', self.path('summary-only.log'))
         self.assertNotIn('lost', p.stdout)
