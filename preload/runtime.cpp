@@ -46,6 +46,7 @@ struct StatsObserver {
         g_rt.layer_stats[i].on_fell_through();
     }
     void on_failed(unsigned i) noexcept { g_rt.layer_stats[i].on_allocate(0, 0, {}); }
+    void on_freed(unsigned i, void* p, std::size_t usable) noexcept { count_freed(i, p, usable); }
 };
 
 
@@ -100,32 +101,10 @@ void* reallocate(void* p, std::size_t n) noexcept {
     if (!ensure_ready()) return nullptr;
     unsigned owner = owner_of(p);
     check_glibc_block("realloc", owner, p);
-    const Erased& layer = layer_at(owner);
-    void* q = nullptr;
-    unsigned served_by = owner;
-    if (layer.ops->fits_in_place) {
-        // Size classes: the block stays when the new size falls in its class (or needs the
-        // same slices); otherwise a new block from the whole chain, unlogged (realloc logs
-        // one event below), and a copy.
-        std::size_t old_size = size_in_layer(owner, p);
-        if (layer.ops->fits_in_place(layer.self, p, n)) {
-            q = p;
-        } else {
-            q = serve(0, n, kMinAlign, false, served_by, false);
-            if (q) {
-                std::memcpy(q, p, std::min(n, old_size));
-                release(owner, p);
-            }
-        }
-    } else {
-        // glibc and jemalloc resize in place or by mremap, where they can: no copy then.
-        std::size_t old_size = g_rt.stats ? size_in_layer(owner, p) : 0;
-        q = layer.ops->reallocate(layer.self, p, n);
-        if (q && g_rt.stats) {
-            count_freed(owner, p, old_size);
-            count_served(owner, q);
-        }
-    }
+    auto resized = g_rt.stats ? g_rt.chain.reallocate(layer_at(owner), owner, p, n, StatsObserver{})
+                              : g_rt.chain.reallocate(layer_at(owner), owner, p, n);
+    void* q = resized.block.ptr;
+    unsigned served_by = resized.by;
     proxy_on_realloc(owner, p, n, q, served_by);
     return q;
 }

@@ -214,3 +214,50 @@ BOOST_AUTO_TEST_CASE(hooks_reach_the_layers) {
     BOOST_TEST(chain.trim());  // the thread's cache and the freed spans went back
     BOOST_TEST(fl->cached_blocks() == 0u);
 }
+
+// realloc across the chain: in place within a class, by the owner itself where it can (glibc),
+// else moved to wherever the chain serves the new size, contents kept, the old block given
+// back; the observer sees the block freed and the new one served.
+BOOST_AUTO_TEST_CASE(reallocate_follows_the_owner) {
+    auto fl = make_freelist();
+    ca::System glibc;
+    Chain chain;
+    chain.add(Erased::of(*fl));
+    chain.add(Erased::of(glibc));
+    struct Trace {
+        std::vector<unsigned> served, freed;
+        void on_served(unsigned i, Block) noexcept { served.push_back(i); }
+        void on_fell_through(unsigned) noexcept {}
+        void on_failed(unsigned) noexcept {}
+        void on_freed(unsigned i, const void*, std::size_t) noexcept { freed.push_back(i); }
+    } trace;
+
+    auto a = chain.allocate(0, 100, 16, false);
+    std::memset(a.block.ptr, 0x5a, 100);
+    auto same = chain.reallocate(chain[0], 0, a.block.ptr, 110, trace);  // 112-byte class
+    BOOST_TEST(same.block.ptr == a.block.ptr);
+    BOOST_TEST(same.by == 0u);
+    BOOST_TEST((trace.served.empty() && trace.freed.empty()));
+
+    auto moved = chain.reallocate(chain[0], 0, a.block.ptr, 1000, trace);  // another class
+    BOOST_REQUIRE(moved.block);
+    BOOST_TEST(moved.by == 0u);
+    BOOST_TEST(moved.block.ptr != a.block.ptr);
+    const auto* bytes = static_cast<const unsigned char*>(moved.block.ptr);
+    BOOST_TEST((bytes[0] == 0x5a && bytes[99] == 0x5a));
+    BOOST_TEST((trace.served == std::vector<unsigned>{0} && trace.freed == std::vector<unsigned>{0}));
+
+    auto out = chain.reallocate(chain[0], 0, moved.block.ptr, 100000, trace);  // past the classes: glibc
+    BOOST_REQUIRE(out.block);
+    BOOST_TEST(out.by == 1u);
+    BOOST_TEST(static_cast<const unsigned char*>(out.block.ptr)[99] == 0x5a);
+    BOOST_TEST(chain.owner_of(out.block.ptr) == chain.none());
+
+    auto grown = chain.reallocate(chain[1], 1, out.block.ptr, 400000, trace);  // glibc's realloc
+    BOOST_REQUIRE(grown.block);
+    BOOST_TEST(grown.by == 1u);
+    BOOST_TEST(static_cast<const unsigned char*>(grown.block.ptr)[99] == 0x5a);
+    BOOST_TEST((trace.freed == std::vector<unsigned>{0, 0, 1}));
+    chain[1].ops->deallocate(chain[1].self, grown.block.ptr);
+    chain.flush_thread();
+}

@@ -7,14 +7,19 @@
 //   `unobserved` passes them by.
 // - owner_of: the first layer that owns the pointer (a layer without `owns` claims nothing);
 //   none() when no layer does, and the caller decides who takes foreign pointers.
+// - reallocate: a block resized by the layer that owns it, or moved to wherever the chain
+//   serves the new size (see below).
 // - the hooks (fork, thread exit, trim) reach every layer that has them; fork's prepare runs
 //   front to back, parent and child back to front.
 //
-// An Observer (template argument of allocate) sees each step, for statistics:
-//   on_served(i, Block), on_fell_through(i), on_failed(i). NoObserver costs nothing.
+// An Observer (template argument of allocate and reallocate) sees each step, for statistics:
+//   on_served(i, Block), on_fell_through(i), on_failed(i), on_freed(i, p, usable bytes).
+//   NoObserver costs nothing.
 #pragma once
 
 #include "erased.hpp"
+
+#include <cstring>
 
 namespace chainalloc {
 
@@ -22,6 +27,7 @@ struct NoObserver {
     void on_served(unsigned, Block) noexcept {}
     void on_fell_through(unsigned) noexcept {}
     void on_failed(unsigned) noexcept {}
+    void on_freed(unsigned, const void*, std::size_t) noexcept {}
 };
 
 template <unsigned N>
@@ -63,6 +69,35 @@ public:
             seen.on_fell_through(i);
         }
         return {{}, none()};
+    }
+
+    /// Resizes p to n bytes. `owner` made p: layer `index` of this chain, or (index none())
+    /// the block the caller gives pointers no layer owns. In order:
+    /// - the owner says p fits (size classes: n in p's class): p stays;
+    /// - the owner resizes it itself (glibc and jemalloc, in place or by mremap, no copy);
+    /// - else a new block from the whole chain, unobserved (the caller reports the one
+    ///   reallocation), a copy of the old bytes, and p given back to its owner.
+    /// A failure leaves p untouched.
+    template <class Observer = NoObserver>
+    Served reallocate(const Erased& owner, unsigned index, void* p, std::size_t n,
+                      Observer&& seen = Observer{}) noexcept {
+        const ErasedOps& ops = *owner.ops;
+        if (ops.fits_in_place && ops.fits_in_place(owner.self, p, n)) return {{p, n}, index};
+        std::size_t old_size = ops.usable_size ? ops.usable_size(owner.self, p) : 0;
+        if (!ops.fits_in_place && ops.reallocate) {
+            void* q = ops.reallocate(owner.self, p, n);
+            if (!q) return {{}, none()};
+            seen.on_freed(index, p, old_size);
+            seen.on_served(index, {q, n});
+            return {{q, n}, index};
+        }
+        if (!ops.usable_size) return {{}, none()};  // nothing tells how much to copy
+        Served moved = allocate(0, n, kMinAlign, false, false, seen);
+        if (!moved.block) return moved;
+        std::memcpy(moved.block.ptr, p, n < old_size ? n : old_size);
+        seen.on_freed(index, p, old_size);
+        ops.deallocate(owner.self, p);
+        return moved;
     }
 
     unsigned owner_of(const void* p) const noexcept {
