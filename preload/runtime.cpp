@@ -66,6 +66,42 @@ void release(unsigned owner, void* p) noexcept {
     layer.ops->deallocate(layer.self, p);
 }
 
+// Frees of the chain's blocks while this thread runs the event log. The log's own blocks are
+// glibc's (LoggerScope), so such a free is not the log's: it is the loader's. The log touches
+// thread-locals of libraries loaded after start (spdlog, libunwind, libstdc++): the first touch
+// after a dlopen or dlclose elsewhere goes through __tls_get_addr, which updates this thread's
+// TLS vector and frees the blocks of unloaded modules (_dl_update_slotinfo), possibly the very
+// block whose free is being logged, before the loader's outer call has cleared its entry. So
+// they wait until the request that ran the log is done: one that is the block being freed is
+// that free (dropped), the others are freed then, and logged as the frees they are. The same
+// holds for a realloc there (the loader growing its vector): the old block waits too, so the
+// loader's outer call never writes into memory that is already reused.
+bool defer_free(void* p) noexcept {
+    ThreadState& t = t_local.state;
+    if (t.deferred == kDeferredFrees) return false;  // full: freed now, the old way
+    t.deferred_frees[t.deferred++] = p;
+    return true;
+}
+
+bool chain_owned(unsigned owner) noexcept {
+    LayerKind kind = g_rt.layers[owner].kind;
+    return owner != kForeign && (kind == LayerKind::freelist || kind == LayerKind::jemalloc);
+}
+
+// After a request that ran the log: the frees that waited, but `done` (the block just freed).
+[[gnu::noinline]] void drain_deferred(const void* done) noexcept {
+    ThreadState& t = t_local.state;
+    while (t.deferred) {
+        void* p = t.deferred_frees[--t.deferred];
+        if (p != done) deallocate(p);
+    }
+}
+
+inline void after_request(const void* done) noexcept {
+    if (t_local.state.deferred && !in_logger()) [[unlikely]]
+        drain_deferred(done);
+}
+
 }  // namespace
 
 void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned& served_by,
@@ -80,16 +116,20 @@ void* allocate(std::size_t n, std::size_t align, bool zero) noexcept {
     if (in_logger()) return system_allocate(n, align, zero);  // see LoggerScope
     if (!ensure_ready()) return g_bootstrap.allocate(n, align);  // .bss: already zero
     unsigned served_by = 0;
-    return serve(0, n, align, zero, served_by);
+    void* p = serve(0, n, align, zero, served_by);
+    after_request(nullptr);
+    return p;
 }
 
 void deallocate(void* p) noexcept {
     if (!p || g_bootstrap.owns(p)) return;  // bootstrap blocks are never reused
     if (!ensure_ready()) return;  // only bootstrap blocks exist before the chain is ready
     unsigned owner = owner_of(p);
+    if (in_logger() && chain_owned(owner) && defer_free(p)) return;  // see defer_free
     check_glibc_block("free", owner, p);
     proxy_on_free(owner, p);
     release(owner, p);
+    after_request(p);
 }
 
 void* reallocate(void* p, std::size_t n) noexcept {
@@ -100,12 +140,21 @@ void* reallocate(void* p, std::size_t n) noexcept {
     }
     if (!ensure_ready()) return nullptr;
     unsigned owner = owner_of(p);
+    if (in_logger() && chain_owned(owner)) {  // the loader's, inside the log: see defer_free
+        std::size_t old_size = size_in_layer(owner, p);
+        void* q = system_allocate(n, kMinAlign, false);
+        if (!q) return nullptr;
+        std::memcpy(q, p, std::min(n, old_size));
+        if (!defer_free(p)) release(owner, p);
+        return q;
+    }
     check_glibc_block("realloc", owner, p);
     auto resized = g_rt.stats ? g_rt.chain.reallocate(layer_at(owner), owner, p, n, StatsObserver{})
                               : g_rt.chain.reallocate(layer_at(owner), owner, p, n);
     void* q = resized.block.ptr;
     unsigned served_by = resized.by;
     proxy_on_realloc(owner, p, n, q, served_by);
+    after_request(q == p ? nullptr : p);
     return q;
 }
 

@@ -48,10 +48,15 @@ enum class ThreadMode : std::uint8_t {
     logging,       // inside the event log (LoggerScope): see below
 };
 
+/// Frees of the chain's blocks that arrive while the thread runs the event log (runtime.cpp).
+inline constexpr unsigned kDeferredFrees = 8;
+
 struct ThreadState {
     ThreadMode mode;
     bool in_init;              // this thread is initialising the runtime: recursion goes to bootstrap
     std::uint8_t in_glibc;     // depth of this thread's calls into glibc's malloc (GlibcLayer)
+    std::uint8_t deferred;     // how many of deferred_frees are waiting
+    void* deferred_frees[kDeferredFrees];
 };
 
 // One thread-local object, not two: in a shared object each initial-exec variable costs the
