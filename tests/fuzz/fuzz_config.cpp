@@ -29,8 +29,10 @@ namespace config = chainalloc::config;
 
 namespace {
 
-// Set while the parser runs; the hooks count what is allocated meanwhile.
-bool g_in_parser = false;
+// Set while the parser runs; the hooks count what is allocated meanwhile, on this thread only:
+// libFuzzer's own threads (its RSS watcher, its timer) allocate whenever they wake, and a
+// global flag counted their calls as the parser's (a false "heap used inside" now and then).
+thread_local bool g_in_parser = false;
 unsigned g_heap_calls = 0;
 
 void on_malloc(const volatile void*, std::size_t) {
