@@ -21,7 +21,7 @@ from .humanize import parse_size
 from .json_report import (combined_leaks, combined_sites, diff_file_object, envelope,
                           leaks_object, sites_object, suggest_file_object, write_json)
 from .sites import has_stacks, leak_sites, site_table
-from .suggest import suggest
+from .suggest import add_prediction, suggest
 from .symbolize import Symbolizer
 from .text_report import (print_combined, print_combined_leaks, print_diff, print_leaks,
                           print_sites, print_suggestion, print_summary)
@@ -214,13 +214,13 @@ def merged_sizes(files):
 def cmd_suggest(args):
     files = load_all(args.files)
 
-    def learn(d):
-        return suggest(d, args.max_classes, args.coverage, args.max_size)
-    res = learn(merged_sizes(files))
+    def learn(d, procs):
+        return add_prediction(suggest(d, args.max_classes, args.coverage, args.max_size), procs)
+    res = learn(merged_sizes(files), files)
     if res is None:
         raise Failed('%s: no allocation requests to learn from' % ', '.join(args.files))
     if args.json:
-        obj = envelope('suggest', [suggest_file_object(d, learn(d)) for d in files], res)
+        obj = envelope('suggest', [suggest_file_object(d, learn(d, [d])) for d in files], res)
         return EXIT_OK, lambda out: write_json(obj, out)
     where = files[0]['file'] if len(files) == 1 else '%d files' % len(files)
     return EXIT_OK, lambda out: print_suggestion(res, where, out)

@@ -255,6 +255,25 @@ def print_suggestion(res, path, out):
         base['count'], 100 * base['hit_rate'], 100 * base['waste']))
     w('(hit rate: requests the freelist serves; waste: share of its bytes lost to '
       'rounding up)\n')
+    if 'predicted' in res:
+        mine, theirs = res['predicted'], base['predicted']
+        ratio = res['predicted_ratio']
+        w('predicted heap at the peak: suggested %s, default %s%s\n' % (
+            human(mine['total_bytes']), human(theirs['total_bytes']),
+            ' (x%.2f)' % ratio if ratio is not None else ''))
+        for name, p in (('suggested', mine), ('default', theirs)):
+            w('  %-9s live %s at the peak; freelist %s (rounding %s, thread caches %s, '
+              'partly used spans %s, segment headers %s); glibc %s\n' % (
+                  name, human(p['live_requested_bytes']),
+                  human(p['freelist_bytes'] + p['segment_header_bytes']),
+                  human(p['rounding_bytes']), human(p['cache_bytes']),
+                  human(p['span_overhead_bytes']), human(p['segment_header_bytes']),
+                  human(p['system_bytes'])))
+        if res['same_as_default']:
+            w('the suggestion is the default table: keep the default chain\n')
+        elif not res['predicted_gain']:
+            w('the model predicts no gain over the default (within 3%%): keep the default '
+              'chain, or measure with --evaluate\n')
     w(res['chain'] + '\n')
 
 
