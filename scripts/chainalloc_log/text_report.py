@@ -272,9 +272,43 @@ def print_suggestion(res, path, out):
         if res['same_as_default']:
             w('the suggestion is the default table: keep the default chain\n')
         elif not res['predicted_gain']:
-            w('the model predicts no gain over the default (within 3%%): keep the default '
+            w('the model predicts no gain over the default (within 3%): keep the default '
               'chain, or measure with --evaluate\n')
     w(res['chain'] + '\n')
+
+
+def print_evaluation(ev, out):
+    """`suggest --evaluate`: both chains measured, medians and ratios, and the verdict."""
+    w = out.write
+    d, s = ev['chains']['default'], ev['chains']['suggested']
+    w('\nmeasured: %s, %d run%s per chain, interleaved (medians)\n' % (
+        ' '.join(ev['command']), ev['runs'], '' if ev['runs'] == 1 else 's'))
+    w('%-22s %14s %14s %9s\n' % ('', 'default', 'suggested', 'ratio'))
+
+    def ratio(key):
+        r = ev['ratio'][key]
+        return '-' if r is None else 'x%.3f' % r
+    rows = (('peak RSS', 'rss_bytes', human),
+            ('wall time', 'wall_seconds', lambda v: '%.3f s' % v),
+            ('CPU time', 'cpu_seconds', lambda v: '%.3f s' % v),
+            ('fell through', 'fell_through', lambda v: '{:,}'.format(round(v))),
+            ('peak live (stats)', 'peak_live_bytes', human))
+    for words, key, fmt in rows:
+        w('%-22s %14s %14s %9s\n' % (words, fmt(d['median'][key]), fmt(s['median'][key]),
+                                      ratio(key)))
+    pr = ev['predicted_ratio']
+    w('%-22s %14s %14s %9s\n' % ('predicted heap', human(d['predicted_bytes']),
+                                  human(s['predicted_bytes']),
+                                  '-' if pr is None else 'x%.3f' % pr))
+    w('RSS change: predicted %s, measured %s%s\n' % (
+        _signed(ev['predicted_change_bytes'], human), _signed(ev['measured_change_bytes'], human),
+        '' if ev['rss_source'] == 'time' else
+        ' (RSS from wait4: without /usr/bin/time it includes the reader\'s own peak)'))
+    if ev['recommend'] == 'suggested':
+        w('verdict: better (%s): use %s\n' % (ev['why'], "CHAINALLOC_CHAIN='%s'" % s['chain']))
+    else:
+        w('verdict: %s (%s): keep the default chain (%s)\n' % (ev['verdict'], ev['why'],
+                                                               d['chain']))
 
 
 def _signed(value, fmt):
