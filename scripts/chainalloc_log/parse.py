@@ -168,7 +168,7 @@ def _scan_events(f, head, timeline):
     threads = {}                             # tid bytes -> [events, bytes, first event index, tid, calls]
     sizes = collections.defaultdict(int)     # requested size -> allocation requests
     aligned_over16 = collections.defaultdict(int)  # size -> aligned requests with align > 16
-    slive = collections.defaultdict(int)     # size -> live blocks of that size
+    sfreed = collections.defaultdict(int)    # size -> blocks freed (live by size: sizes - sfreed)
     peak_sizes = {}
     live = {}
     lbytes = lblocks = 0
@@ -241,11 +241,11 @@ def _scan_events(f, head, timeline):
                                 if lbytes >= snap_peak * PEAK_SNAPSHOT_STEP:
                                     snap_peak = lbytes
                                     peak_sites = _live_by_site(sites)
-                                    peak_sizes = _live_by_size(slive)
+                                    peak_sizes = _live_by_size(sizes, sfreed)
                                 peak_pending = False
                             lbytes -= size * w
                             lblocks -= w
-                            slive[size] -= w
+                            sfreed[size] += w
                             if lbytes < bmin:
                                 bmin = lbytes
                             site = rec[7]
@@ -309,11 +309,11 @@ def _scan_events(f, head, timeline):
                                     if lbytes >= snap_peak * PEAK_SNAPSHOT_STEP:
                                         snap_peak = lbytes
                                         peak_sites = _live_by_site(sites)
-                                        peak_sizes = _live_by_size(slive)
+                                        peak_sizes = _live_by_size(sizes, sfreed)
                                     peak_pending = False
                                 lbytes -= rec[0] * rec[6]
                                 lblocks -= rec[6]
-                                slive[rec[0]] -= rec[6]
+                                sfreed[rec[0]] += rec[6]
                                 if rec[7] is not None:
                                     sites[rec[7]][2] -= rec[0] * rec[6]
                                 if lbytes < bmin:
@@ -353,7 +353,7 @@ def _scan_events(f, head, timeline):
                         reused += 1
                         lbytes -= rec[0] * rec[6]
                         lblocks -= rec[6]
-                        slive[rec[0]] -= rec[6]
+                        sfreed[rec[0]] += rec[6]
                         if rec[7] is not None:
                             sites[rec[7]][2] -= rec[0] * rec[6]
                         if len(anomalies) < 20:
@@ -368,7 +368,6 @@ def _scan_events(f, head, timeline):
                     live[ptr] = (size, p[0], th, th[0], n, op, w, sid)
                     lbytes += size * w
                     lblocks += w
-                    slive[size] += w
                     if lbytes > bmax:
                         bmax = lbytes
                         if lbytes > peak:
@@ -423,7 +422,7 @@ def _scan_events(f, head, timeline):
         points.append((last_t, lbytes, bmax, bmin))
     if peak_pending:
         peak_sites = _live_by_site(sites)   # the log ended at its peak
-        peak_sizes = _live_by_size(slive)
+        peak_sizes = _live_by_size(sizes, sfreed)
     s.stacks, s.stack_modules, s.modules = stacks, stack_modules, modules
     s.sites, s.peak_sites = sites, peak_sites
     s.peak_sizes = peak_sizes
@@ -454,8 +453,15 @@ def _live_by_site(sites):
     return {k: v[SITE_LIVE] for k, v in sites.items() if v[SITE_LIVE] > 0}
 
 
-def _live_by_size(slive):
-    return {k: v for k, v in slive.items() if v > 0}
+def _live_by_size(sizes, freed):
+    """Live blocks by size: requests minus frees (one count per free keeps the hot loop's
+    allocation path as it was)."""
+    out = {}
+    for k, v in sizes.items():
+        v -= freed.get(k, 0)
+        if v > 0:
+            out[k] = v
+    return out
 
 
 def _stack_line(line, stacks):
