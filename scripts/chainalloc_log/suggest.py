@@ -184,8 +184,10 @@ def class_footprint(block, live, requests, threads, cache=DEFAULT_CACHE):
     """One class's resident bytes, split into its terms:
     - live: the blocks with the program at the peak, `block` bytes each (rounding included);
     - cache: blocks idle in thread caches: per thread seen (at most one per request), up to
-      cache_blocks(block); they come from frees (requests - live) and from refill batches
-      (the first carves min(8, half the cache) blocks);
+      half of cache_blocks(block): a refill takes at most half the limit and an overflow gives
+      back down to half, so a bin at a peak (the program allocating, the bin draining) holds
+      at most half; they come from frees (requests - live) and from refill batches (the
+      first carves min(8, half the limit) blocks);
     - spans: the partly used spans: a class in use holds at least one span; blocks are carved
       on demand, so a span is resident up to its last carved page; once blocks were freed
       (requests > live) the live ones are spread over the spans, each counted whole."""
@@ -193,7 +195,7 @@ def class_footprint(block, live, requests, threads, cache=DEFAULT_CACHE):
     cap = cache_blocks(block, cache)
     freed = max(0.0, requests - live)
     batch = min(FIRST_BATCH, max(1, cap // 2))
-    cached = min(threads * cap, freed + threads * batch)
+    cached = min(threads * max(1, cap // 2), freed + threads * batch)
     cached = min(cached, max(0.0, requests + threads * batch - live))
     held = live + cached
     sbytes = span_bytes(block)

@@ -100,39 +100,50 @@ class Model(unittest.TestCase):
         self.assertIn('thread caches 8.1 KiB', out)
 
     def test_threads_churn_and_glibc(self):
-        # Two threads each churn 1000 blocks of 64 bytes, 5 of them live at a time; one
+        # Two threads each churn 1000 blocks of 128 bytes, 5 of them live at a time; one
         # block of 200000 bytes (beyond every class) is live at the peak too.
         w = gen_log.LogWriter(self.path('b.log'), pid=20)
         big = w.malloc(20, 200000, layer=2)
         for tid in (20, 21):
             live = []
             for i in range(1000):
-                live.append(w.malloc(tid, 64))
+                live.append(w.malloc(tid, 128))
                 if len(live) > 5:
                     w.free(tid, live.pop(0))
             for p in live:
                 w.free(tid, p)
         w.free(20, big)
         w.close()
-        d = run_json('suggest', self.path('b.log'), '--coverage', '0.99')['combined']
-        self.assertEqual(d['classes'], [64])
+        d = run_json('suggest', self.path('b.log'))['combined']
+        self.assertEqual(d['classes'], [128])
         m = d['predicted']
         self.assertEqual(m['threads'], 2)
-        # The peak: the big block and, in the second thread, 6 blocks of 64 live (the first
-        # thread's were freed), or 6 of the first thread's with none of the second's.
-        live = m['live_bytes'] // 64
-        self.assertEqual(live, 6)
-        # Caches: per thread min(512, 512 x 256 / 64) = 512 blocks; frees bound them:
-        # 2000 requests - 6 live + 2 refills of 8 -> 2 x 512.
-        self.assertEqual(m['cache_bytes'], 2 * 512 * 64)
-        held = live + 2 * 512
-        # Blocks were freed, so the live ones are spread: each span counts whole.
-        spans = -(-held // (SLICE // 64))
+        # The peak: the big block and 6 blocks of 128 live (first reached in thread 20).
+        self.assertEqual(m['live_bytes'], 6 * 128)
+        # Caches: per thread half of min(512, 512 x 256 / 128) = 256 blocks; the frees
+        # (2000 requests - 6 live) and two first refills of 8 do not bound them.
+        self.assertEqual(m['cache_bytes'], 2 * 256 * 128)
+        held = 6 + 2 * 256                     # 518 blocks: more than a span's 512
+        spans = -(-held // (SLICE // 128))
+        self.assertEqual(spans, 2)
+        # Blocks were freed, so the live ones are spread over the spans: each counts whole.
         self.assertEqual(m['spans'], spans)
-        self.assertEqual(m['span_overhead_bytes'], spans * SLICE - held * 64)
-        # glibc: a mapping of its own, whole pages.
+        self.assertEqual(m['span_overhead_bytes'], spans * SLICE - held * 128)
+        # glibc: a mapping of its own for 200000 bytes, whole pages.
         self.assertEqual(m['system_bytes'], page_round(200000 + 16))
+        self.assertEqual(m['segment_header_bytes'], 2 * PAGE)
         self.assertEqual(m['total_bytes'], spans * SLICE + 2 * PAGE + page_round(200016))
+        # One thread only: half the cache, 262 blocks in one span, resident to its last page.
+        w = gen_log.LogWriter(self.path('c.log'), pid=22)
+        live = []
+        for i in range(1000):
+            live.append(w.malloc(22, 128))
+            if len(live) > 5:
+                w.free(22, live.pop(0))
+        w.close()
+        m = run_json('suggest', self.path('c.log'))['combined']['predicted']
+        self.assertEqual(m['spans'], 1)
+        self.assertEqual(m['span_overhead_bytes'], page_round(262 * 128) - 262 * 128)
 
     def test_two_processes_add_up(self):
         for pid in (31, 32):
