@@ -256,6 +256,22 @@ class Evaluate(unittest.TestCase):
         ev = evaluate_json(log, '--runs', 1, '--', PATHS['program'], 64, 1000, 1)['evaluation']
         self.assertEqual((ev['verdict'], ev['recommend']), ('same', 'default'))
 
+    def test_through_the_launcher(self):
+        # The build's launcher finds its own libchainalloc.so (no CHAINALLOC_LIB).
+        launcher = os.path.join(os.path.dirname(os.path.dirname(PATHS['so'])), 'chainalloc')
+        if not os.path.exists(launcher):
+            self.skipTest('no launcher beside the library (%s)' % launcher)
+        log = self.logged('launched', 1040, 2000, 1)
+        env = dict(os.environ)
+        env.pop('CHAINALLOC_LIB')
+        p = subprocess.run([sys.executable, launcher, 'log', 'suggest', log, '--json',
+                            '--evaluate', '--runs', '1', '--', PATHS['program'], '1040',
+                            '2000', '1'], env=env, capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        ev = validate(json.loads(p.stdout))['evaluation']
+        self.assertEqual(ev['chains']['suggested']['chain'], 'freelist(classes=1040) > system')
+        self.assertEqual(ev['chains']['default']['stats_files'], 1)
+
     def test_errors(self):
         log = os.path.join(self.dir, 'e.log')
         w = gen_log.LogWriter(log, pid=60)
