@@ -271,6 +271,9 @@ def print_suggestion(res, path, out):
                   human(p['system_bytes'])))
         if res['same_as_default']:
             w('the suggestion is the default table: keep the default chain\n')
+        elif not res['predicted_gain'] and ratio is not None and ratio > 1.03:
+            w('the model predicts a larger heap than the default\'s: keep the default '
+              'chain, or measure with --evaluate\n')
         elif not res['predicted_gain']:
             w('the model predicts no gain over the default (within 3%): keep the default '
               'chain, or measure with --evaluate\n')

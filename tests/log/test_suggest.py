@@ -133,6 +133,12 @@ class Model(unittest.TestCase):
         self.assertEqual(m['system_bytes'], page_round(200000 + 16))
         self.assertEqual(m['segment_header_bytes'], 2 * PAGE)
         self.assertEqual(m['total_bytes'], spans * SLICE + 2 * PAGE + page_round(200016))
+        # 128 is a default class too: the same footprint, nothing to gain.
+        self.assertEqual(d['predicted_ratio'], 1.0)
+        self.assertFalse(d['predicted_gain'])
+        out = run('suggest', self.path('b.log')).stdout
+        self.assertIn('the model predicts no gain over the default (within 3%): keep the '
+                      'default chain', out)
         # One thread only: half the cache, 262 blocks in one span, resident to its last page.
         w = gen_log.LogWriter(self.path('c.log'), pid=22)
         live = []
