@@ -226,13 +226,15 @@ def cmd_suggest(args):
     if command and not args.evaluate:
         raise argparse.ArgumentError(None, "a program after '--' is for --evaluate: "
                                            "suggest LOGS --evaluate -- PROGRAM [ARGS...]")
+    if args.runs is not None and not args.evaluate:
+        raise argparse.ArgumentError(None, '--runs is for --evaluate')
     evaluation = None
     if args.evaluate:
         if not command:
             raise argparse.ArgumentError(None, "--evaluate needs the program: "
                                                "suggest LOGS --evaluate -- PROGRAM [ARGS...]")
         try:
-            evaluation = evaluate_program(command, res, args.runs, find_library(LIBRARY_HINT),
+            evaluation = evaluate_program(command, res, args.runs or 3, find_library(LIBRARY_HINT),
                                           progress=None if args.json else _progress)
         except EvaluationError as err:
             raise Failed('--evaluate: %s' % err)
@@ -371,7 +373,7 @@ def build_parser():
                    help='measure the suggestion: run the program given after -- under the '
                         'default chain and under the suggested one, interleaved, and compare '
                         'peak RSS, time and requests that fell through')
-    p.add_argument('--runs', type=positive_int(1, 100), default=3, metavar='N',
+    p.add_argument('--runs', type=positive_int(1, 100), metavar='N',
                    help='runs per chain with --evaluate (medians are reported); default 3')
     add_json(p)
     p.set_defaults(run=cmd_suggest)

@@ -303,6 +303,10 @@ def print_evaluation(ev, out):
     w('%-22s %14s %14s %9s\n' % ('predicted heap', human(d['predicted_bytes']),
                                   human(s['predicted_bytes']),
                                   '-' if pr is None else 'x%.3f' % pr))
+    procs = max(d['stats_files'], s['stats_files'])
+    if procs > 1:
+        w('(%d processes a run: peak RSS is the largest of the program and the children it '
+          'waited for; fell through and peak live add up over them)\n' % procs)
     w('RSS change: predicted %s, measured %s%s\n' % (
         _signed(ev['predicted_change_bytes'], human), _signed(ev['measured_change_bytes'], human),
         '' if ev['rss_source'] == 'time' else

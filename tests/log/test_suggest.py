@@ -286,6 +286,8 @@ class Evaluate(unittest.TestCase):
         for args, pattern in (
                 (('--evaluate',), r'--evaluate needs the program'),
                 (('--', PATHS['program']), r"after '--' is for --evaluate"),
+                (('--runs', '2'), r'--runs is for --evaluate'),
+                (('--evaluate', '--runs', '0', '--', PATHS['program']), r'1\.\.100'),
                 (('--evaluate', '--', PATHS['program'], 'x'), r'failed under freelist > '
                                                               r'system \(exit status 2\)')):
             p = run('suggest', log, *args, expect=2)
