@@ -13,6 +13,7 @@ import sys
 import zlib
 
 from .diff import SORT_KEYS, diff_object
+from .evaluate import EvaluationError, evaluate_program, find_library
 from .cliparse import Parser, add_verb, add_verbs, parse_or_usage, positive_int
 from .figures import combine, public, summarize
 from .header import LogError
@@ -21,10 +22,10 @@ from .humanize import parse_size
 from .json_report import (combined_leaks, combined_sites, diff_file_object, envelope,
                           leaks_object, sites_object, suggest_file_object, write_json)
 from .sites import has_stacks, leak_sites, site_table
-from .suggest import suggest
+from .suggest import add_prediction, suggest
 from .symbolize import Symbolizer
-from .text_report import (print_combined, print_combined_leaks, print_diff, print_leaks,
-                          print_sites, print_suggestion, print_summary)
+from .text_report import (print_combined, print_combined_leaks, print_diff, print_evaluation,
+                          print_leaks, print_sites, print_suggestion, print_summary)
 
 EXIT_OK, EXIT_LEAK, EXIT_ERROR = 0, 1, 2
 PROG = 'chainalloc log'
@@ -32,6 +33,8 @@ GLOB_CHARS = '*?['
 # `diff A... -- B...`: argparse drops a `--`, so main() marks the one between the sides
 # first. No argument can hold a NUL byte: the mark is never a file name.
 SIDE_MARK = '\0--'
+# The launcher's way to find libchainalloc.so (for `suggest --evaluate`); main() sets it.
+LIBRARY_HINT = None
 
 
 class Failed(Exception):
@@ -214,16 +217,49 @@ def merged_sizes(files):
 def cmd_suggest(args):
     files = load_all(args.files)
 
-    def learn(d):
-        return suggest(d, args.max_classes, args.coverage, args.max_size)
-    res = learn(merged_sizes(files))
+    def learn(d, procs):
+        return add_prediction(suggest(d, args.max_classes, args.coverage, args.max_size), procs)
+    res = learn(merged_sizes(files), files)
     if res is None:
         raise Failed('%s: no allocation requests to learn from' % ', '.join(args.files))
+    command = getattr(args, 'command', None)
+    if command and not args.evaluate:
+        raise argparse.ArgumentError(None, "a program after '--' is for --evaluate: "
+                                           "suggest LOGS --evaluate -- PROGRAM [ARGS...]")
+    if args.runs is not None and not args.evaluate:
+        raise argparse.ArgumentError(None, '--runs is for --evaluate')
+    evaluation = None
+    if args.evaluate:
+        if not command:
+            raise argparse.ArgumentError(None, "--evaluate needs the program: "
+                                               "suggest LOGS --evaluate -- PROGRAM [ARGS...]")
+        try:
+            evaluation = evaluate_program(command, res, args.runs or 3, find_library(LIBRARY_HINT),
+                                          progress=None if args.json else _progress)
+        except EvaluationError as err:
+            raise Failed('--evaluate: %s' % err)
+        finally:
+            _progress(None)
     if args.json:
-        obj = envelope('suggest', [suggest_file_object(d, learn(d)) for d in files], res)
+        extra = {} if evaluation is None else {'evaluation': evaluation}
+        obj = envelope('suggest', [suggest_file_object(d, learn(d, [d])) for d in files], res,
+                       **extra)
         return EXIT_OK, lambda out: write_json(obj, out)
     where = files[0]['file'] if len(files) == 1 else '%d files' % len(files)
-    return EXIT_OK, lambda out: print_suggestion(res, where, out)
+
+    def emit(out):
+        print_suggestion(res, where, out)
+        if evaluation is not None:
+            print_evaluation(evaluation, out)
+    return EXIT_OK, emit
+
+
+def _progress(text):
+    """One line on a terminal's stderr, rewritten in place; None clears it."""
+    if not sys.stderr.isatty():
+        return
+    sys.stderr.write('\r\x1b[K' + ('chainalloc log suggest --evaluate: %s' % text if text else ''))
+    sys.stderr.flush()
 
 
 def coverage(text):
@@ -316,7 +352,15 @@ def build_parser():
     add_json(p, 'print the figures the report is drawn from as JSON')
     p.set_defaults(run=cmd_plot)
 
-    p = add_verb(verbs, 'suggest', 'freelist size classes fitted to these programs')
+    p = add_verb(verbs, 'suggest', 'freelist size classes fitted to these programs',
+                 usage='%(prog)s [-h] [--max-classes N] [--coverage SHARE] [--max-size SIZE] '
+                       '[--json]\n       FILE... [--evaluate [--runs N] -- PROGRAM [ARGS...]]',
+                 epilog='--evaluate runs PROGRAM (with ARGS) --runs times under the default '
+                        'chain and as many under the suggested one, interleaved, and reports '
+                        'the medians of peak RSS, wall and CPU time, requests that fell '
+                        'through to glibc, and the ratios suggested/default, next to the '
+                        "model's prediction. Unless RSS or time is lower by more than 3%% and "
+                        'neither higher by more, it recommends keeping the default chain.')
     add_files(p)
     p.add_argument('--max-classes', type=positive_int(1, 64), default=40, metavar='N',
                    help='at most N classes (1..64); default 40')
@@ -325,6 +369,12 @@ def build_parser():
                         'beyond it go to the next layer); default 0.999')
     p.add_argument('--max-size', type=size, default=32768, metavar='SIZE',
                    help='largest request worth a class: 4096, 64K, 1M; default 32K')
+    p.add_argument('--evaluate', action='store_true',
+                   help='measure the suggestion: run the program given after -- under the '
+                        'default chain and under the suggested one, interleaved, and compare '
+                        'peak RSS, time and requests that fell through')
+    p.add_argument('--runs', type=positive_int(1, 100), metavar='N',
+                   help='runs per chain with --evaluate (medians are reported); default 3')
     add_json(p)
     p.set_defaults(run=cmd_suggest)
     return ap, verbs
@@ -350,10 +400,26 @@ def mark_sides(argv):
     return argv
 
 
-def main(argv=None):
+def split_command(argv):
+    """`suggest LOGS --evaluate -- PROGRAM ARGS...`: the words after the first `--` are the
+    program's, whatever they look like. (argv, command or None)."""
+    if argv[:1] == ['suggest'] and '--' in argv:
+        i = argv.index('--')
+        return argv[:i], argv[i + 1:]
+    return argv, None
+
+
+def main(argv=None, library=None):
+    """`library`: the launcher's function that finds libchainalloc.so (suggest --evaluate)."""
+    global LIBRARY_HINT
+    if library is not None:
+        LIBRARY_HINT = library
     ap, verbs = build_parser()
     argv = mark_sides(argv)
+    argv, command = split_command(argv)
     args = parse_or_usage(ap, verbs, argv)
+    if command is not None:
+        args.command = command
     sub = verbs.choices[args.verb]
     try:
         code, emit = args.run(args)

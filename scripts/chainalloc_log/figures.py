@@ -151,6 +151,7 @@ def summarize(path, timeline=False):
     out['_scale'] = scale
     out['_program_leaks'] = program
     out['_aligned_over16'] = s.aligned_over16
+    out['_peak_sizes'] = s.peak_sizes  # live blocks by size at the peak (suggest's model)
     return out
 
 

@@ -39,12 +39,13 @@ class Scan:
     Call stacks (LOG-FORMAT.md, Call stacks): `stacks` maps a stack id (bytes) to its frames
     (ints), `stack_modules` to how many `#M` lines preceded it, `modules` lists the `#M`
     lines in file order, and `sites` maps a stack id to its figures (SITE_* indexes);
-    `peak_sites` is {stack id: live bytes} at the peak (within 1%, see _scan_events)."""
+    `peak_sites` is {stack id: live bytes} at the peak (within 1%, see _scan_events), and
+    `peak_sizes` {request size: live blocks} at the same moment (for `suggest`'s model)."""
 
 
 # Per-site figures, indexes into a `sites` row.
 SITE_ALLOCS, SITE_BYTES, SITE_LIVE, SITE_TMP_BLOCKS, SITE_TMP_BYTES = range(5)
-PEAK_SNAPSHOT_STEP = 1.01   # live-by-site is copied when the peak grew by 1% since the last copy
+PEAK_SNAPSHOT_STEP = 1.01   # live-by-site (and by size) is copied when the peak grew by 1% since the last copy
 
 
 class Weights(dict):
@@ -167,6 +168,8 @@ def _scan_events(f, head, timeline):
     threads = {}                             # tid bytes -> [events, bytes, first event index, tid, calls]
     sizes = collections.defaultdict(int)     # requested size -> allocation requests
     aligned_over16 = collections.defaultdict(int)  # size -> aligned requests with align > 16
+    sfreed = collections.defaultdict(int)    # size -> blocks freed (live by size: sizes - sfreed)
+    peak_sizes = {}
     live = {}
     lbytes = lblocks = 0
     peak = 0
@@ -238,9 +241,11 @@ def _scan_events(f, head, timeline):
                                 if lbytes >= snap_peak * PEAK_SNAPSHOT_STEP:
                                     snap_peak = lbytes
                                     peak_sites = _live_by_site(sites)
+                                    peak_sizes = _live_by_size(sizes, sfreed)
                                 peak_pending = False
                             lbytes -= size * w
                             lblocks -= w
+                            sfreed[size] += w
                             if lbytes < bmin:
                                 bmin = lbytes
                             site = rec[7]
@@ -304,9 +309,11 @@ def _scan_events(f, head, timeline):
                                     if lbytes >= snap_peak * PEAK_SNAPSHOT_STEP:
                                         snap_peak = lbytes
                                         peak_sites = _live_by_site(sites)
+                                        peak_sizes = _live_by_size(sizes, sfreed)
                                     peak_pending = False
                                 lbytes -= rec[0] * rec[6]
                                 lblocks -= rec[6]
+                                sfreed[rec[0]] += rec[6]
                                 if rec[7] is not None:
                                     sites[rec[7]][2] -= rec[0] * rec[6]
                                 if lbytes < bmin:
@@ -346,6 +353,7 @@ def _scan_events(f, head, timeline):
                         reused += 1
                         lbytes -= rec[0] * rec[6]
                         lblocks -= rec[6]
+                        sfreed[rec[0]] += rec[6]
                         if rec[7] is not None:
                             sites[rec[7]][2] -= rec[0] * rec[6]
                         if len(anomalies) < 20:
@@ -365,7 +373,7 @@ def _scan_events(f, head, timeline):
                         if lbytes > peak:
                             peak = lbytes
                             peak_t = p[0]
-                            peak_pending = sid is not None or peak_pending
+                            peak_pending = True
                 except (IndexError, ValueError, KeyError):
                     n -= 1
                     if line.startswith(b'# end ') or line == b'# end':
@@ -414,8 +422,10 @@ def _scan_events(f, head, timeline):
         points.append((last_t, lbytes, bmax, bmin))
     if peak_pending:
         peak_sites = _live_by_site(sites)   # the log ended at its peak
+        peak_sizes = _live_by_size(sizes, sfreed)
     s.stacks, s.stack_modules, s.modules = stacks, stack_modules, modules
     s.sites, s.peak_sites = sites, peak_sites
+    s.peak_sizes = peak_sizes
     s.layer_names = layer_names
     s.layers = layers
     s.threads = threads
@@ -441,6 +451,17 @@ def _scan_events(f, head, timeline):
 
 def _live_by_site(sites):
     return {k: v[SITE_LIVE] for k, v in sites.items() if v[SITE_LIVE] > 0}
+
+
+def _live_by_size(sizes, freed):
+    """Live blocks by size: requests minus frees (one count per free keeps the hot loop's
+    allocation path as it was)."""
+    out = {}
+    for k, v in sizes.items():
+        v -= freed.get(k, 0)
+        if v > 0:
+            out[k] = v
+    return out
 
 
 def _stack_line(line, stacks):

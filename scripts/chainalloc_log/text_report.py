@@ -255,7 +255,67 @@ def print_suggestion(res, path, out):
         base['count'], 100 * base['hit_rate'], 100 * base['waste']))
     w('(hit rate: requests the freelist serves; waste: share of its bytes lost to '
       'rounding up)\n')
+    if 'predicted' in res:
+        mine, theirs = res['predicted'], base['predicted']
+        ratio = res['predicted_ratio']
+        w('predicted heap at the peak: suggested %s, default %s%s\n' % (
+            human(mine['total_bytes']), human(theirs['total_bytes']),
+            ' (x%.2f)' % ratio if ratio is not None else ''))
+        for name, p in (('suggested', mine), ('default', theirs)):
+            w('  %-9s live %s at the peak; freelist %s (rounding %s, thread caches %s, '
+              'partly used spans %s, segment headers %s); glibc %s\n' % (
+                  name, human(p['live_requested_bytes']),
+                  human(p['freelist_bytes'] + p['segment_header_bytes']),
+                  human(p['rounding_bytes']), human(p['cache_bytes']),
+                  human(p['span_overhead_bytes']), human(p['segment_header_bytes']),
+                  human(p['system_bytes'])))
+        if res['same_as_default']:
+            w('the suggestion is the default table: keep the default chain\n')
+        elif not res['predicted_gain'] and ratio is not None and ratio > 1.03:
+            w('the model predicts a larger heap than the default\'s: keep the default '
+              'chain, or measure with --evaluate\n')
+        elif not res['predicted_gain']:
+            w('the model predicts no gain over the default (within 3%): keep the default '
+              'chain, or measure with --evaluate\n')
     w(res['chain'] + '\n')
+
+
+def print_evaluation(ev, out):
+    """`suggest --evaluate`: both chains measured, medians and ratios, and the verdict."""
+    w = out.write
+    d, s = ev['chains']['default'], ev['chains']['suggested']
+    w('\nmeasured: %s, %d run%s per chain, interleaved (medians)\n' % (
+        ' '.join(ev['command']), ev['runs'], '' if ev['runs'] == 1 else 's'))
+    w('%-22s %14s %14s %9s\n' % ('', 'default', 'suggested', 'ratio'))
+
+    def ratio(key):
+        r = ev['ratio'][key]
+        return '-' if r is None else 'x%.3f' % r
+    rows = (('peak RSS', 'rss_bytes', human),
+            ('wall time', 'wall_seconds', lambda v: '%.3f s' % v),
+            ('CPU time', 'cpu_seconds', lambda v: '%.3f s' % v),
+            ('fell through', 'fell_through', lambda v: '{:,}'.format(round(v))),
+            ('peak live (stats)', 'peak_live_bytes', human))
+    for words, key, fmt in rows:
+        w('%-22s %14s %14s %9s\n' % (words, fmt(d['median'][key]), fmt(s['median'][key]),
+                                      ratio(key)))
+    pr = ev['predicted_ratio']
+    w('%-22s %14s %14s %9s\n' % ('predicted heap', human(d['predicted_bytes']),
+                                  human(s['predicted_bytes']),
+                                  '-' if pr is None else 'x%.3f' % pr))
+    procs = max(d['stats_files'], s['stats_files'])
+    if procs > 1:
+        w('(%d processes a run: peak RSS is the largest of the program and the children it '
+          'waited for; fell through and peak live add up over them)\n' % procs)
+    w('RSS change: predicted %s, measured %s%s\n' % (
+        _signed(ev['predicted_change_bytes'], human), _signed(ev['measured_change_bytes'], human),
+        '' if ev['rss_source'] == 'time' else
+        ' (RSS from wait4: without /usr/bin/time it includes the reader\'s own peak)'))
+    if ev['recommend'] == 'suggested':
+        w('verdict: better (%s): use %s\n' % (ev['why'], "CHAINALLOC_CHAIN='%s'" % s['chain']))
+    else:
+        w('verdict: %s (%s): keep the default chain (%s)\n' % (ev['verdict'], ev['why'],
+                                                               d['chain']))
 
 
 def _signed(value, fmt):
