@@ -54,6 +54,15 @@ std::uint64_t hash_of(const std::uintptr_t* f, std::size_t n) noexcept {
 // A slot another thread claimed but has not filled yet does not match: the stack may then be
 // added twice (two ids, same frames, which the reader merges). Never waiting here matters: the
 // claimer may be this very thread, interrupted by a signal handler that allocates.
+// Stacks that did not fit (arena full, or no free slot within kMaxProbes): their events carry
+// no stack, and the footer says how many (stacks_dropped=N).
+std::atomic<std::uint64_t> g_dropped{0};
+
+Captured dropped_stack() noexcept {
+    g_dropped.fetch_add(1, std::memory_order_relaxed);
+    return {nullptr, false};
+}
+
 Captured find_or_add(const std::uintptr_t* f, std::uint32_t n) noexcept {
     std::uint64_t h = hash_of(f, n);
     for (std::size_t probe = 0; probe < kMaxProbes; ++probe) {
@@ -62,7 +71,7 @@ Captured find_or_add(const std::uintptr_t* f, std::uint32_t n) noexcept {
         if (k == 0) {
             if (s.hash.compare_exchange_strong(k, h, std::memory_order_acq_rel)) {
                 std::uint64_t at = g_frames_used.fetch_add(n, std::memory_order_relaxed);
-                if (at + n > kFrames) return {nullptr, false};  // arena full: the slot stays unfilled
+                if (at + n > kFrames) return dropped_stack();  // arena full: the slot stays unfilled
                 std::memcpy(g_frames + at, f, n * sizeof *f);
                 s.depth = n;
                 s.frames_at = at;
@@ -75,10 +84,12 @@ Captured find_or_add(const std::uintptr_t* f, std::uint32_t n) noexcept {
             std::memcmp(g_frames + s.frames_at, f, n * sizeof *f) == 0)
             return {&s, false};
     }
-    return {nullptr, false};
+    return dropped_stack();
 }
 
 }  // namespace
+
+std::uint64_t dropped() noexcept { return g_dropped.load(std::memory_order_relaxed); }
 
 bool init() noexcept {
     if (g_slots) return true;

@@ -29,6 +29,9 @@ bool init() noexcept;
 /// The calling thread's stack, at most `depth` frames after chainalloc's own.
 Captured capture(std::uint32_t depth) noexcept;
 
+/// How many stacks did not fit the table (their events went out without one).
+std::uint64_t dropped() noexcept;
+
 std::uint32_t id(const Stack& s) noexcept;
 std::uint32_t depth(const Stack& s) noexcept;
 const std::uintptr_t* frames(const Stack& s) noexcept;

@@ -401,6 +401,17 @@ void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {
     LockGuard guard(g_lock);
     if (!ensure_open(log)) return;
     if (log.spec.stacks && log.modules_written != modules::count()) write_modules(log);
+    // The footer gains stacks_dropped=N when the stack table overflowed (LOG-FORMAT.md).
+    char with_drops[1024];
+    if (std::uint64_t drops = log.spec.stacks ? call_stacks::dropped() : 0; drops && len < sizeof with_drops - 64) {
+        std::size_t body = len && footer[len - 1] == '\n' ? len - 1 : len;
+        int n = std::snprintf(with_drops, sizeof with_drops, "%.*s stacks_dropped=%llu%s", static_cast<int>(body),
+                              footer, static_cast<unsigned long long>(drops), body < len ? "\n" : "");
+        if (n > 0 && static_cast<std::size_t>(n) < sizeof with_drops) {
+            footer = with_drops;
+            len = static_cast<std::size_t>(n);
+        }
+    }
     try {
         log.logger->log(spdlog::level::info, spdlog::string_view_t(footer, len));
         log.sink->close_file();

@@ -42,6 +42,9 @@ def summarize(path, timeline=False):
     if isinstance(foot.get('sample_dropped'), int) and foot['sample_dropped']:
         warnings.append('%d sampled blocks were not logged (the proxy\'s table of sampled '
                         'blocks was full): estimates are low' % foot['sample_dropped'])
+    if isinstance(foot.get('stacks_dropped'), int) and foot['stacks_dropped']:
+        warnings.append('%d allocations went without a call stack (the proxy\'s stack table '
+                        'was full): reports by site miss them' % foot['stacks_dropped'])
     if s.tombstones_dropped:
         warnings.append('the log is large, so the reader stopped remembering old freed '
                         'addresses to save memory: a few double frees may be counted as '

@@ -77,6 +77,13 @@ class Cli(unittest.TestCase):
                 f.write('200 600 m 5000 9000 1 2\n')
                 f.write('# end t_ns=900 events=%d malloc=%d calloc=0 realloc=0 aligned=0 '
                         'free=0 failed=0 live_blocks=%d\n' % (n + 1, n + 1, n + 1))
+        # A stack table that overflowed: the footer counts the allocations left without one.
+        with open(cls.path('stacks-dropped.log'), 'w') as f:
+            f.write(header(700, 'busy', 'events=all stacks=24 '))
+            f.write('#M 400000 400000 500000 - /nonexistent/gone\n#S 1 401234\n')
+            f.write('100 700 m 64 1000 1 1\n200 700 m 64 2000 1\n')
+            f.write('# end t_ns=300 events=2 malloc=2 calloc=0 realloc=0 aligned=0 free=0 '
+                    'failed=0 live_blocks=2 stacks_dropped=1\n')
         with open(cls.path('summary-only.log'), 'w') as f:
             f.write(header(300, 'daemon', 'events=summary '))
             f.write('# end t_ns=5000 events=0 malloc=10 calloc=0 realloc=0 aligned=0 '
@@ -320,6 +327,14 @@ class Cli(unittest.TestCase):
                            env=dict(os.environ, CHAINALLOC_LOG_PROGRESS='never'))
         self.assertEqual(quiet.stderr, '')
         self.assertEqual(quiet.stdout, p.stdout)
+
+    def test_stacks_dropped(self):
+        """A full stack table is said: the footer's stacks_dropped becomes a warning."""
+        out = self.log('summary', self.path('stacks-dropped.log')).stdout
+        self.assertIn('1 allocations went without a call stack', out)
+        d = self.valid(self.log('summary', self.path('stacks-dropped.log'), '--json').stdout,
+                       'summary', 1)['files'][0]
+        self.assertTrue(any('without a call stack' in w for w in d['warnings']), d['warnings'])
 
     def test_summary_only_log(self):
         p = self.log('summary', self.path('summary-only.log'))
