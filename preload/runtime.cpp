@@ -1,8 +1,9 @@
 // The slow paths: a request walks the chain (g_rt.chain, a LayerChain of library blocks; see
 // chain_assembly.cpp), a pointer goes back to the layer that owns it. What is done here is what
 // only a malloc replacement needs: statistics, who takes a pointer no layer owns (glibc), the
-// check that such a pointer is glibc's, and realloc's rules across layers. Start-up is
-// startup.cpp, the thread life cycle thread_life.cpp, fork fork.cpp.
+// check that such a pointer is glibc's, glibc's realloc contract around the chain's, and frees
+// that arrive from the loader while the log runs. Start-up is startup.cpp, the thread life
+// cycle thread_life.cpp, fork fork.cpp.
 #include "runtime.hpp"
 
 #include "backends.hpp"
@@ -49,12 +50,17 @@ struct StatsObserver {
     void on_freed(unsigned i, void* p, std::size_t usable) noexcept { count_freed(i, p, usable); }
 };
 
-
-// A pointer on its way to glibc (the `system` and `null` terminals, kForeign) must look like a
-// block of glibc's: a stack or global address stops here, with our message (foreign_pointer).
-void check_glibc_block(const char* call, unsigned owner, const void* p) noexcept {
+// Whether `owner` is a layer of ours with its own memory (a freelist, jemalloc's arenas), not
+// glibc (the `system` and `null` terminals' pointers, kForeign).
+bool chain_owned(unsigned owner) noexcept {
     LayerKind kind = g_rt.layers[owner].kind;
-    if (kind == LayerKind::freelist || kind == LayerKind::jemalloc) return;
+    return owner != kForeign && (kind == LayerKind::freelist || kind == LayerKind::jemalloc);
+}
+
+// A pointer on its way to glibc must look like a block of glibc's: a stack or global address
+// stops here, with our message (foreign_pointer).
+void check_glibc_block(const char* call, unsigned owner, const void* p) noexcept {
+    if (chain_owned(owner)) return;
     if (const char* why = not_from_glibc(p)) [[unlikely]]
         abort_on_foreign(call, p, why);
 }
@@ -81,11 +87,6 @@ bool defer_free(void* p) noexcept {
     if (t.deferred == kDeferredFrees) return false;  // full: freed now, the old way
     t.deferred_frees[t.deferred++] = p;
     return true;
-}
-
-bool chain_owned(unsigned owner) noexcept {
-    LayerKind kind = g_rt.layers[owner].kind;
-    return owner != kForeign && (kind == LayerKind::freelist || kind == LayerKind::jemalloc);
 }
 
 // After a request that ran the log: the frees that waited, but `done` (the block just freed).

@@ -34,13 +34,14 @@ std::unique_ptr<Freelist> make_freelist(std::size_t max_bytes = 0, const SizeCla
 
 // Counts what a chain tells its observer.
 struct Seen {
-    std::vector<unsigned> served, fell_through, failed;
+    std::vector<unsigned> served, fell_through, failed, freed;
 };
 struct Recorder {
     Seen* seen;
     void on_served(unsigned i, Block) noexcept { seen->served.push_back(i); }
     void on_fell_through(unsigned i) noexcept { seen->fell_through.push_back(i); }
     void on_failed(unsigned i) noexcept { seen->failed.push_back(i); }
+    void on_freed(unsigned i, const void*, std::size_t) noexcept { seen->freed.push_back(i); }
 };
 
 // Watches the rest of the chain, as the preload's proxy does.
@@ -224,22 +225,16 @@ BOOST_AUTO_TEST_CASE(reallocate_follows_the_owner) {
     Chain chain;
     chain.add(Erased::of(*fl));
     chain.add(Erased::of(glibc));
-    struct Trace {
-        std::vector<unsigned> served, freed;
-        void on_served(unsigned i, Block) noexcept { served.push_back(i); }
-        void on_fell_through(unsigned) noexcept {}
-        void on_failed(unsigned) noexcept {}
-        void on_freed(unsigned i, const void*, std::size_t) noexcept { freed.push_back(i); }
-    } trace;
+    Seen trace;
 
     auto a = chain.allocate(0, 100, 16, false);
     std::memset(a.block.ptr, 0x5a, 100);
-    auto same = chain.reallocate(chain[0], 0, a.block.ptr, 110, trace);  // 112-byte class
+    auto same = chain.reallocate(chain[0], 0, a.block.ptr, 110, Recorder{&trace});  // 112-byte class
     BOOST_TEST(same.block.ptr == a.block.ptr);
     BOOST_TEST(same.by == 0u);
     BOOST_TEST((trace.served.empty() && trace.freed.empty()));
 
-    auto moved = chain.reallocate(chain[0], 0, a.block.ptr, 1000, trace);  // another class
+    auto moved = chain.reallocate(chain[0], 0, a.block.ptr, 1000, Recorder{&trace});  // another class
     BOOST_REQUIRE(moved.block);
     BOOST_TEST(moved.by == 0u);
     BOOST_TEST(moved.block.ptr != a.block.ptr);
@@ -247,13 +242,13 @@ BOOST_AUTO_TEST_CASE(reallocate_follows_the_owner) {
     BOOST_TEST((bytes[0] == 0x5a && bytes[99] == 0x5a));
     BOOST_TEST((trace.served == std::vector<unsigned>{0} && trace.freed == std::vector<unsigned>{0}));
 
-    auto out = chain.reallocate(chain[0], 0, moved.block.ptr, 100000, trace);  // past the classes: glibc
+    auto out = chain.reallocate(chain[0], 0, moved.block.ptr, 100000, Recorder{&trace});  // past the classes: glibc
     BOOST_REQUIRE(out.block);
     BOOST_TEST(out.by == 1u);
     BOOST_TEST(static_cast<const unsigned char*>(out.block.ptr)[99] == 0x5a);
     BOOST_TEST(chain.owner_of(out.block.ptr) == chain.none());
 
-    auto grown = chain.reallocate(chain[1], 1, out.block.ptr, 400000, trace);  // glibc's realloc
+    auto grown = chain.reallocate(chain[1], 1, out.block.ptr, 400000, Recorder{&trace});  // glibc's realloc
     BOOST_REQUIRE(grown.block);
     BOOST_TEST(grown.by == 1u);
     BOOST_TEST(static_cast<const unsigned char*>(grown.block.ptr)[99] == 0x5a);

@@ -111,7 +111,6 @@ struct ThreadCache {
         for (const Bin& b : bins) n += b.count;
         return n;
     }
-    std::size_t cached_blocks(std::size_t c) const noexcept { return bins[c].count; }
 
     /// Gives back three quarters of each bin's low water, oldest blocks first, and halves the
     /// refill batch of every bin that had blocks to spare. Called every kCollectEvery slow-path
