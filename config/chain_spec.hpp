@@ -29,6 +29,9 @@ inline constexpr std::uint32_t kDefaultStackDepth = 24;
 
 enum class LayerKind : std::uint8_t { freelist, proxy, system, jemalloc, null };
 enum class Events : std::uint8_t { all, summary };
+// How a proxy's log is written (`format=`): compact binary records (version 2, the default) or
+// one text line per event (version 1). Both are read by `chainalloc log`.
+enum class LogFormat : std::uint8_t { compact, text };
 
 struct FreeListSpec {
     std::uint32_t class_count = 0;
@@ -47,6 +50,7 @@ struct ProxySpec {
     std::uint32_t sample = 0;  // 1 = every event
     std::uint32_t mode = 0;    // the log file's permissions (0600 by default_layer)
     std::uint32_t stacks = 0;  // frames of call stack per allocation; 0 = none (default_layer: 24)
+    LogFormat format = LogFormat::compact;
 
     friend bool operator==(const ProxySpec&, const ProxySpec&) = default;
 };

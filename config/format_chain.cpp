@@ -93,6 +93,7 @@ void write_layer(Writer& w, const LayerSpec& layer, bool brief) noexcept {
         }
         w << "events=" << (layer.proxy.events == Events::summary ? "summary" : "all")
           << ",sample=" << layer.proxy.sample << ",stacks=" << layer.proxy.stacks;
+        if (layer.proxy.format == LogFormat::text) w << ",format=text";  // shown when not the default
         if (layer.proxy.mode != 0600) {  // shown when not the default, as chmod writes it
             w << ",mode=0";
             for (int shift = 6; shift >= 0; shift -= 3) w << static_cast<char>('0' + ((layer.proxy.mode >> shift) & 7));

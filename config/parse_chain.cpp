@@ -455,6 +455,20 @@ private:
         return true;
     }
 
+    bool format(LayerSpec& spec) noexcept {
+        Span v = value();
+        if (v.equals("compact")) {
+            spec.proxy.format = LogFormat::compact;
+        } else if (v.equals("text")) {
+            spec.proxy.format = LogFormat::text;
+        } else {
+            fail() << "bad format '";
+            writer_.quoted(v) << "' (accepted: compact, text)";
+            return false;
+        }
+        return true;
+    }
+
     /// The log file's permissions, in octal as chmod takes them (0600 by default).
     bool mode(LayerSpec& spec) noexcept {
         Span v = value();
@@ -494,6 +508,7 @@ std::span<const Parser::Key> Parser::keys() noexcept {
         {LayerKind::proxy, "sample", &Parser::sample},
         {LayerKind::proxy, "mode", &Parser::mode},
         {LayerKind::proxy, "stacks", &Parser::stacks},
+        {LayerKind::proxy, "format", &Parser::format},
     };
     static_assert(sizeof table / sizeof table[0] <= 32, "seen_ has a bit per key");
     return table;

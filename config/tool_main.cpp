@@ -65,6 +65,7 @@ std::string describe(const cfg::LayerSpec& layer) {
             s += px.events == cfg::Events::summary ? ", a summary only" : ", every kind of event";
             s += px.sample == 1 ? ", no sampling"
                                 : ", a sample every " + std::to_string(px.sample) + " bytes on average";
+            s += px.format == cfg::LogFormat::text ? ", as text lines" : ", as compact records";
             if (px.events == cfg::Events::all)
                 s += px.stacks ? ", call stacks of up to " + std::to_string(px.stacks) + " frames" : ", no call stacks";
             return s;

@@ -18,7 +18,7 @@ struct Stack {
     std::atomic<std::uint32_t> id;    // 0 until the frames are in place (release)
     std::uint32_t depth;
     std::uint64_t frames_at;          // index of the first frame in g_frames
-    std::uint32_t written;            // generation << 8 | one bit per layer: in that layer's file
+    std::uint32_t written;            // generation << 8 | one bit per layer: in that layer's file (claim)
 };
 
 namespace {
@@ -125,13 +125,14 @@ std::uint32_t id(const Stack& s) noexcept { return s.id.load(std::memory_order_r
 std::uint32_t depth(const Stack& s) noexcept { return s.depth; }
 const std::uintptr_t* frames(const Stack& s) noexcept { return g_frames + s.frames_at; }
 
-bool written(const Stack& s, unsigned layer) noexcept {
-    return (s.written >> 8) == g_generation && (s.written & (1u << layer));
-}
-
-void mark_written(Stack& s, unsigned layer) noexcept {
-    std::uint32_t bits = (s.written >> 8) == g_generation ? s.written & 0xff : 0;
-    s.written = g_generation << 8 | bits | 1u << layer;
+bool claim(Stack& s, unsigned layer) noexcept {
+    std::atomic_ref<std::uint32_t> written(s.written);
+    std::uint32_t was = written.load(std::memory_order_relaxed);
+    for (;;) {
+        std::uint32_t bits = (was >> 8) == g_generation ? was & 0xff : 0;
+        if (bits & (1u << layer)) return false;
+        if (written.compare_exchange_weak(was, g_generation << 8 | bits | 1u << layer, std::memory_order_relaxed)) return true;
+    }
 }
 
 void after_fork_child() noexcept { ++g_generation; }

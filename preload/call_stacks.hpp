@@ -36,9 +36,9 @@ std::uint32_t id(const Stack& s) noexcept;
 std::uint32_t depth(const Stack& s) noexcept;
 const std::uintptr_t* frames(const Stack& s) noexcept;
 
-/// Whether the stack's line is in layer's current file; read and set under the log's lock.
-bool written(const Stack& s, unsigned layer) noexcept;
-void mark_written(Stack& s, unsigned layer) noexcept;
+/// True for exactly one caller per stack, layer and file (a fork child's files are new): the
+/// one that writes the stack into that file. Lock-free.
+bool claim(Stack& s, unsigned layer) noexcept;
 
 /// In a fork child: its files are new, so every stack is written again when next used.
 void after_fork_child() noexcept;

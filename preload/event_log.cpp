@@ -3,14 +3,19 @@
 // plugin in (the fuzzer) also has the preload's forwarding functions of event_log.hpp.
 #include "call_stacks.hpp"
 #include "chainalloc/spin_lock.hpp"
+#include "chunk_file.hpp"
+#include "compact_format.hpp"
+#include "compact_sink.hpp"
 #include "log_plugin.hpp"
 #include "modules.hpp"
 #include "output_file.hpp"
+#include "text_line.hpp"
+#include "text_sink.hpp"
 #include "write_all.hpp"
 
-#include <spdlog/details/null_mutex.h>
 #include <spdlog/logger.h>
-#include <spdlog/sinks/base_sink.h>
+
+#include <atomic>
 
 #include <cerrno>
 #include <cstdio>
@@ -27,155 +32,25 @@
 namespace chainalloc::preload::event_log_file {
 namespace {
 
-// spdlog's file sinks open by name (fopen) and cannot promise O_EXCL|O_NOFOLLOW|O_CLOEXEC, and
-// they buffer in the process, where an exec() or a crash loses the tail. This sink takes a
-// descriptor we opened ourselves and, for a regular file, writes each line straight into a
-// MAP_SHARED window of the file: the bytes are in the page cache the moment they are copied,
-// so they survive exec, abort and SIGKILL alike. The file grows a window at a time and is cut
-// to its exact length at exit; a process that never got there leaves NUL bytes after its last
-// line, which the reader ignores. Anything that cannot be mapped (stderr, a pipe, /dev/null)
-// gets an ordinary 64 KiB buffer and write(). spdlog's pattern formatter ("%v") still makes
-// each line; lines stay far below its 250-byte inline buffer, so an event allocates nothing.
-//
-// A window's disk blocks are reserved (posix_fallocate) before it is mapped: a store into a
-// hole that the filesystem cannot fill is SIGBUS, so a full disk would kill the program. When
-// the reservation fails, logging stops with one line on stderr and the program runs on.
-class FileSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
-public:
-    FileSink(int fd, const char* path) : fd_(fd) {
-        struct stat st;
-        mapped_ = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-        std::snprintf(path_, sizeof path_, "%s", path);
-    }
-
-    /// Normal exit: the file gets its exact length.
-    void close_file() {
-        flush_();
-        if (mapped_ && window_) {
-            munmap(window_, kWindow);
-            window_ = nullptr;
-            if (ftruncate(fd_, static_cast<off_t>(written_)) != 0) {
-                // The NUL tail stays; the reader ignores it.
-            }
-            // Late lines (after the footer) are appended with write(), after the last byte.
-            lseek(fd_, static_cast<off_t>(written_), SEEK_SET);
-            mapped_ = false;
-        }
-        through_ = true;
-    }
-
-    /// In a fork child: let go of the parent's file without writing a byte to it. The window
-    /// stays mapped: when the fork came from a signal handler that interrupted this very sink,
-    /// the interrupted copy of the line may still land there (the same bytes at the same place
-    /// as in the parent); unmapped, it would fault.
-    void abandon() {
-        window_ = nullptr;
-        used_ = 0;
-    }
-
-protected:
-    void sink_it_(const spdlog::details::log_msg& msg) override {
-        if (stopped_) return;
-        spdlog::memory_buf_t line;
-        formatter_->format(msg, line);
-        if (mapped_ && !through_ && put_mapped(line.data(), line.size())) return;
-        if (!stopped_) put_buffered(line.data(), line.size());
-    }
-    void flush_() override {
-        write_all(fd_, buffer_, used_);
-        used_ = 0;
-    }
-
-private:
-    static constexpr std::size_t kWindow = 1 << 20;
-
-    bool put_mapped(const char* p, std::size_t n) {
-        while (n) {
-            if (!window_ || window_used_ == kWindow) {
-                if (!next_window()) return false;
-            }
-            std::size_t take = std::min(n, kWindow - window_used_);
-            std::memcpy(window_ + window_used_, p, take);
-            window_used_ += take;
-            written_ += take;
-            p += take;
-            n -= take;
-        }
-        return true;
-    }
-
-    // Grows the file by a window, its blocks reserved, and maps it. A file that can't be mapped
-    // (mmap refused) falls back to write(); one that can't grow stops the log.
-    bool next_window() {
-        if (window_) munmap(window_, kWindow);
-        window_ = nullptr;
-        off_t offset = static_cast<off_t>(written_);
-        if (int error = posix_fallocate(fd_, offset, static_cast<off_t>(kWindow))) return stop(error);
-        void* w = mmap(nullptr, kWindow, PROT_WRITE, MAP_SHARED, fd_, offset);
-        if (w == MAP_FAILED) return give_up();
-        window_ = static_cast<char*>(w);
-        window_used_ = 0;
-        return true;
-    }
-
-    bool give_up() {
-        mapped_ = false;
-        if (ftruncate(fd_, static_cast<off_t>(written_)) != 0) {
-        }
-        lseek(fd_, static_cast<off_t>(written_), SEEK_SET);
-        return false;
-    }
-
-    // The disk is full (or the file may grow no more): what was written stays, exactly cut.
-    bool stop(int error) {
-        give_up();
-        stopped_ = true;
-        char line[sizeof path_ + 160];
-        int n = std::snprintf(line, sizeof line, "chainalloc: the log '%s' cannot grow (%s); logging stops here\n",
-                              path_, std::strerror(error));
-        write_formatted(line, n);
-        return false;
-    }
-
-    void put_buffered(const char* p, std::size_t n) {
-        if (used_ + n > sizeof buffer_) flush_();
-        if (n > sizeof buffer_) {
-            write_all(fd_, p, n);
-        } else {
-            std::memcpy(buffer_ + used_, p, n);
-            used_ += n;
-        }
-        if (through_) flush_();
-    }
-
-    int fd_;
-    char path_[config::kMaxPath + 80];
-    bool stopped_ = false;  // the file could not grow: nothing more is written
-    bool mapped_ = false;
-    bool through_ = false;  // after the footer: every line goes out at once
-    char* window_ = nullptr;
-    std::size_t window_used_ = 0;
-    std::size_t written_ = 0;  // bytes of the file that hold lines (mapped mode)
-    std::size_t used_ = 0;
-    char buffer_[64 * 1024];
-};
-
+// One proxy's log. Written once, under g_lock, when the file opens (`open` publishes it); the
+// compact form then writes without any lock, the text form under g_lock.
 struct Log {
     config::ProxySpec spec;
     bool attached = false;
     bool failed = false;   // could not open: events are counted, not written
+    std::atomic<bool> open{false};
     spdlog::logger* logger = nullptr;  // never deleted: in use until the process is gone
-    FileSink* sink = nullptr;
+    TextSink* text = nullptr;          // one of the two sinks
+    CompactSink* compact = nullptr;
+    ChunkFile* file = nullptr;         // the compact sink's
     int fd = -1;
-    std::size_t modules_written = 0;  // modules::at(0 .. this) have their line in this file
+    std::atomic<std::size_t> modules_written{0};  // modules::at(0 .. this) are in this file
 };
 
 const LogHost* g_host = nullptr;  // the preload's side, set by the entry point
 Log g_logs[config::kMaxLayers];
-std::int64_t g_start_unix_ns = 0;  // the moment the log's t_ns count from
-// An event line with its stack id: the proxy's line (Line in proxy_events.cpp) and " <id>".
-constexpr std::size_t kMaxEventLine = 192;
-SpinLock g_lock;  // one for all logs: a realloc's line and a free's line keep their order
+LogClock g_clock{0, 0};  // the moment the log's t_ns count from
+SpinLock g_lock;  // the text logs' (a realloc's line and a free's line keep their order) and opening
 ForkGuard<SpinLock> g_fork;
 
 // Appends n bytes of text to out, each byte that is not `plain` (output_file.hpp) nor in `keep`
@@ -217,23 +92,24 @@ void put_argv(char* out, std::size_t cap) noexcept {
 }
 
 // Called with g_lock held, so its buffers can be static: a header is a few KiB, too much for
-// the stack of a thread made with a small one.
-void write_header(Log& log) {
+// the stack of a thread made with a small one. The buffer has room for a newline after the NUL.
+char* make_header(Log& log, unsigned version) {
     static char chain[config::kMaxChainText];
-    static char header[config::kMaxChainText * 3 + 16384];
+    static char header[config::kMaxChainText * 3 + 16384 + 1];
     char layers[128] = "";
     g_host->describe_chain(chain, sizeof chain, layers, sizeof layers);
     std::snprintf(header, sizeof header,
-                  "# chainalloc-log 1 pid=%d ppid=%d program=", static_cast<int>(getpid()), static_cast<int>(getppid()));
+                  "# chainalloc-log %u pid=%d ppid=%d program=", version,
+                  static_cast<int>(getpid()), static_cast<int>(getppid()));
     put_escaped(header, sizeof header, program_invocation_short_name, std::strlen(program_invocation_short_name), "");
     put_argv(header, sizeof header);
     std::size_t n = std::strlen(header);
     std::snprintf(header + n, sizeof header - n, " page=%ld start_unix_ns=%lld sample=%u%s events=%s stacks=%u layers=%s chain=",
-                  sysconf(_SC_PAGESIZE), static_cast<long long>(g_start_unix_ns), log.spec.sample ? log.spec.sample : 1,
+                  sysconf(_SC_PAGESIZE), static_cast<long long>(g_clock.unix_ns), log.spec.sample ? log.spec.sample : 1,
                   log.spec.sample > 1 ? " sampling=bytes" : "",  // tells it from v1's address hash
                   log.spec.events == config::Events::summary ? "summary" : "all", log.spec.stacks, layers);
-    put_escaped(header, sizeof header, chain, std::strlen(chain), "/, ");
-    log.logger->log(spdlog::level::info, spdlog::string_view_t(header, std::strlen(header)));
+    put_escaped(header, sizeof header - 1, chain, std::strlen(chain), "/, ");
+    return header;
 }
 
 void report_open_failure(const char* path, const char* why) noexcept {
@@ -243,9 +119,32 @@ void report_open_failure(const char* path, const char* why) noexcept {
     write_formatted(line, n);
 }
 
-// First line of the process: create the file and the spdlog logger (allocations here are the
+// The compact form needs a mappable regular file; anything else (stderr, a pipe) is written as
+// text. Under g_lock.
+bool open_compact(Log& log, const char* path) {
+    struct stat st;
+    if (log.spec.format != config::LogFormat::compact || fstat(log.fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+    char* header = make_header(log, logformat::kVersion);
+    std::size_t len = std::strlen(header);
+    header[len++] = '\n';
+    static char paths[config::kMaxLayers][kPathCap];  // the file's name, for its diagnostics
+    char* name = paths[&log - g_logs];
+    std::snprintf(name, kPathCap, "%s", path);
+    auto* file = new ChunkFile;
+    if (!file->open(log.fd, name, header, len)) {
+        delete file;
+        return false;
+    }
+    auto sink = std::make_shared<CompactSink>(*file, static_cast<unsigned>(&log - g_logs), g_clock);
+    log.logger = new spdlog::logger("chainalloc", sink);
+    log.file = file;
+    log.compact = sink.get();
+    return true;
+}
+
+// First event of the process: create the file and the spdlog logger (allocations here are the
 // logger's own, served by glibc; the objects live as long as the process). Anything spdlog
-// throws (bad_alloc) ends the log, never the program.
+// throws (bad_alloc) ends the log, never the program. Under g_lock.
 bool ensure_open(Log& log) noexcept {
     if (log.logger) return true;
     if (log.failed || !log.attached) return false;
@@ -259,18 +158,23 @@ bool ensure_open(Log& log) noexcept {
         return false;
     }
     try {
-        auto sink = std::make_shared<FileSink>(log.fd, path);
-        sink->set_pattern("%v");
-        log.logger = new spdlog::logger("chainalloc", sink);
-        log.sink = sink.get();
+        if (!open_compact(log, path)) {
+            auto sink = std::make_shared<TextSink>(log.fd, path);
+            sink->set_pattern("%v");
+            log.logger = new spdlog::logger("chainalloc", sink);
+            log.text = sink.get();
+            const char* header = make_header(log, 1);
+            log.logger->log(spdlog::level::info, spdlog::string_view_t(header, std::strlen(header)));
+        }
         log.logger->set_level(spdlog::level::info);
         log.logger->flush_on(spdlog::level::off);  // we flush: buffer full, fork, exit
-        write_header(log);
+        log.open.store(true, std::memory_order_release);
         return true;
     } catch (...) {
         log.failed = true;
         log.logger = nullptr;
-        log.sink = nullptr;
+        log.text = nullptr;
+        log.compact = nullptr;
         if (log.fd != STDERR_FILENO) {
             NoCancel no_cancel;
             ::close(log.fd);
@@ -281,76 +185,108 @@ bool ensure_open(Log& log) noexcept {
     }
 }
 
-// Events go to the logger's sink directly: spdlog::logger would only add its level checks and
-// a second clock read per event (the line carries its own time). Same formatter, same sink;
-// measured 10-15% of an event's cost. Called under g_lock.
+bool ready(Log& log) noexcept {
+    if (log.open.load(std::memory_order_acquire)) return true;
+    LockGuard guard(g_lock);
+    return ensure_open(log);
+}
+
+// Text lines go to the logger's sink directly: spdlog::logger would only add its level checks
+// and a second clock read per event (the line carries its own time). Same formatter, same
+// sink; measured 10-15% of an event's cost. Called under g_lock.
 void put(Log& log, const char* line, std::size_t len) noexcept {
     try {
         spdlog::details::log_msg msg(spdlog::log_clock::time_point{}, spdlog::source_loc{}, "chainalloc",
                                      spdlog::level::info, spdlog::string_view_t(line, len));
-        log.sink->log(msg);
+        log.text->log(msg);
     } catch (...) {
         // Out of memory in the formatter: this line is lost, the program goes on.
     }
 }
 
-// Hex without 0x, as event lines write pointers.
-std::size_t put_hex(char* out, std::uintptr_t v) noexcept {
-    char digits[16];
-    std::size_t n = 0;
-    do {
-        digits[n++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    for (std::size_t i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
-    return n;
+// `#M base lo hi build-id path`, as text.
+void put_module_line(Log& log, const modules::Module& m) noexcept {
+    static char text[modules::kMaxModulePath * 3 + 2 * modules::kMaxBuildId + 96];  // under g_lock
+    Line head;
+    head.put("#M");
+    for (std::uintptr_t v : {m.base, m.lo, m.hi}) head.sp().hex(v);
+    head.sp();
+    if (!m.build_id_len) head.put('-');
+    std::memcpy(text, head.text, head.len);
+    std::size_t len = head.len;
+    for (std::uint32_t i = 0; i < m.build_id_len; ++i) {
+        text[len++] = "0123456789abcdef"[m.build_id[i] >> 4];
+        text[len++] = "0123456789abcdef"[m.build_id[i] & 15];
+    }
+    text[len++] = ' ';
+    text[len] = '\0';
+    put_escaped(text, sizeof text, m.path, std::strlen(m.path), "/");
+    put(log, text, std::strlen(text));
 }
 
-// `#M base lo hi build-id path` for the modules this file has not listed yet. Under g_lock:
-// the table is read, never scanned, here.
+// The modules this file has not listed yet, each claimed by one thread (the compact form has no
+// lock here). Never scans: the table is only read.
 void write_modules(Log& log) noexcept {
-    static char text[modules::kMaxModulePath * 3 + 2 * modules::kMaxBuildId + 96];  // under g_lock
-    for (std::size_t n = modules::count(); log.modules_written < n; ++log.modules_written) {
-        const modules::Module& m = modules::at(log.modules_written);
-        std::size_t len = 0;
-        text[len++] = '#';
-        text[len++] = 'M';
-        for (std::uintptr_t v : {m.base, m.lo, m.hi}) {
-            text[len++] = ' ';
-            len += put_hex(text + len, v);
-        }
-        text[len++] = ' ';
-        if (!m.build_id_len) text[len++] = '-';
-        for (std::uint32_t i = 0; i < m.build_id_len; ++i) {
-            text[len++] = "0123456789abcdef"[m.build_id[i] >> 4];
-            text[len++] = "0123456789abcdef"[m.build_id[i] & 15];
-        }
-        text[len++] = ' ';
-        text[len] = '\0';
-        put_escaped(text, sizeof text, m.path, std::strlen(m.path), "/");
-        put(log, text, std::strlen(text));
+    std::size_t n = modules::count();
+    for (std::size_t k = log.modules_written.load(); k < n;) {
+        if (!log.modules_written.compare_exchange_weak(k, k + 1)) continue;
+        if (log.compact) log.compact->module(k, modules::at(k));
+        else put_module_line(log, modules::at(k));
+        ++k;
     }
 }
 
-// `#S id frame...` the first time this file meets the stack, after any module it may lie in.
+// A stack, the first time this file meets it, after any module it may lie in. Text: `#S id
+// frame...` under g_lock; compact: a record, by the thread that claims it.
 void write_stack(Log& log, unsigned layer, call_stacks::Stack& stack) noexcept {
-    if (log.modules_written != modules::count()) write_modules(log);
-    if (call_stacks::written(stack, layer)) return;
-    static char text[32 + config::kMaxStackDepth * 17];  // under g_lock
-    std::size_t len = static_cast<std::size_t>(std::snprintf(text, 32, "#S %u", call_stacks::id(stack)));
+    if (log.modules_written.load() != modules::count()) write_modules(log);
+    if (!call_stacks::claim(stack, layer)) return;
     const std::uintptr_t* f = call_stacks::frames(stack);
+    if (log.compact) return log.compact->stack(call_stacks::id(stack), modules::count(), f, call_stacks::depth(stack));
+    static char text[32 + config::kMaxStackDepth * 17];  // under g_lock
+    Line head;
+    head.put("#S ");
+    head.dec(call_stacks::id(stack));
+    std::memcpy(text, head.text, head.len);
+    std::size_t len = head.len;
     for (std::uint32_t i = 0; i < call_stacks::depth(stack); ++i) {
-        text[len++] = ' ';
-        len += put_hex(text + len, f[i]);
+        Line frame;
+        frame.sp().hex(f[i]);
+        std::memcpy(text + len, frame.text, frame.len);
+        len += frame.len;
     }
     put(log, text, len);
-    call_stacks::mark_written(stack, layer);
+}
+
+// "t_ns tid op fields [stack]" (LOG-FORMAT.md, version 1).
+void put_event_line(Log& log, const LogEvent& e, std::uint32_t stack) noexcept {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    std::int64_t now = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec - g_clock.mono_ns;
+    auto pointer = [](Line& line, std::uintptr_t p) {
+        if (p == LogEvent::kUnsampled) line.sp().put('-');
+        else line.sp().hex(p);
+    };
+    Line line;
+    line.dec(static_cast<std::uint64_t>(now > 0 ? now : 0));
+    line.sp().dec(e.tid);
+    line.sp().put(e.op);
+    if (e.op == 'f') return put(log, line.text, (pointer(line, e.ptr), line.len));
+    if (e.op == 'a') line.sp().dec(e.align);
+    if (e.op == 'r') pointer(line, e.old);
+    line.sp().dec(e.size);
+    pointer(line, e.ptr);
+    line.sp();
+    if (e.layer == LogEvent::kFailed) line.put('-');
+    else line.dec(e.layer);
+    if (stack) line.sp().dec(stack);
+    put(log, line.text, line.len);
 }
 
 }  // namespace
 
-void attach(unsigned layer, const config::ProxySpec& spec, std::int64_t start_unix_ns) noexcept {
-    g_start_unix_ns = start_unix_ns;
+void attach(unsigned layer, const config::ProxySpec& spec, LogClock clock) noexcept {
+    g_clock = clock;
     g_logs[layer].spec = spec;
     g_logs[layer].attached = true;
     if (spec.events == config::Events::summary) g_logs[layer].spec.stacks = 0;  // no event, no stack
@@ -368,12 +304,12 @@ void attach(unsigned layer, const config::ProxySpec& spec, std::int64_t start_un
     }
 }
 
-void write(unsigned layer, const char* line, std::size_t len, bool allocation) noexcept {
+void write(unsigned layer, const LogEvent& event) noexcept {
     Log& log = g_logs[layer];
-    // The stack is taken before the lock: unwinding may enter the loader (dl_iterate_phdr),
+    // The stack is taken before any lock: unwinding may enter the loader (dl_iterate_phdr),
     // and so may a rescan of the modules; neither may happen under g_lock (modules.hpp).
     call_stacks::Captured stack{nullptr, false};
-    if (allocation && log.spec.stacks && !log.failed) {
+    if (event.op != 'f' && log.spec.stacks && !log.failed) {
         // libunwind checks a frame pointer it cannot vouch for with read() on a pipe of its
         // own, a cancellation point: a cancel there would unwind through this noexcept code.
         NoCancel no_cancel;
@@ -383,24 +319,23 @@ void write(unsigned layer, const char* line, std::size_t len, bool allocation) n
         else
             modules::rescan_if_wanted();
     }
-    LockGuard guard(g_lock);
-    if (!ensure_open(log)) return;
-    char with_id[kMaxEventLine];
-    if (stack.stack && len + 12 <= sizeof with_id) {
-        write_stack(log, layer, *stack.stack);
-        std::memcpy(with_id, line, len);
-        len += static_cast<std::size_t>(std::snprintf(with_id + len, 12, " %u", call_stacks::id(*stack.stack)));
-        line = with_id;
+    if (!ready(log)) return;
+    std::uint32_t id = stack.stack ? call_stacks::id(*stack.stack) : 0;
+    if (log.compact) {  // no lock: the thread's own chunk
+        if (stack.stack) write_stack(log, layer, *stack.stack);
+        return log.compact->event(event, id);
     }
-    put(log, line, len);
+    LockGuard guard(g_lock);
+    if (stack.stack) write_stack(log, layer, *stack.stack);
+    put_event_line(log, event, id);
 }
 
 void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {
     Log& log = g_logs[layer];
     if (log.spec.stacks) modules::rescan();  // a module loaded since the last new stack; not under g_lock
+    if (!ready(log)) return;
     LockGuard guard(g_lock);
-    if (!ensure_open(log)) return;
-    if (log.spec.stacks && log.modules_written != modules::count()) write_modules(log);
+    if (log.spec.stacks && log.modules_written.load() != modules::count()) write_modules(log);
     // The footer gains stacks_dropped=N when the stack table overflowed (LOG-FORMAT.md).
     char with_drops[1024];
     if (std::uint64_t drops = log.spec.stacks ? call_stacks::dropped() : 0; drops && len < sizeof with_drops - 64) {
@@ -414,19 +349,20 @@ void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {
     }
     try {
         log.logger->log(spdlog::level::info, spdlog::string_view_t(footer, len));
-        log.sink->close_file();
+        if (log.text) log.text->close_file();
+        if (log.compact) log.compact->close();
     } catch (...) {
     }
 }
 
 // Called only in a process with threads (fork.cpp). A lock this thread holds itself (a signal
 // handler forking from inside a log write) is not waited for, and its half-written sink is
-// not flushed.
+// not flushed. Compact logs need nothing: their bytes are in the file as soon as written.
 void before_fork() noexcept {
     g_fork.prepare(g_lock);
     if (!g_fork.taken) return;
     for (Log& log : g_logs) {
-        if (!log.logger) continue;
+        if (!log.text) continue;
         try {
             log.logger->flush();
         } catch (...) {
@@ -434,12 +370,12 @@ void before_fork() noexcept {
     }
 }
 
-void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
+void after_fork(bool child, LogClock clock) noexcept {
     if (!child) {
         g_fork.parent(g_lock);
         return;
     }
-    g_start_unix_ns = start_unix_ns;
+    g_clock = clock;
     // Forked from a signal handler that interrupted this thread inside the log: glibc's heap,
     // which the logger allocates from, may be halfway through a change here (fork.cpp). A new
     // logger would allocate from it, so this child does not log.
@@ -453,17 +389,23 @@ void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
                                   static_cast<int>(getpid()));
             write_formatted(line, n);
         }
-        log.modules_written = 0;
+        log.modules_written.store(0);
+        log.open.store(false);
         if (!log.logger) continue;
         // The parent's logger object is abandoned, not destroyed (its destructor would
-        // flush into the parent's file); its descriptor is closed so no byte reaches it.
-        log.sink->abandon();
+        // flush into the parent's file); its descriptor is closed so no byte reaches it. A
+        // compact file's mapping stays (a record interrupted by the signal that forked may
+        // still be finished there, the same bytes the parent writes); the child's own sink
+        // has a new generation, so no thread state points into it again.
+        if (log.text) log.text->abandon();
         if (log.fd != STDERR_FILENO) {
             NoCancel no_cancel;
             ::close(log.fd);
         }
         log.logger = nullptr;
-        log.sink = nullptr;
+        log.text = nullptr;
+        log.compact = nullptr;
+        log.file = nullptr;
         log.fd = -1;
     }
     // The child's files list the modules and stacks again, from the tables it inherited.

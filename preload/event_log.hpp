@@ -1,13 +1,14 @@
-// The proxy's event log: one text file per process and proxy layer, written through spdlog
-// (format: scripts/LOG-FORMAT.md). Callers hand over finished lines; this file owns the
-// files, the lock, and the process life cycle (lazy open inside malloc, fork, exit). Lines go
-// into a shared mapping of the file, so exec, abort and kill lose none of them.
+// The proxy's event log: one file per process and proxy layer, compact records or text lines,
+// written through spdlog sinks of ours (format: scripts/LOG-FORMAT.md). Callers hand over
+// events; this file owns the files and the process life cycle (lazy open inside malloc, fork,
+// exit). Records go into a shared mapping of the file, so exec, abort and kill lose none.
 //
 // Every function here runs inside a LoggerScope (runtime.hpp) set by the caller, so whatever
 // spdlog, fmt and libc allocate meanwhile comes from glibc, unlogged, and never recurses here.
 #pragma once
 
 #include "config/chain_spec.hpp"
+#include "log_plugin.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -15,11 +16,11 @@
 namespace chainalloc::preload::event_log {
 
 /// Remembers where layer `layer` logs; the file is created with the first line.
-void attach(unsigned layer, const config::ProxySpec& spec, std::int64_t start_unix_ns) noexcept;
+void attach(unsigned layer, const config::ProxySpec& spec, LogClock clock) noexcept;
 
-/// Appends one event line (without its newline) to the layer's log; an allocation's line gets
-/// the id of the caller's call stack when the layer logs stacks (log_plugin.hpp).
-void write(unsigned layer, const char* line, std::size_t len, bool allocation) noexcept;
+/// Appends one event to the layer's log; an allocation gets the id of the caller's call stack
+/// when the layer logs stacks.
+void write(unsigned layer, const LogEvent& event) noexcept;
 
 /// Writes the footer line of every open log and flushes; lines that still come (threads
 /// running during exit, late destructors) are written straight through after it.
@@ -30,6 +31,6 @@ void close_all(unsigned layer, const char* footer, std::size_t len) noexcept;
 // child drops the parent's files (never writing to them) and opens its own, with its own pid,
 // on its first event.
 void before_fork() noexcept;
-void after_fork(bool child, std::int64_t start_unix_ns) noexcept;
+void after_fork(bool child, LogClock clock) noexcept;
 
 }  // namespace chainalloc::preload::event_log

@@ -49,17 +49,17 @@ const LogPlugin* load() noexcept {
 
 }  // namespace
 
-void attach(unsigned layer, const config::ProxySpec& spec, std::int64_t start_unix_ns) noexcept {
+void attach(unsigned layer, const config::ProxySpec& spec, LogClock clock) noexcept {
     static bool tried = false;  // initialisation is single-threaded
     if (!tried) {
         tried = true;
         g_plugin = load();
     }
-    if (g_plugin) g_plugin->attach(layer, spec, start_unix_ns);
+    if (g_plugin) g_plugin->attach(layer, spec, clock);
 }
 
-void write(unsigned layer, const char* line, std::size_t len, bool allocation) noexcept {
-    if (g_plugin) g_plugin->write(layer, line, len, allocation);
+void write(unsigned layer, const LogEvent& event) noexcept {
+    if (g_plugin) g_plugin->write(layer, event);
 }
 
 void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {
@@ -70,8 +70,8 @@ void before_fork() noexcept {
     if (g_plugin) g_plugin->before_fork();
 }
 
-void after_fork(bool child, std::int64_t start_unix_ns) noexcept {
-    if (g_plugin) g_plugin->after_fork(child, start_unix_ns);
+void after_fork(bool child, LogClock clock) noexcept {
+    if (g_plugin) g_plugin->after_fork(child, clock);
 }
 
 }  // namespace chainalloc::preload::event_log

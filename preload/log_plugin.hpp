@@ -2,7 +2,7 @@
 // proxy: spdlog, fmt and the C++ runtime they need cost every process that loads them (1.8 MB
 // of RSS measured on /bin/true), and most chains never log. This header is the whole contract
 // between the two: what the plugin needs from the preload (LogHost) and what it offers
-// (LogPlugin, the five functions of event_log.hpp). Plain structs of function pointers, filled
+// (LogPlugin, the five functions of event_log.hpp, and the event they pass). Plain structs of function pointers, filled
 // once; no symbol of either side is exported to the other.
 #pragma once
 
@@ -12,6 +12,25 @@
 #include <cstdint>
 
 namespace chainalloc::preload {
+
+/// The moment a log's times count from: t_ns = CLOCK_MONOTONIC - mono_ns; the header shows
+/// it as unix_ns. A fork child starts its own.
+struct LogClock {
+    std::int64_t unix_ns, mono_ns;
+};
+
+/// One event, as a proxy hands it to its log; the log stamps the time and writes it as text
+/// or compact records (scripts/LOG-FORMAT.md).
+struct LogEvent {
+    static constexpr std::uint8_t kFailed = 0xff;  // `layer` of a call that failed
+    static constexpr std::uintptr_t kUnsampled = 1;  // a pointer outside the sample ('-')
+    char op;  // 'm' malloc, 'c' calloc, 'a' aligned, 'r' realloc, 'f' free
+    std::uint8_t layer;  // the layer that served it
+    std::uint32_t tid;
+    std::uint64_t size, align;  // align: 'a' only
+    std::uintptr_t ptr;  // the new block (m, c, a, r) or the freed one (f); 0: none
+    std::uintptr_t old;  // r: the old block, 0 for realloc(NULL, n)
+};
 
 struct LogHost {
     /// True while the calling thread may be inside glibc's malloc: inside the log (runtime.hpp's
@@ -25,13 +44,12 @@ struct LogHost {
 };
 
 struct LogPlugin {
-    void (*attach)(unsigned layer, const config::ProxySpec& spec, std::int64_t start_unix_ns) noexcept;
-    /// `allocation`: the line is an allocation's (m, c, a, r); with stacks on, the plugin adds
-    /// the calling thread's call stack to it (call_stacks.hpp).
-    void (*write)(unsigned layer, const char* line, std::size_t len, bool allocation) noexcept;
+    void (*attach)(unsigned layer, const config::ProxySpec& spec, LogClock clock) noexcept;
+    /// With stacks on, an allocation (m, c, a, r) gets the calling thread's call stack.
+    void (*write)(unsigned layer, const LogEvent& event) noexcept;
     void (*close_all)(unsigned layer, const char* footer, std::size_t len) noexcept;
     void (*before_fork)() noexcept;
-    void (*after_fork)(bool child, std::int64_t start_unix_ns) noexcept;
+    void (*after_fork)(bool child, LogClock clock) noexcept;
 };
 
 /// The plugin's one exported symbol (C linkage, so the preload finds it with dlsym).

@@ -1,10 +1,10 @@
-// Proxy layers: exact counts of what passes through them, and one log line per event
-// (scripts/LOG-FORMAT.md), handed to event_log. Lines are formatted here by hand into a stack
-// buffer: no allocation, a few dozen instructions per field.
+// Proxy layers: exact counts of what passes through them, and one log event per (sampled)
+// request, handed to event_log, which stamps its time and writes it (scripts/LOG-FORMAT.md).
 #include "proxy_events.hpp"
 
 #include "event_log.hpp"
 #include "runtime.hpp"
+#include "text_line.hpp"
 
 #include <atomic>
 #include <bit>
@@ -85,9 +85,8 @@ struct Proxy {
 };
 
 constinit Proxy g_proxies[config::kMaxLayers];
-// The log's clock: t_ns counts from g_start_ns; the header gives the same moment in Unix time.
-std::atomic<std::int64_t> g_start_ns{0};
-std::int64_t g_start_unix_ns = 0;
+// The log's clock: t_ns counts from its mono_ns; the header gives the same moment in Unix time.
+LogClock g_clock{0, 0};
 
 __thread int t_tid __attribute__((tls_model("initial-exec")));
 // Sampling by bytes: per thread and proxy, the bytes still to allocate before the next sample
@@ -102,58 +101,11 @@ std::int64_t clock_ns(clockid_t clock) noexcept {
 }
 std::int64_t now_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
 
-void start_clock() noexcept {
-    g_start_ns.store(now_ns(), std::memory_order_relaxed);
-    g_start_unix_ns = clock_ns(CLOCK_REALTIME);
-}
+void start_clock() noexcept { g_clock = {clock_ns(CLOCK_REALTIME), now_ns()}; }
 
-// A line under construction; fields are appended with a leading space. Digits are written
-// two at a time from a table and hex by nibbles of a known count: formatting is a small part
-// of an event's cost.
-struct Line {
-    char text[160];
-    std::size_t len = 0;
-
-    void put(char c) noexcept { text[len++] = c; }
-    void dec(std::uint64_t v) noexcept {
-        static constexpr char kPairs[] =
-            "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-            "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-            "8081828384858687888990919293949596979899";
-        char digits[20];
-        char* end = digits + sizeof digits;
-        char* p = end;
-        while (v >= 100) {
-            p -= 2;
-            std::memcpy(p, kPairs + 2 * (v % 100), 2);
-            v /= 100;
-        }
-        if (v >= 10) {
-            p -= 2;
-            std::memcpy(p, kPairs + 2 * v, 2);
-        } else {
-            *--p = static_cast<char>('0' + v);
-        }
-        std::memcpy(text + len, p, static_cast<std::size_t>(end - p));
-        len += static_cast<std::size_t>(end - p);
-    }
-    void hex(const void* ptr) noexcept {
-        auto v = reinterpret_cast<std::uintptr_t>(ptr);
-        int nibbles = v ? (67 - __builtin_clzl(v)) / 4 : 1;
-        for (int i = nibbles - 1; i >= 0; --i) text[len++] = "0123456789abcdef"[(v >> (4 * i)) & 15];
-    }
-    Line& sp() noexcept {
-        put(' ');
-        return *this;
-    }
-};
-
-// "t_ns tid op"
-void start_line(Line& line, char op) noexcept {
+std::uint32_t thread_id() noexcept {
     if (!t_tid) t_tid = static_cast<int>(gettid());
-    line.dec(static_cast<std::uint64_t>(now_ns() - g_start_ns.load(std::memory_order_relaxed)));
-    line.sp().dec(static_cast<std::uint64_t>(t_tid));
-    line.sp().put(op);
+    return static_cast<std::uint32_t>(t_tid);
 }
 
 // splitmix64: a few instructions, no allocation; seeded per thread from its tid and the clock.
@@ -217,12 +169,12 @@ bool sample_block(unsigned layer, std::size_t n, const void* p) noexcept {
 // Was the block `p`, now going away, sampled? It leaves the set.
 bool sampled_free(Proxy& proxy, const void* p) noexcept { return proxy.sample <= 1 || proxy.sampled.erase(p); }
 
-// The logger's own work: its allocations pass every proxy unlogged.
-// An allocation's line also gets its call stack (unwound in the plugin, inside this scope).
-void emit(unsigned layer, const Line& line, bool allocation) noexcept {
+// The logger's own work: its allocations pass every proxy unlogged. An allocation also gets
+// its call stack (unwound in the plugin, inside this scope).
+void emit(unsigned layer, const LogEvent& event) noexcept {
     {
         LoggerScope scope;
-        event_log::write(layer, line.text, line.len, allocation);
+        event_log::write(layer, event);
     }
     g_proxies[layer].counts.lines.fetch_add(1, std::memory_order_relaxed);
 }
@@ -232,24 +184,18 @@ bool is_proxy(unsigned i) noexcept { return g_rt.layers[i].kind == LayerKind::pr
 void write_footer(unsigned layer) noexcept {
     const Counters& c = g_proxies[layer].counts;
     Line line;
-    auto field = [&](const char* key, std::uint64_t v) {
-        line.sp();
-        for (const char* k = key; *k; ++k) line.put(*k);
-        line.put('=');
-        line.dec(v);
-    };
-    for (const char* k = "# end"; *k; ++k) line.put(*k);
-    field("t_ns", static_cast<std::uint64_t>(now_ns() - g_start_ns.load(std::memory_order_relaxed)));
-    field("events", c.lines.load());
-    field("malloc", c.malloc.load());
-    field("calloc", c.calloc.load());
-    field("realloc", c.realloc.load());
-    field("aligned", c.aligned.load());
-    field("free", c.free.load());
-    field("failed", c.failed.load());
+    line.put("# end");
+    line.field("t_ns", static_cast<std::uint64_t>(now_ns() - g_clock.mono_ns));
+    line.field("events", c.lines.load());
+    line.field("malloc", c.malloc.load());
+    line.field("calloc", c.calloc.load());
+    line.field("realloc", c.realloc.load());
+    line.field("aligned", c.aligned.load());
+    line.field("free", c.free.load());
+    line.field("failed", c.failed.load());
     std::int64_t live = c.live_blocks.load();
-    field("live_blocks", static_cast<std::uint64_t>(live < 0 ? 0 : live));
-    if (g_proxies[layer].sample > 1) field("sample_dropped", g_proxies[layer].dropped.load());
+    line.field("live_blocks", static_cast<std::uint64_t>(live < 0 ? 0 : live));
+    if (g_proxies[layer].sample > 1) line.field("sample_dropped", g_proxies[layer].dropped.load());
     LoggerScope scope;
     event_log::close_all(layer, line.text, line.len);
 }
@@ -263,14 +209,14 @@ __attribute__((destructor)) void on_exit_write_footers() noexcept {
 }  // namespace
 
 void proxy_attach(unsigned layer, const config::ProxySpec& spec) noexcept {
-    if (g_start_ns.load() == 0) start_clock();
+    if (g_clock.mono_ns == 0) start_clock();
     Proxy& proxy = g_proxies[layer];
     proxy.sample = spec.sample > 1 ? spec.sample : 1;
     proxy.logging = true;
     proxy.lines = spec.events == config::Events::all;
     config::ProxySpec logged = spec;
     if (proxy.lines && proxy.sample > 1 && !proxy.sampled.map()) logged.sample = proxy.sample = 1;  // no set: log all
-    event_log::attach(layer, logged, g_start_unix_ns);
+    event_log::attach(layer, logged, g_clock);
 }
 
 void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool zero, void* result,
@@ -287,15 +233,8 @@ void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool ze
     if (!proxy.lines) return;
     // Failures are all logged: there is no block to sample, and they are rare and telling.
     if (result && !sample_block(layer, n, result)) return;
-    Line line;
-    start_line(line, op);
-    if (op == 'a') line.sp().dec(align);
-    if (op == 'r') line.sp().put('0');
-    line.sp().dec(n);
-    line.sp().hex(result);
-    line.sp();
-    if (result) line.dec(served_by); else line.put('-');
-    emit(layer, line, true);
+    emit(layer, LogEvent{op, result ? static_cast<std::uint8_t>(served_by) : LogEvent::kFailed, thread_id(), n, align,
+                         reinterpret_cast<std::uintptr_t>(result), 0});
 }
 
 void proxy_on_free(unsigned owner, void* p) noexcept {
@@ -306,10 +245,7 @@ void proxy_on_free(unsigned owner, void* p) noexcept {
         proxy.counts.free.fetch_add(1, std::memory_order_relaxed);
         proxy.counts.live_blocks.fetch_sub(1, std::memory_order_relaxed);
         if (!proxy.lines || !sampled_free(proxy, p)) continue;
-        Line line;
-        start_line(line, 'f');
-        line.sp().hex(p);
-        emit(i, line, false);
+        emit(i, LogEvent{'f', 0, thread_id(), 0, 0, reinterpret_cast<std::uintptr_t>(p), 0});
     }
 }
 
@@ -328,14 +264,9 @@ void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, un
         bool old_in = failed ? proxy.sample <= 1 || proxy.sampled.contains(old) : sampled_free(proxy, old);
         bool new_in = result && sample_block(i, n, result);
         if (!old_in && !new_in && !failed) continue;
-        Line line;
-        start_line(line, 'r');
-        if (old_in) line.sp().hex(old); else line.sp().put('-');
-        line.sp().dec(n);
-        if (!result || new_in) line.sp().hex(result); else line.sp().put('-');
-        line.sp();
-        if (result) line.dec(served_by); else line.put('-');
-        emit(i, line, true);
+        emit(i, LogEvent{'r', result ? static_cast<std::uint8_t>(served_by) : LogEvent::kFailed, thread_id(), n, 0,
+                         !result || new_in ? reinterpret_cast<std::uintptr_t>(result) : LogEvent::kUnsampled,
+                         old_in ? reinterpret_cast<std::uintptr_t>(old) : LogEvent::kUnsampled});
     }
 }
 
@@ -356,7 +287,7 @@ void proxy_after_fork(bool child) noexcept {
             proxy.dropped.store(0, std::memory_order_relaxed);
         }
     }
-    event_log::after_fork(child, g_start_unix_ns);
+    event_log::after_fork(child, g_clock);
 }
 
 ProxyCounts proxy_counts(unsigned layer) noexcept {

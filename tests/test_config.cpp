@@ -361,7 +361,7 @@ BOOST_AUTO_TEST_CASE(unknown_and_repeated_keys) {
     BOOST_TEST(parse_error("freelist(foo=1) > system") ==
                kPrefix + "unknown key 'foo' for freelist (accepted: classes, max, cache, decay, check)");
     BOOST_TEST(parse_error("proxy(max=1) > system") ==
-               kPrefix + "unknown key 'max' for proxy (accepted: log, events, sample, mode, stacks)");
+               kPrefix + "unknown key 'max' for proxy (accepted: log, events, sample, mode, stacks, format)");
     BOOST_TEST(parse_error("freelist > system(x=1)") ==
                kPrefix + "unknown key 'x' for system (accepted: none)");
     BOOST_TEST(contains(parse_error("freelist > jemalloc(x=1)"), "for jemalloc (accepted: none)"));
@@ -554,7 +554,7 @@ BOOST_AUTO_TEST_CASE(bad_decay_values) {
     BOOST_TEST(contains(parse_error("freelist(decay=1, decay=2) > system"),
                         "key 'decay' given twice for freelist"));
     BOOST_TEST(parse_error("proxy(decay=1) > system") ==
-               kPrefix + "unknown key 'decay' for proxy (accepted: log, events, sample, mode, stacks)");
+               kPrefix + "unknown key 'decay' for proxy (accepted: log, events, sample, mode, stacks, format)");
     // Through load, the line says what runs instead.
     Loaded r = load({{"CHAINALLOC_CHAIN", "freelist(decay=2h) > system"}});
     BOOST_TEST(!r.ok);
@@ -584,6 +584,10 @@ BOOST_AUTO_TEST_CASE(proxy_keys) {
     BOOST_TEST(parse_ok("proxy > system").layers[0].proxy.stacks == cfg::kDefaultStackDepth);
     BOOST_TEST(parse_ok("proxy(stacks=0) > system").layers[0].proxy.stacks == 0u);
     BOOST_TEST(parse_ok("proxy(stacks=128) > system").layers[0].proxy.stacks == 128u);
+    // The log's form: compact records unless text lines are asked for.
+    BOOST_TEST((parse_ok("proxy > system").layers[0].proxy.format == cfg::LogFormat::compact));
+    BOOST_TEST((parse_ok("proxy(format=text) > system").layers[0].proxy.format == cfg::LogFormat::text));
+    BOOST_TEST((parse_ok("proxy(format=compact) > system").layers[0].proxy.format == cfg::LogFormat::compact));
 }
 
 BOOST_AUTO_TEST_CASE(bad_proxy_values) {
@@ -601,6 +605,7 @@ BOOST_AUTO_TEST_CASE(bad_proxy_values) {
                kPrefix + "bad stacks '129' (accepted: an integer 0..128, 0 = no call stacks)");
     BOOST_TEST(contains(parse_error("proxy(stacks=-1) > system"), "bad stacks '-1'"));
     BOOST_TEST(contains(parse_error("proxy(stacks=) > system"), "bad stacks ''"));
+    BOOST_TEST(parse_error("proxy(format=binary) > system") == kPrefix + "bad format 'binary' (accepted: compact, text)");
     std::string long_path(cfg::kMaxPath - 1, 'p');
     std::string ok_text = "proxy(log=" + long_path + ") > system";
     BOOST_TEST(std::string(parse_ok(ok_text.c_str()).layers[0].proxy.log) == long_path);

@@ -15,6 +15,6 @@ Python 3 standard library only. One streaming pass per file (parse.py); the figu
 # The names a caller (or a test) uses without knowing the module layout.
 from .cli import EXIT_ERROR, EXIT_LEAK, EXIT_OK, main
 from .figures import combine, public, summarize
-from .header import FORMAT_VERSION, LogError, parse_footer, parse_header
+from .header import FORMAT_VERSIONS, LogError, parse_footer, parse_header
 from .parse import TEMP_WINDOW, TIMELINE_POINTS, scan_log
 from .suggest import default_classes, evaluate, format_classes, optimal_classes, suggest

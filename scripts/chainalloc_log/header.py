@@ -3,7 +3,7 @@
 import os
 from urllib.parse import unquote
 
-FORMAT_VERSION = 1
+FORMAT_VERSIONS = (1, 2)   # text lines; compact records (the body differs, the header is the same)
 
 
 class LogError(Exception):
@@ -29,9 +29,9 @@ def parse_header(line):
         version = int(tokens[0])
     except ValueError:
         raise LogError('header format version %r is not a number' % tokens[0])
-    if version != FORMAT_VERSION:
-        raise LogError('log format version %d, this reader reads version %d'
-                       % (version, FORMAT_VERSION))
+    if version not in FORMAT_VERSIONS:
+        raise LogError('log format version %d, this reader reads versions %s'
+                       % (version, ' and '.join(map(str, FORMAT_VERSIONS))))
     # The program's name and the chain are percent-encoded where they hold bytes that would
     # break the line (a space or newline in a program's name).
     head = {'version': version, 'chain': unquote(chain)}

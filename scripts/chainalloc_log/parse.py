@@ -10,6 +10,7 @@ import time
 import zlib
 from urllib.parse import unquote_to_bytes
 
+from .compact import TextView
 from .header import LogError, parse_footer, parse_header
 
 CHUNK = 1 << 22          # bytes read per call: big reads keep the per-line cost minimal
@@ -143,6 +144,12 @@ def scan_log(path, timeline=False):
         if not first.endswith(b'\n'):
             raise LogError('header line is cut (log holds no complete line)')
         head = parse_header(first)
+        if head['version'] == 2:      # compact records: decoded into version 1 lines
+            view = TextView(raw, first)
+            s = _scan_events(view, head, timeline)
+            if view.cut and view.cut[0]:
+                s.cut_line, s.cut_text = True, b'(the file ends inside a chunk of records)'
+            return s
         return _scan_events(f, head, timeline)
     except (EOFError, zlib.error) as e:   # a gzip log cut short or corrupted
         raise LogError('bad gzip data: %s' % e)

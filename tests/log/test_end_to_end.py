@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from reader_cli import READER, run as reader, run_json as reader_json_all  # noqa: E402
 from reader_cli import run_json_one as reader_json  # noqa: E402
+from logtext import is_compact, log_text  # noqa: E402
 
 PROGRAMS = ('known', 'threads', 'fork', 'exec', 'loop', 'sampled')
 PATHS = {}      # 'so' and the program names -> absolute paths (filled by main())
@@ -71,16 +72,15 @@ def run_program(argv, env_extra, check=True, **kw):
 
 
 def read_lines(path):
-    """The log's lines as text, without the NUL tail of a log that never reached exit."""
-    with open(path, 'rb') as f:
-        data = f.read().rstrip(b'\0')
-    return data.decode().split('\n')
+    """The log's lines as text (a compact log's records decoded), without the NUL tail of a
+    log that never reached exit."""
+    return log_text(path).decode().split('\n')
 
 
 def header_of(path):
     with open(path, 'rb') as f:
         first = f.readline().decode()
-    if not first.startswith('# chainalloc-log 1 '):
+    if not first.startswith(('# chainalloc-log 1 ', '# chainalloc-log 2 ')):
         raise AssertionError('%s: first line is not a header: %r' % (path, first[:80]))
     before_chain = first.split(' chain=', 1)[0]
     return dict(tok.split('=', 1) for tok in before_chain.split()[3:] if '=' in tok)
@@ -506,7 +506,8 @@ class SamplingTellsTheTruth(LogCase):
 
 class Incomplete(LogCase):
     def test_cut_mid_line(self):
-        path = self.one_log('known', ['leak'], prefix='known')
+        """A text log (format=text) cut inside a line, as a crash mid-write leaves it."""
+        path = self.one_log('known', ['leak'], 'format=text', prefix='known')
         with open(path, 'rb') as f:
             data = f.read()
         nl = data.index(b'\n', len(data) // 2)
@@ -538,6 +539,36 @@ class Incomplete(LogCase):
         self.assertFalse(e['complete'])
         self.assertFalse(e['cut_line'])
         self.assertEqual(e['events'], whole_events)
+
+    def test_cut_compact(self):
+        """A compact log cut anywhere (mid-record, mid-chunk, mid-header of a chunk): the reader
+        reads the whole records before the cut, never a malformed one, and says the log is
+        incomplete. Zeroed pages (chunks reserved but never written) are skipped."""
+        path = self.one_log('threads', ['4'], prefix='compact')
+        self.assertTrue(is_compact(path))
+        full = reader_json('summary', path)
+        self.assertTrue(full['complete'])
+        with open(path, 'rb') as f:
+            data = f.read()
+        body = (data.index(b'\n') + 1 + 4096) & ~4095
+        for at in (body + 5, body + 4096 + 33, (body + len(data)) // 2 + 7, len(data) - 3):
+            cut_path = os.path.join(self.dir, 'cut%d.log' % at)
+            with open(cut_path, 'wb') as f:
+                f.write(data[:at])
+            d = reader_json('summary', cut_path)
+            self.assertFalse(d['complete'], at)   # even when the footer's chunk came before the cut
+            self.assertTrue(d['cut_line'], at)
+            self.assertEqual(d['malformed_lines'], 0, at)
+            self.assertLessEqual(d['events'], full['events'], at)
+            self.assertEqual(d['double_frees'], 0, at)
+            reader('leaks', cut_path)
+        # Pages of zeros between chunks (a process killed before writing its reserved chunks)
+        # and after them (the file's reserved tail): the same events as the whole log.
+        holed = os.path.join(self.dir, 'holed.log')
+        with open(holed, 'wb') as f:
+            f.write(data[:body] + bytes(2 * 4096) + data[body:] + bytes(3 * 4096))
+        d = reader_json('summary', holed)
+        self.assertEqual((d['events'], d['calls'], d['peak_bytes']), (full['events'], full['calls'], full['peak_bytes']))
 
     def test_exec(self):
         base = Baselines.get('known', ['none'])

@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from reader_cli import run as reader, run_json as reader_json_all  # noqa: E402
 from reader_cli import run_json_one as reader_json  # noqa: E402
+from logtext import log_text  # noqa: E402
 
 PATHS = {}
 SOURCE = os.path.join(HERE, 'stacks_program.c')
@@ -71,8 +72,7 @@ class StacksCase(unittest.TestCase):
                       if n.startswith(prefix + '.'))
 
     def lines(self, path, kind):
-        with open(path, 'rb') as f:
-            text = f.read().rstrip(b'\0').decode()
+        text = log_text(path).decode()
         return [ln for ln in text.split('\n') if ln.startswith(kind)]
 
     def assert_leak_at(self, d, function, path, line, count, size):
@@ -160,7 +160,7 @@ class CallSites(StacksCase):
         modules = [ln.split(None, 5)[5] for ln in self.lines(path, '#M ')]
         self.assertIn(PATHS['lib'], modules)
         # The library's line comes after the first stack: it was loaded later.
-        text = open(path, 'rb').read().decode(errors='replace')
+        text = log_text(path).decode(errors='replace')
         self.assertLess(text.index('\n#S '), text.index(' %s\n' % PATHS['lib']))
         d = reader_json('leaks', path)
         site = self.assert_leak_at(d, 'lib_leak_here', LIB_SOURCE,
@@ -267,8 +267,7 @@ class Diff(StacksCase):
     def shifted(self, path, name, delta):
         """A copy of a log whose program is unsymbolized (its build id changed) and loaded
         `delta` bytes higher (another ASLR draw): its #M line and its frames move."""
-        with open(path, 'rb') as f:
-            lines = f.read().rstrip(b'\0').split(b'\n')
+        lines = log_text(path).split(b'\n')
         prog = PATHS['program'].encode()
         lo = hi = None
         for i, ln in enumerate(lines):
@@ -387,7 +386,7 @@ class WithoutStacks(StacksCase):
 
     def test_cut_log(self):
         [path] = self.run_logged(['dlopen', PATHS['lib']])
-        data = open(path, 'rb').read().rstrip(b'\0')
+        data = log_text(path)   # cut as text: a crash mid-line (test_end_to_end cuts compact logs)
         cut_at = {
             'inside a module line': data.index(b'#M ') + 10,
             'inside a stack line': data.index(b'#S ') + 6,
@@ -409,7 +408,7 @@ class WithoutStacks(StacksCase):
         """A module rebuilt since the run is not used (its build id differs): a warning, and
         its frames shown as addresses, never as wrong lines."""
         [path] = self.run_logged(['leak'])
-        data = open(path, 'rb').read()
+        data = log_text(path)
         prog = PATHS['program'].encode()
         lines = data.split(b'\n')
         for i, ln in enumerate(lines):

@@ -1,0 +1,47 @@
+// The compact log's sink (format version 2, compact_format.hpp): each thread encodes its
+// records into chunks of its own (chunk_file.hpp), so writing takes no lock at all.
+//
+// It is an spdlog sink like the text one (text_sink.hpp): the log's spdlog logger writes the
+// footer and any other text through it, as text records. Events, modules and stacks do not
+// pass through spdlog's log_msg: they are structured, and an event costs about 20 ns here,
+// where spdlog's own dispatch would add a virtual call and a formatter pass (measured: see
+// scripts/LOG-FORMAT.md, Memory and speed).
+#pragma once
+
+#include "chunk_file.hpp"
+#include "log_plugin.hpp"
+#include "modules.hpp"
+
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace chainalloc::preload {
+
+class CompactSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+public:
+    /// `slot`: which of the calling thread's chunk states this sink uses (its proxy layer).
+    CompactSink(ChunkFile& file, unsigned slot, LogClock clock) noexcept;
+
+    void event(const LogEvent& e, std::uint32_t stack) noexcept;
+    void module(std::size_t index, const modules::Module& m) noexcept;
+    void stack(std::uint32_t id, std::size_t modules, const std::uintptr_t* frames, std::uint32_t depth) noexcept;
+    void close() noexcept { file_.close(); }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override;  // a text record
+    void flush_() override {}
+
+private:
+    template <std::size_t Max, class Fill>
+    void put(std::uint32_t tid, Fill&& fill) noexcept;
+
+    ChunkFile& file_;
+    unsigned slot_;
+    std::uint32_t generation_;  // tells this sink's chunk states from an earlier file's
+    std::int64_t start_mono_ns_;
+};
+
+}  // namespace chainalloc::preload
