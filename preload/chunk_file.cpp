@@ -39,6 +39,13 @@ bool ChunkFile::stop(int error) noexcept {
     return false;
 }
 
+// The file grows by half its size, from 64 KiB to 8 MiB at a time: a process that execs (and
+// never cuts its file) leaves at most that much zeroed tail, and a small one leaves little.
+std::uint64_t ChunkFile::step(std::uint64_t grown) noexcept {
+    std::uint64_t s = grown / 2 < kMinStep ? kMinStep : grown / 2 > kMaxStep ? kMaxStep : grown / 2;
+    return s & ~std::uint64_t{logformat::kPage - 1};
+}
+
 // One thread grows the file at a time; the others wait only for bytes they need. Growing starts
 // half a step before the end, so in a steady run nobody waits; that early growth is a wish
 // (`ahead`): when the disk cannot give it, nothing stops until a chunk really needs the room.
@@ -52,7 +59,7 @@ bool ChunkFile::grow_to(std::uint64_t end, bool ahead) noexcept {
             int error = 0;
             if (grown < end) {
                 // A step ahead; on a nearly full disk, just what is needed.
-                std::uint64_t target = (end + kGrowStep) & ~std::uint64_t{kGrowStep - 1};
+                std::uint64_t target = end + step(grown);
                 error = posix_fallocate(fd_, static_cast<off_t>(grown), static_cast<off_t>(target - grown));
                 if (error == ENOSPC) {
                     target = end;
@@ -77,7 +84,8 @@ char* ChunkFile::reserve(std::size_t bytes) noexcept {
         return nullptr;
     }
     if (!grow_to(end, false)) return nullptr;
-    if (end + kGrowStep / 2 > grown_.load() && !growing_.load(std::memory_order_relaxed)) grow_to(end + kGrowStep / 2, true);
+    std::uint64_t grown = grown_.load();
+    if (end + step(grown) / 2 > grown && !growing_.load(std::memory_order_relaxed)) grow_to(end + step(grown) / 2, true);
     return base_ + at;
 }
 

@@ -6,7 +6,7 @@
 // The mapping reserves address space for kMaxBytes up front; only the part of the file that
 // exists may be touched (a store past the end of the file is SIGBUS). The file grows ahead of
 // the writers, its disk blocks reserved (posix_fallocate: a store into a hole that a full disk
-// cannot fill is SIGBUS too): one thread at a time grows it, the others go on writing below the
+// cannot fill is SIGBUS too) by half its size at a time: one thread at a time grows it, the others go on writing below the
 // old end and wait only when they outrun it. When the disk is full, logging stops with one line
 // on stderr and the program runs on.
 #pragma once
@@ -20,7 +20,7 @@ namespace chainalloc::preload {
 class ChunkFile {
 public:
     static constexpr std::size_t kMaxBytes = std::size_t{1} << 40;  // address space, not memory
-    static constexpr std::size_t kGrowStep = std::size_t{8} << 20;
+    static constexpr std::size_t kMinStep = std::size_t{64} << 10, kMaxStep = std::size_t{8} << 20;
 
     /// Maps `fd` (a regular file, empty) and writes `header` padded to a page. False: the file
     /// cannot be mapped; nothing was written and the caller logs as text instead. A disk too
@@ -40,6 +40,7 @@ public:
     bool stopped() const noexcept { return stopped_.load(std::memory_order_relaxed); }
 
 private:
+    static std::uint64_t step(std::uint64_t grown) noexcept;
     bool grow_to(std::uint64_t end, bool ahead) noexcept;
     bool stop(int error) noexcept;
     void cut() noexcept;
