@@ -21,9 +21,17 @@ __thread bool t_realloc_of_null __attribute__((tls_model("initial-exec")));
 
 namespace {
 
-struct Counters {
+// Exact counts, striped: a thread adds to its own cache line, so two threads logging at once
+// do not pass one line back and forth on every event (measured: 4x the cost per event with
+// one shared set). Totals are the sums, read at exit.
+struct alignas(64) Counters {
     std::atomic<std::uint64_t> malloc{0}, calloc{0}, aligned{0}, realloc{0}, free{0}, failed{0}, lines{0};
     std::atomic<std::int64_t> live_blocks{0};
+};
+constexpr unsigned kStripes = 16;
+struct Totals {
+    std::uint64_t malloc = 0, calloc = 0, aligned = 0, realloc = 0, free = 0, failed = 0, lines = 0;
+    std::int64_t live_blocks = 0;
 };
 
 // The addresses of the live sampled blocks, so that a free is logged exactly when its
@@ -79,7 +87,22 @@ struct Proxy {
     bool logging = false;  // attached: header and footer at least
     bool lines = false;    // events=all: a line per (sampled) event; summary: none
     std::uint32_t sample = 1;  // mean bytes between two samples; 1 = every event
-    Counters counts;
+    Counters stripes[kStripes];
+    Counters& counts() noexcept;
+    Totals totals() const noexcept {
+        Totals t;
+        for (const Counters& c : stripes) {
+            t.malloc += c.malloc.load(std::memory_order_relaxed);
+            t.calloc += c.calloc.load(std::memory_order_relaxed);
+            t.aligned += c.aligned.load(std::memory_order_relaxed);
+            t.realloc += c.realloc.load(std::memory_order_relaxed);
+            t.free += c.free.load(std::memory_order_relaxed);
+            t.failed += c.failed.load(std::memory_order_relaxed);
+            t.lines += c.lines.load(std::memory_order_relaxed);
+            t.live_blocks += c.live_blocks.load(std::memory_order_relaxed);
+        }
+        return t;
+    }
     SampledSet sampled;
     std::atomic<std::uint64_t> dropped{0};  // samples the full set could not take
 };
@@ -89,6 +112,13 @@ constinit Proxy g_proxies[config::kMaxLayers];
 LogClock g_clock{0, 0};
 
 __thread int t_tid __attribute__((tls_model("initial-exec")));
+__thread unsigned t_stripe __attribute__((tls_model("initial-exec")));  // 1 + index; 0: not yet given
+std::atomic<unsigned> g_next_stripe{0};
+
+Counters& Proxy::counts() noexcept {
+    if (!t_stripe) t_stripe = 1 + g_next_stripe.fetch_add(1, std::memory_order_relaxed) % kStripes;
+    return stripes[t_stripe - 1];
+}
 // Sampling by bytes: per thread and proxy, the bytes still to allocate before the next sample
 // (0: not drawn yet), and the generator that draws them.
 __thread std::int64_t t_bytes_left[config::kMaxLayers] __attribute__((tls_model("initial-exec")));
@@ -176,24 +206,24 @@ void emit(unsigned layer, const LogEvent& event) noexcept {
         LoggerScope scope;
         event_log::write(layer, event);
     }
-    g_proxies[layer].counts.lines.fetch_add(1, std::memory_order_relaxed);
+    g_proxies[layer].counts().lines.fetch_add(1, std::memory_order_relaxed);
 }
 
 bool is_proxy(unsigned i) noexcept { return g_rt.layers[i].kind == LayerKind::proxy; }
 
 void write_footer(unsigned layer) noexcept {
-    const Counters& c = g_proxies[layer].counts;
+    Totals c = g_proxies[layer].totals();
     Line line;
     line.put("# end");
     line.field("t_ns", static_cast<std::uint64_t>(now_ns() - g_clock.mono_ns));
-    line.field("events", c.lines.load());
-    line.field("malloc", c.malloc.load());
-    line.field("calloc", c.calloc.load());
-    line.field("realloc", c.realloc.load());
-    line.field("aligned", c.aligned.load());
-    line.field("free", c.free.load());
-    line.field("failed", c.failed.load());
-    std::int64_t live = c.live_blocks.load();
+    line.field("events", c.lines);
+    line.field("malloc", c.malloc);
+    line.field("calloc", c.calloc);
+    line.field("realloc", c.realloc);
+    line.field("aligned", c.aligned);
+    line.field("free", c.free);
+    line.field("failed", c.failed);
+    std::int64_t live = c.live_blocks;
     line.field("live_blocks", static_cast<std::uint64_t>(live < 0 ? 0 : live));
     if (g_proxies[layer].sample > 1) line.field("sample_dropped", g_proxies[layer].dropped.load());
     LoggerScope scope;
@@ -225,11 +255,11 @@ void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool ze
     // realloc(NULL, n) is served as malloc(n) but is a realloc call: counted and logged as one.
     bool as_realloc = t_realloc_of_null;
     char op = as_realloc ? 'r' : align > kMinAlign ? 'a' : zero ? 'c' : 'm';
-    auto& counter = as_realloc ? proxy.counts.realloc
-                    : op == 'a' ? proxy.counts.aligned : zero ? proxy.counts.calloc : proxy.counts.malloc;
+    Counters& counts = proxy.counts();
+    auto& counter = as_realloc ? counts.realloc : op == 'a' ? counts.aligned : zero ? counts.calloc : counts.malloc;
     counter.fetch_add(1, std::memory_order_relaxed);
-    if (!result) proxy.counts.failed.fetch_add(1, std::memory_order_relaxed);
-    else proxy.counts.live_blocks.fetch_add(1, std::memory_order_relaxed);
+    if (!result) counts.failed.fetch_add(1, std::memory_order_relaxed);
+    else counts.live_blocks.fetch_add(1, std::memory_order_relaxed);
     if (!proxy.lines) return;
     // Failures are all logged: there is no block to sample, and they are rare and telling.
     if (result && !sample_block(layer, n, result)) return;
@@ -242,8 +272,9 @@ void proxy_on_free(unsigned owner, void* p) noexcept {
     for (unsigned i = 0; i < owner; ++i) {
         if (!is_proxy(i)) continue;
         Proxy& proxy = g_proxies[i];
-        proxy.counts.free.fetch_add(1, std::memory_order_relaxed);
-        proxy.counts.live_blocks.fetch_sub(1, std::memory_order_relaxed);
+        Counters& counts = proxy.counts();
+        counts.free.fetch_add(1, std::memory_order_relaxed);
+        counts.live_blocks.fetch_sub(1, std::memory_order_relaxed);
         if (!proxy.lines || !sampled_free(proxy, p)) continue;
         emit(i, LogEvent{'f', 0, thread_id(), 0, 0, reinterpret_cast<std::uintptr_t>(p), 0});
     }
@@ -255,8 +286,9 @@ void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, un
     for (unsigned i = 0; i < seen_until; ++i) {
         if (!is_proxy(i)) continue;
         Proxy& proxy = g_proxies[i];
-        proxy.counts.realloc.fetch_add(1, std::memory_order_relaxed);
-        if (!result) proxy.counts.failed.fetch_add(1, std::memory_order_relaxed);
+        Counters& counts = proxy.counts();
+        counts.realloc.fetch_add(1, std::memory_order_relaxed);
+        if (!result) counts.failed.fetch_add(1, std::memory_order_relaxed);
         if (!proxy.lines) continue;
         // For sampling, a free of `old` and an allocation of `result`; a failure (old untouched,
         // except realloc(p, 0), which freed it) is always logged.
@@ -280,10 +312,11 @@ void proxy_after_fork(bool child) noexcept {
         t_rng = 0;  // the child draws its own samples, not a copy of the parent's
         start_clock();
         for (Proxy& proxy : g_proxies) {
-            Counters& c = proxy.counts;
-            for (auto* counter : {&c.malloc, &c.calloc, &c.aligned, &c.realloc, &c.free, &c.failed, &c.lines})
-                counter->store(0, std::memory_order_relaxed);
-            c.live_blocks.store(0, std::memory_order_relaxed);
+            for (Counters& c : proxy.stripes) {
+                for (auto* counter : {&c.malloc, &c.calloc, &c.aligned, &c.realloc, &c.free, &c.failed, &c.lines})
+                    counter->store(0, std::memory_order_relaxed);
+                c.live_blocks.store(0, std::memory_order_relaxed);
+            }
             proxy.dropped.store(0, std::memory_order_relaxed);
         }
     }
@@ -291,8 +324,8 @@ void proxy_after_fork(bool child) noexcept {
 }
 
 ProxyCounts proxy_counts(unsigned layer) noexcept {
-    const Counters& c = g_proxies[layer].counts;
-    return {c.malloc.load() + c.calloc.load() + c.aligned.load(), c.failed.load(), c.free.load(), c.realloc.load()};
+    Totals c = g_proxies[layer].totals();
+    return {c.malloc + c.calloc + c.aligned, c.failed, c.free, c.realloc};
 }
 
 }  // namespace chainalloc::preload
