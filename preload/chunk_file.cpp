@@ -2,6 +2,7 @@
 
 #include "compact_format.hpp"
 #include "output_file.hpp"
+#include "diagnostics.hpp"
 #include "write_all.hpp"
 
 #include <cerrno>
@@ -35,7 +36,7 @@ bool ChunkFile::stop(int error) noexcept {
     char line[kPathCap + 160];
     int n = std::snprintf(line, sizeof line, "chainalloc: the log '%s' cannot grow (%s); logging stops here\n", path_,
                           std::strerror(error));
-    write_formatted(line, n);
+    diagnostics::say(line, n);
     return false;
 }
 

@@ -11,6 +11,7 @@
 #include "output_file.hpp"
 #include "text_line.hpp"
 #include "text_sink.hpp"
+#include "diagnostics.hpp"
 #include "write_all.hpp"
 
 #include <spdlog/logger.h>
@@ -116,7 +117,7 @@ void report_open_failure(const char* path, const char* why) noexcept {
     char line[kPathCap + 200];
     int n = std::snprintf(line, sizeof line, "chainalloc: cannot create the log '%s': %s (events are counted, not logged)\n",
                           path, why);
-    write_formatted(line, n);
+    diagnostics::say(line, n);
 }
 
 // The compact form needs a mappable regular file; anything else (stderr, a pipe) is written as
@@ -286,6 +287,7 @@ void put_event_line(Log& log, const LogEvent& e, std::uint32_t stack) noexcept {
 }  // namespace
 
 void attach(unsigned layer, const config::ProxySpec& spec, LogClock clock) noexcept {
+    diagnostics::init();
     g_clock = clock;
     g_logs[layer].spec = spec;
     g_logs[layer].attached = true;
@@ -387,7 +389,7 @@ void after_fork(bool child, LogClock clock) noexcept {
             int n = std::snprintf(line, sizeof line,
                                   "chainalloc: pid %d was forked from a signal handler that interrupted the log; it does not log\n",
                                   static_cast<int>(getpid()));
-            write_formatted(line, n);
+            diagnostics::say(line, n);
         }
         log.modules_written.store(0);
         log.open.store(false);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config/chain_spec.hpp"
+#include "diagnostics.hpp"
 #include "write_all.hpp"
 
 #include <spdlog/details/null_mutex.h>
@@ -126,7 +127,7 @@ private:
         char line[sizeof path_ + 160];
         int n = std::snprintf(line, sizeof line, "chainalloc: the log '%s' cannot grow (%s); logging stops here\n",
                               path_, std::strerror(error));
-        write_formatted(line, n);
+        diagnostics::say(line, n);
         return false;
     }
 
