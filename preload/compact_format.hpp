@@ -87,33 +87,4 @@ struct Encoder {
 // tag, dt, align, size, two pointers, a stack id: 1 + 6 varints of at most 10 bytes.
 inline constexpr std::size_t kMaxRecord = 64;
 
-/// Reads records; `ok` turns false at the first read past the end.
-struct Decoder {
-    const std::uint8_t* p;
-    const std::uint8_t* end;
-    bool ok = true;
-
-    std::uint64_t var() noexcept {
-        std::uint64_t v = 0;
-        for (unsigned shift = 0; shift < 64; shift += 7) {
-            if (p == end) break;
-            std::uint8_t b = *p++;
-            v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
-            if (!(b & 0x80)) return v;
-        }
-        ok = false;
-        return 0;
-    }
-    /// A pointer code: the pointer, 0 for null, kUnsampled for '-'.
-    std::uintptr_t pointer(std::uintptr_t& prev) noexcept {
-        std::uint64_t c = var();
-        if (c == kNullCode) return 0;
-        if (c == kUnsampledCode) return kUnsampled;
-        if ((c & 3) > 1) ok = false;  // no writer makes these codes
-        std::int64_t d = unzigzag(c >> 2);
-        prev += static_cast<std::uintptr_t>((c & 3) == 0 ? d * 16 : d);
-        return prev;
-    }
-};
-
 }  // namespace chainalloc::logformat

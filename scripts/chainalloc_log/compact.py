@@ -14,6 +14,7 @@ OP_NAMES = {1: b'm', 2: b'c', 3: b'a', 4: b'r', 5: b'f'}
 META = 6
 META_MODULE, META_STACK, META_TEXT = 1, 2, 3
 NULL_CODE, UNSAMPLED_CODE = 2, 3
+MASK = (1 << 64) - 1
 
 
 class Damaged(Exception):
@@ -59,6 +60,8 @@ def _records(data, off, size, tid, t, prev):
     tid_text = str(tid).encode()
 
     def var():
+        """An unsigned LEB128 of at most 64 bits (a longer one is damage, as in the writer's
+        and the compiled reader's decoders)."""
         nonlocal p
         v = shift = 0
         while True:
@@ -66,6 +69,8 @@ def _records(data, off, size, tid, t, prev):
                 raise Damaged
             b = data[p]
             p += 1
+            if shift == 63 and b > 1:
+                raise Damaged
             v |= (b & 0x7f) << shift
             if b < 0x80:
                 return v
@@ -84,7 +89,7 @@ def _records(data, off, size, tid, t, prev):
             d *= 16
         elif c & 3 != 1:
             raise Damaged
-        prev = (prev + d) & 0xffffffffffffffff
+        prev = (prev + d) & MASK
         return b'%x' % prev
 
     def blob():
@@ -102,7 +107,7 @@ def _records(data, off, size, tid, t, prev):
             if tag == 0:
                 return
             p += 1
-            t += var()
+            t = (t + var()) & MASK       # 64-bit arithmetic, as the writer's
             op = tag & 7
             if op == META:
                 kind = var()
@@ -113,7 +118,7 @@ def _records(data, off, size, tid, t, prev):
                     frames, f = [], 0
                     for _ in range(depth):
                         z = var()
-                        f = (f + ((z >> 1) ^ -(z & 1))) & 0xffffffffffffffff
+                        f = (f + ((z >> 1) ^ -(z & 1))) & MASK
                         frames.append(f)
                     yield t, 'S', (sid, known, frames)
                 elif kind == META_TEXT:
