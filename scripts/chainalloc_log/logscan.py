@@ -1,0 +1,195 @@
+"""The compiled pass: chainalloc-logscan (reader/ in the source tree) reads a log as
+_scan_events does and prints the Scan as JSON, built here into the same Scan object, about
+five times faster and in memory bounded by the live blocks.
+
+Which scanner runs: CHAINALLOC_LOG_SCANNER=python forces the Python pass; =PATH names the
+program. Otherwise the program the launcher knows (its `log_scanner` part), else the one
+beside this package when installed (libexec/chainalloc/) or in build/reader/ of the source
+tree; none found: the Python pass."""
+
+import collections
+import json
+import os
+import subprocess
+import sys
+import threading
+import zlib
+from urllib.parse import unquote_to_bytes
+
+from .header import LogError, parse_footer, parse_header
+from .parse import CHUNK, Progress, Scan, open_log, sampling_of
+
+FORMAT = 1                    # the JSON shape this reader expects (reader/scan_json.cpp)
+PROGRAM = 'chainalloc-logscan'
+_hint = None                  # the launcher's finder: () -> path or None
+
+
+def set_hint(finder):
+    global _hint
+    _hint = finder
+
+
+def find_scanner():
+    choice = os.environ.get('CHAINALLOC_LOG_SCANNER', '')
+    if choice == 'python':
+        return None
+    if choice:
+        return choice
+    if _hint is not None:
+        found = _hint()
+        if found:
+            return found
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for cand in (os.path.join(here, PROGRAM),                                  # installed
+                 os.path.join(os.path.dirname(here), 'build', 'reader', PROGRAM)):  # source tree
+        if os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def scan_compiled(scanner, path, timeline):
+    raw = open_log(path)
+    try:
+        first = raw.readline()
+        if not first:
+            raise LogError('empty file')
+        if not first.endswith(b'\n'):
+            raise LogError('header line is cut (log holds no complete line)')
+        head = parse_header(first)
+        mean, weighted = sampling_of(head)
+        if mean >= 1 << 53:   # weights would round differently from Python's int division
+            from .parse import scan_log_python
+            return scan_log_python(path, timeline)
+        layers = len([x for x in head.get('layers', '').split(',') if x])
+        args = [scanner, '--layers', str(layers), '--sample', str(mean)]
+        if weighted:
+            args.append('--weighted')
+        if timeline:
+            args.append('--timeline')
+        if path != '-' and not hasattr(raw, 'fileobj'):   # a plain file: the scanner reads it
+            if Progress.wanted():
+                always = os.environ.get('CHAINALLOC_LOG_PROGRESS', '') == 'always'
+                args += ['--progress', os.path.basename(path),
+                         '--progress-delay', '0' if always else str(Progress.DELAY)]
+            out = _run(args + ['--offset', str(len(first)), path], None)
+        else:                                              # gzip or stdin: fed through a pipe
+            out = _run(args + ['-'], raw, path)
+    finally:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+    d = json.loads(out)
+    if d.get('format') != FORMAT:
+        raise LogError('%s speaks format %r, this reader reads %d: rebuild it, or set '
+                       'CHAINALLOC_LOG_SCANNER=python' % (scanner, d.get('format'), FORMAT))
+    return _scan_from(d, head)
+
+
+def _run(args, feed, path=None):
+    """The scanner's stdout. With `feed`, a file object whose bytes (after the header,
+    already read) go to the scanner's stdin, through the progress line when wanted."""
+    try:
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE)
+    except OSError as e:
+        raise LogError('cannot run the log scanner %s: %s (CHAINALLOC_LOG_SCANNER=python '
+                       'reads without it)' % (args[0], e.strerror))
+    errors = []
+    feeder = None
+    if feed is not None:
+        f = Progress(feed, path) if Progress.wanted() else feed
+
+        def pump():
+            try:
+                while True:
+                    chunk = f.read(CHUNK)
+                    if not chunk:
+                        break
+                    proc.stdin.write(chunk)
+            except (EOFError, zlib.error) as e:   # a gzip log cut short or corrupted
+                errors.append(LogError('bad gzip data: %s' % e))
+                proc.kill()
+            except BrokenPipeError:
+                pass
+            except OSError as e:
+                errors.append(LogError(str(e)))
+                proc.kill()
+            finally:
+                try:
+                    proc.stdin.close()
+                except OSError:
+                    pass
+                if f is not feed:
+                    f.finish()
+        feeder = threading.Thread(target=pump, daemon=True)
+        feeder.start()
+    out = proc.stdout.read()
+    proc.wait()
+    if feeder is not None:
+        feeder.join()
+    if errors:
+        raise errors[0]
+    if proc.returncode != 0:
+        raise LogError('the log scanner %s failed (exit %d); CHAINALLOC_LOG_SCANNER=python '
+                       'reads without it' % (args[0], proc.returncode))
+    return out
+
+
+def _b(text):
+    """The log's bytes back from the scanner's JSON text (one code point per byte)."""
+    return text.encode('latin-1')
+
+
+def _hex(v):
+    return v if type(v) is int else int(v, 16)
+
+
+def _scan_from(d, head):
+    """The Scan that _scan_events would have built (parse.py documents its fields)."""
+    s = Scan()
+    s.head = head
+    _, s.weighted = sampling_of(head)
+    s.tombstones_dropped = d['tombstones_dropped']
+    s.layer_names = [x for x in head.get('layers', '').split(',') if x]
+    s.layers = {str(i).encode(): list(row) for i, row in enumerate(d['layers'])}
+    threads = {}
+    by_index = []
+    for tid, events, nbytes, first, calls in d['threads']:
+        tid = _b(tid)
+        th = threads[tid] = [events, nbytes, first, tid, calls]
+        by_index.append(th)
+    s.threads = threads
+    s.sizes = collections.defaultdict(int, d['sizes'])
+    s.aligned_over16 = collections.defaultdict(int, d['aligned_over16'])
+    s.peak_sizes = dict(d['peak_sizes'])
+    ops = {'m': b'm', 'c': b'c', 'a': b'a', 'r': b'r'}
+    s.live = {_b(ptr): (size, _b(t), by_index[ti], te, n, ops[op], w,
+                        None if sid is None else _b(sid))
+              for ptr, size, t, ti, te, n, op, w, sid in d['live']}
+    s.live_bytes, s.live_blocks = d['live_bytes'], d['live_blocks']
+    s.peak, s.peak_t = d['peak'], d['peak_t']
+    m, c, r, a, f, failed = d['counts']
+    s.counts = {'malloc': m, 'calloc': c, 'realloc': r, 'aligned': a, 'free': f,
+                'failed': failed}
+    s.temp_blocks, s.temp_bytes = d['temp_blocks'], d['temp_bytes']
+    s.unknown_frees, s.double_frees = d['unknown'], d['double']
+    s.bad_reallocs, s.reused_live = d['bad_realloc'], d['reused']
+    s.malformed = d['malformed']
+    s.anomalies = [(kind, line, _b(t), _b(tid), _b(ptr))
+                   for kind, line, t, tid, ptr in d['anomalies']]
+    s.footer = None if d['footer'] is None else parse_footer(_b(d['footer']))
+    s.after_footer = (d['events'] - d['footer_at']) if s.footer is not None else 0
+    s.events = d['events']
+    s.cut_line, s.cut_text = d['cut_line'], _b(d['cut_text'])
+    s.last_t = d['last_t']
+    s.points = [tuple(p) for p in d['points']]
+    s.stacks, s.stack_modules = {}, {}
+    for sid, frames, modules in d['stacks']:
+        sid = _b(sid)
+        s.stacks[sid] = tuple(_hex(x) for x in frames)
+        s.stack_modules[sid] = modules
+    s.modules = [(_hex(base), _hex(lo), _hex(hi), build_id,
+                  unquote_to_bytes(_b(path)).decode('utf-8', 'surrogateescape'))
+                 for base, lo, hi, build_id, path in d['modules']]
+    s.sites = {_b(row[0]): list(row[1:]) for row in d['sites']}
+    s.peak_sites = {_b(sid): v for sid, v in d['peak_sites']}
+    return s
