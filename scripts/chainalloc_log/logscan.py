@@ -5,7 +5,8 @@ five times faster and in memory bounded by the live blocks.
 Which scanner runs: CHAINALLOC_LOG_SCANNER=python forces the Python pass; =PATH names the
 program. Otherwise the program the launcher knows (its `log_scanner` part), else the one
 beside this package when installed (libexec/chainalloc/) or in build/reader/ of the source
-tree; none found: the Python pass."""
+tree; none found: the Python pass. =check (for the tests) runs both and fails on any
+difference between their Scans (differences())."""
 
 import collections
 import json
@@ -33,7 +34,7 @@ def find_scanner():
     choice = os.environ.get('CHAINALLOC_LOG_SCANNER', '')
     if choice == 'python':
         return None
-    if choice:
+    if choice and choice != 'check':
         return choice
     if _hint is not None:
         found = _hint()
@@ -48,6 +49,8 @@ def find_scanner():
 
 
 def scan_compiled(scanner, path, timeline):
+    if os.environ.get('CHAINALLOC_LOG_SCANNER') == 'check':
+        return _scan_checked(scanner, path, timeline)
     raw = open_log(path)
     try:
         first = raw.readline()
@@ -193,3 +196,76 @@ def _scan_from(d, head):
     s.sites = {_b(row[0]): list(row[1:]) for row in d['sites']}
     s.peak_sites = {_b(sid): v for sid, v in d['peak_sites']}
     return s
+
+
+def _scan_checked(scanner, path, timeline):
+    """CHAINALLOC_LOG_SCANNER=check: both passes, which must agree (stdin is read once,
+    into a temporary file)."""
+    import tempfile
+    from . import parse
+    if path == '-':
+        with tempfile.NamedTemporaryFile(prefix='chainalloc-stdin.', suffix='.log') as tmp:
+            tmp.write(sys.stdin.buffer.read())
+            tmp.flush()
+            return _scan_checked(scanner, tmp.name, timeline)
+    os.environ['CHAINALLOC_LOG_SCANNER'] = scanner   # for the compiled pass, just this once
+    try:
+        fast = scan_compiled(scanner, path, timeline)
+    finally:
+        os.environ['CHAINALLOC_LOG_SCANNER'] = 'check'
+    slow = parse.scan_log_python(path, timeline)
+    diff = differences(fast, slow)
+    if diff:
+        raise LogError('the compiled and the Python scans of %s differ:\n  %s'
+                       % (path, '\n  '.join(diff[:20])))
+    return fast
+
+
+SCAN_FIELDS = ('head', 'weighted', 'tombstones_dropped', 'cut_line', 'cut_text', 'stacks',
+               'stack_modules', 'modules', 'sites', 'peak_sites', 'peak_sizes', 'layer_names',
+               'layers', 'threads', 'sizes', 'aligned_over16', 'live', 'live_bytes',
+               'live_blocks', 'peak', 'peak_t', 'counts', 'temp_blocks', 'temp_bytes',
+               'unknown_frees', 'double_frees', 'bad_reallocs', 'reused_live', 'malformed',
+               'anomalies', 'footer', 'after_footer', 'events', 'last_t', 'points')
+
+
+def _exact(v):
+    """A value with its types spelt out (3 and 3.0 differ; dicts in their order)."""
+    if isinstance(v, bool) or v is None or isinstance(v, (bytes, str)):
+        return v
+    if isinstance(v, int):
+        return ('int', v)
+    if isinstance(v, float):
+        return ('float', v.hex())
+    if isinstance(v, (list, tuple)):
+        return (type(v).__name__, [_exact(x) for x in v])
+    if isinstance(v, dict):
+        return (type(v).__name__, [(_exact(k), _exact(x)) for k, x in v.items()])
+    raise TypeError('unexpected %s in a Scan' % type(v).__name__)
+
+
+def differences(a, b):
+    """What differs between two Scans, field by field; [] when they are the same. `live` is
+    compared as a mapping (its order is not kept: every user sorts it), each block's thread
+    by its id, which must be that scan's own thread record."""
+    out = []
+    for name in SCAN_FIELDS:
+        x, y = getattr(a, name), getattr(b, name)
+        if name == 'live':
+            for scan, live in ((a, x), (b, y)):
+                for rec in live.values():
+                    if scan.threads.get(rec[2][3]) is not rec[2]:
+                        out.append('live: a block\'s thread is not in its scan\'s threads')
+                        break
+            x = sorted((k, _exact(r[:2] + (r[2][3],) + r[3:])) for k, r in x.items())
+            y = sorted((k, _exact(r[:2] + (r[2][3],) + r[3:])) for k, r in y.items())
+        else:
+            x, y = _exact(x), _exact(y)
+        if x != y:
+            out.append('%s: %s\n    vs %s' % (name, _short(x), _short(y)))
+    return out
+
+
+def _short(v):
+    text = repr(v)
+    return text if len(text) < 400 else text[:400] + '...'
