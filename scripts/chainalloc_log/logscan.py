@@ -5,8 +5,8 @@ five times faster and in memory bounded by the live blocks.
 Which scanner runs: CHAINALLOC_LOG_SCANNER=python forces the Python pass; =PATH names the
 program. Otherwise the program the launcher knows (its `log_scanner` part), else the one
 beside this package when installed (libexec/chainalloc/) or in build/reader/ of the source
-tree; none found: the Python pass. =check (for the tests) runs both and fails on any
-difference between their Scans (differences())."""
+tree; none found: the Python pass. =check (or check:PATH), for the tests, runs both and
+fails on any difference between their Scans (differences())."""
 
 import collections
 import json
@@ -34,6 +34,8 @@ def find_scanner():
     choice = os.environ.get('CHAINALLOC_LOG_SCANNER', '')
     if choice == 'python':
         return None
+    if choice.startswith('check:'):
+        return choice[len('check:'):]
     if choice and choice != 'check':
         return choice
     if _hint is not None:
@@ -49,7 +51,8 @@ def find_scanner():
 
 
 def scan_compiled(scanner, path, timeline):
-    if os.environ.get('CHAINALLOC_LOG_SCANNER') == 'check':
+    choice = os.environ.get('CHAINALLOC_LOG_SCANNER', '')
+    if choice == 'check' or choice.startswith('check:'):
         return _scan_checked(scanner, path, timeline)
     raw = open_log(path)
     try:
@@ -125,7 +128,8 @@ def _run(args, feed, path=None):
                     f.finish()
         feeder = threading.Thread(target=pump, daemon=True)
         feeder.start()
-    out = proc.stdout.read()
+    with proc.stdout:
+        out = proc.stdout.read()
     proc.wait()
     if feeder is not None:
         feeder.join()
@@ -208,11 +212,12 @@ def _scan_checked(scanner, path, timeline):
             tmp.write(sys.stdin.buffer.read())
             tmp.flush()
             return _scan_checked(scanner, tmp.name, timeline)
+    choice = os.environ['CHAINALLOC_LOG_SCANNER']
     os.environ['CHAINALLOC_LOG_SCANNER'] = scanner   # for the compiled pass, just this once
     try:
         fast = scan_compiled(scanner, path, timeline)
     finally:
-        os.environ['CHAINALLOC_LOG_SCANNER'] = 'check'
+        os.environ['CHAINALLOC_LOG_SCANNER'] = choice
     slow = parse.scan_log_python(path, timeline)
     diff = differences(fast, slow)
     if diff:

@@ -138,6 +138,8 @@ def scan_log(path, timeline=False):
     (chainalloc-logscan, logscan.py) when it is found, else by _scan_events below."""
     from . import logscan
     scanner = logscan.find_scanner()
+    if scanner is None and os.environ.get('CHAINALLOC_LOG_SCANNER', '').startswith('check'):
+        raise LogError('CHAINALLOC_LOG_SCANNER=check: no compiled scanner found to check')
     if scanner is not None:
         return logscan.scan_compiled(scanner, path, timeline)
     return scan_log_python(path, timeline)
