@@ -1,6 +1,6 @@
 """The compiled pass: chainalloc-logscan (reader/ in the source tree) reads a log as
 _scan_events does and prints the Scan as JSON, built here into the same Scan object, about
-five times faster and in memory bounded by the live blocks.
+eight times faster and in memory bounded by the live blocks (LOG-FORMAT.md, Memory and speed).
 
 Which scanner runs: CHAINALLOC_LOG_SCANNER=python forces the Python pass; =PATH names the
 program. Otherwise the program the launcher knows (its `log_scanner` part), else the one
@@ -56,7 +56,10 @@ def scan_compiled(scanner, path, timeline):
         return _scan_checked(scanner, path, timeline)
     raw = open_log(path)
     try:
-        first = raw.readline()
+        try:
+            first = raw.readline()
+        except (EOFError, zlib.error) as e:   # as scan_log_python: a gzip log cut or corrupted
+            raise LogError('bad gzip data: %s' % e)
         if not first:
             raise LogError('empty file')
         if not first.endswith(b'\n'):
@@ -202,6 +205,11 @@ def _scan_from(d, head):
     return s
 
 
+class ScanMismatch(AssertionError):
+    """CHAINALLOC_LOG_SCANNER=check found the two passes disagreeing: a bug, not a bad log
+    (so not a LogError: the fuzzer and the tests see it as a failure)."""
+
+
 def _scan_checked(scanner, path, timeline):
     """CHAINALLOC_LOG_SCANNER=check: both passes, which must agree (stdin is read once,
     into a temporary file)."""
@@ -221,8 +229,8 @@ def _scan_checked(scanner, path, timeline):
     slow = parse.scan_log_python(path, timeline)
     diff = differences(fast, slow)
     if diff:
-        raise LogError('the compiled and the Python scans of %s differ:\n  %s'
-                       % (path, '\n  '.join(diff[:20])))
+        raise ScanMismatch('the compiled and the Python scans of %s differ:\n  %s'
+                           % (path, '\n  '.join(diff[:20])))
     return fast
 
 
