@@ -59,32 +59,6 @@ PyInt parse_pyint(std::string_view s, int base) {
   return r;
 }
 
-bool canonical_dec(std::string_view s, std::uint64_t& value) {
-  // At most 19 digits: always within uint64.
-  if (s.empty() || s.size() > 19 || (s[0] == '0' && s.size() > 1)) return false;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<unsigned>(c - '0');
-  }
-  value = v;
-  return true;
-}
-
-bool canonical_hex(std::string_view s, std::uint64_t& value) {
-  if (s.empty() || s.size() > 16 || (s[0] == '0' && s.size() > 1)) return false;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    unsigned d;
-    if (c >= '0' && c <= '9') d = static_cast<unsigned>(c - '0');
-    else if (c >= 'a' && c <= 'f') d = static_cast<unsigned>(c - 'a' + 10);
-    else return false;
-    v = v << 4 | d;
-  }
-  value = v;
-  return true;
-}
-
 bool all_digits(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s)
