@@ -25,6 +25,7 @@ class JsonOut {
   }
   JsonOut& num(std::int64_t v) { return integer(v); }
   JsonOut& num(std::uint64_t v) { return integer(v); }
+  JsonOut& num(Int x) { return integer(x.v); }
   JsonOut& num(Flt x) {
     if (!x.f) return integer(static_cast<std::int64_t>(x.v));   // still a Python int
     char b[32];

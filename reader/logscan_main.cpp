@@ -7,7 +7,8 @@
 //     --weighted        sampling by bytes                --timeline   keep the points for plot
 //     --progress NAME   show the progress line for NAME on stderr, first after
 //     --progress-delay S seconds (parse.Progress's rules decide whether at all)
-// Exit 0, or 2 with one line on stderr (unreadable file, bad option).
+// Exit 0; 2 with one line on stderr (unreadable file, bad option); 3 when the log holds
+// numbers beyond 64 bits (ScanSink::exact), which only the Python pass adds up exactly.
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -90,6 +91,7 @@ int main(int argc, char** argv) {
   bool ok = logscan::read_text_log(src, *scan, error);
   if (progress) progress->finish();
   if (!ok) return usage((std::string(path) + ": " + error).c_str());
+  if (!scan->exact()) return 3;   // logscan.py reads such a log with its Python pass
   logscan::JsonOut out(1);
   scan->write_json(out);
   return out.flush() ? 0 : 2;

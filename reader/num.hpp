@@ -10,7 +10,24 @@
 
 namespace logscan {
 
-using Int = std::int64_t;
+// Python's ints have no bound; an Int says when it left int64's range (then the scan is not
+// Python's, and the program says so: see ScanSink::exact).
+struct Int {
+  std::int64_t v = 0;
+  static inline bool overflowed = false;   // one scan per process
+  Int() = default;
+  constexpr Int(std::int64_t x) : v(x) {}
+  Int& operator+=(Int o) { overflowed |= __builtin_add_overflow(v, o.v, &v); return *this; }
+  Int& operator-=(Int o) { overflowed |= __builtin_sub_overflow(v, o.v, &v); return *this; }
+  friend Int operator-(Int a, Int b) { return a -= b; }
+  friend Int operator*(std::int64_t size, Int w) {
+    Int r;
+    overflowed |= __builtin_mul_overflow(size, w.v, &r.v);
+    return r;
+  }
+  friend bool operator<(Int a, Int b) { return a.v < b.v; }
+  friend bool operator>(Int a, Int b) { return a.v > b.v; }
+};
 
 struct Flt {
   double v = 0;
@@ -26,7 +43,7 @@ struct Flt {
   friend bool operator>(Flt a, Flt b) { return a.v > b.v; }
 };
 
-inline double as_double(Int x) { return static_cast<double>(x); }
+inline double as_double(Int x) { return static_cast<double>(x.v); }
 inline double as_double(Flt x) { return x.v; }
 
 // Weight of a sampled block: 1 / -expm1(-max(size, 1) / N) (LOG-FORMAT.md, Sampling), the

@@ -36,7 +36,8 @@ struct Event {
   Word t;                  // t_ns (times are not checked: any text is kept)
   bool t_is_number;        // t is all digits (Python's bytes.isdigit()): a time the reader uses
   Word tid;
-  std::int64_t size = 0;   // requested bytes (beyond int64 clamped; see reader/README.md)
+  std::int64_t size = 0;   // requested bytes
+  bool size_fits = true;   // false: the log's size is beyond int64 (size is clamped)
   std::int64_t align = 0;  // aligned only
   Word ptr;                // the block (free: the block freed; realloc: the new block)
   Word old;                // realloc only: the old block

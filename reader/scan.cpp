@@ -232,6 +232,7 @@ void Scan<N>::realloc_event(const Event& e, std::uint32_t ti) {
 // A new block of e.size bytes at e.ptr, served by layer e.layer.
 template <class N>
 void Scan<N>::new_block(const Event& e, std::uint32_t ti, N w) {
+  inexact_ |= !e.size_fits;
   sizes_[size_row(e.size)].count += w;
   auto& lay = layers_[static_cast<std::size_t>(e.layer)];
   lay.first += w;

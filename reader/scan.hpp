@@ -29,6 +29,10 @@ struct ScanConfig {
 class ScanSink : public RecordSink {
  public:
   virtual void write_json(JsonOut& out) const = 0;
+  // False when the log holds numbers that Python adds up exactly and int64 cannot (a
+  // successful allocation of more than 2^63 bytes, sums past 2^63): only a handmade or
+  // corrupted log does; the caller then reads it with the Python pass.
+  virtual bool exact() const = 0;
 };
 
 std::unique_ptr<ScanSink> make_scan(const ScanConfig& cfg);
@@ -54,6 +58,7 @@ class Scan final : public ScanSink {
   void checkpoint() override;
   void end(bool cut, Bytes cut_text) override;
   void write_json(JsonOut& out) const override;
+  bool exact() const override { return !inexact_ && !Int::overflowed; }
 
  private:
   struct Thread { OwnedWord tid; std::int64_t events = 0; N bytes{}; std::uint64_t first = 0; N calls{}; };
@@ -111,7 +116,7 @@ class Scan final : public ScanSink {
   bool has_footer_ = false;
   std::string footer_;
   std::int64_t footer_at_ = 0, skipped_ = 0, n_ = 0;
-  bool tombstones_dropped_ = false, cut_ = false;
+  bool tombstones_dropped_ = false, cut_ = false, inexact_ = false;
   std::string cut_text_;
 
   std::int64_t step_, step_left_;

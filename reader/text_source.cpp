@@ -85,18 +85,18 @@ class LineParser {
       case 'm':
       case 'c':
         ev.op = op[0] == 'm' ? Op::malloc : Op::calloc;
-        if (n < 4 || !size_of(p[3], ev.size) || n < 5) return bad(true);
+        if (n < 4 || !size_of(p[3], ev.size, &ev.size_fits) || n < 5) return bad(true);
         ptr_at = 4, layer_at = 5, stack_at = 6;
         break;
       case 'a':
         ev.op = Op::aligned;
-        if (n < 4 || !size_of(p[3], ev.align) || n < 5 || !size_of(p[4], ev.size) || n < 6)
+        if (n < 4 || !size_of(p[3], ev.align) || n < 5 || !size_of(p[4], ev.size, &ev.size_fits) || n < 6)
           return bad(true);
         ptr_at = 5, layer_at = 6, stack_at = 7;
         break;
       case 'r':
         ev.op = Op::realloc;
-        if (n < 5 || !size_of(p[4], ev.size) || n < 6) return bad(true);
+        if (n < 5 || !size_of(p[4], ev.size, &ev.size_fits) || n < 6) return bad(true);
         ev.old = word_hex(p[3]);
         ptr_at = 5, layer_at = 6, stack_at = 7;
         break;
@@ -121,7 +121,8 @@ class LineParser {
   }
 
  private:
-  static bool size_of(Bytes s, std::int64_t& out) {
+  // A size or alignment as Python's int(); `fits` false when int64 cannot hold it.
+  static bool size_of(Bytes s, std::int64_t& out, bool* fits = nullptr) {
     std::uint64_t v;
     if (canonical_dec(s, v) && v <= static_cast<std::uint64_t>(INT64_MAX)) {
       out = static_cast<std::int64_t>(v);
@@ -129,6 +130,7 @@ class LineParser {
     }
     PyInt r = parse_pyint(s, 10);
     out = r.value;
+    if (fits) *fits = !r.overflow;
     return r.ok;
   }
 

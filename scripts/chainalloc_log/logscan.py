@@ -75,14 +75,21 @@ def scan_compiled(scanner, path, timeline):
             args.append('--weighted')
         if timeline:
             args.append('--timeline')
-        if path != '-' and not hasattr(raw, 'fileobj'):   # a plain file: the scanner reads it
-            if Progress.wanted():
-                always = os.environ.get('CHAINALLOC_LOG_PROGRESS', '') == 'always'
-                args += ['--progress', os.path.basename(path),
-                         '--progress-delay', '0' if always else str(Progress.DELAY)]
-            out = _run(args + ['--offset', str(len(first)), path], None)
-        else:                                              # gzip or stdin: fed through a pipe
-            out = _run(args + ['-'], raw, path)
+        try:
+            if path != '-' and not hasattr(raw, 'fileobj'):   # a plain file: the scanner reads it
+                if Progress.wanted():
+                    always = os.environ.get('CHAINALLOC_LOG_PROGRESS', '') == 'always'
+                    args += ['--progress', os.path.basename(path),
+                             '--progress-delay', '0' if always else str(Progress.DELAY)]
+                out = _run(args + ['--offset', str(len(first)), path], None)
+            else:                                              # gzip or stdin: through a pipe
+                out = _run(args + ['-'], raw, path)
+        except _Inexact:
+            if path == '-':
+                raise LogError('the log holds numbers beyond 64 bits: read it from a file, '
+                               'or with CHAINALLOC_LOG_SCANNER=python')
+            from .parse import scan_log_python
+            return scan_log_python(path, timeline)
     finally:
         if raw is not sys.stdin.buffer:
             raw.close()
@@ -91,6 +98,13 @@ def scan_compiled(scanner, path, timeline):
         raise LogError('%s speaks format %r, this reader reads %d: rebuild it, or set '
                        'CHAINALLOC_LOG_SCANNER=python' % (scanner, d.get('format'), FORMAT))
     return _scan_from(d, head)
+
+
+EXIT_INEXACT = 3   # the log holds numbers beyond 64 bits: only the Python pass adds them up
+
+
+class _Inexact(Exception):
+    pass
 
 
 def _run(args, feed, path=None):
@@ -138,6 +152,8 @@ def _run(args, feed, path=None):
         feeder.join()
     if errors:
         raise errors[0]
+    if proc.returncode == EXIT_INEXACT:
+        raise _Inexact()
     if proc.returncode != 0:
         raise LogError('the log scanner %s failed (exit %d); CHAINALLOC_LOG_SCANNER=python '
                        'reads without it' % (args[0], proc.returncode))

@@ -237,6 +237,21 @@ class Differential(unittest.TestCase):
         self.same(self.write('blank-tail.log', header().encode() + b'1 2 m 3 10 1\n  \t'))
         self.assertFalse(s.footer)
 
+    def test_beyond_64_bits(self):
+        """Sizes and sums past int64, which Python adds up exactly: the program says so (exit
+        3) and the Python pass reads the log, so the Scans still agree."""
+        lines = (b'1 1 m 99999999999999999999999999 10 1\n2 1 m 9223372036854775807 20 1\n'
+                 b'3 1 m 9223372036854775807 30 1\n4 1 f 20\n5 1 m 100000000000000000000 0 -\n')
+        for head in (header(), header(4096, 'bytes')):
+            path = self.write('huge.log', head.encode() + lines)
+            s = self.same(path)
+            self.assertGreater(s.peak, 1 << 64)
+            p = subprocess.run([ARGS.scanner, '--layers', '3', path], capture_output=True)
+            self.assertEqual(p.returncode, 3, p.stderr)
+        # Failed requests of absurd sizes (known_program's) need no fallback.
+        path = self.write('failed-huge.log', header().encode() + lines[-32:])
+        self.assertEqual(subprocess.run([ARGS.scanner, '--layers', '3', path]).returncode, 0)
+
     def test_summary_only(self):
         s = self.same(self.write('summary.log', header().replace('events=all', 'events=summary')
                                  .encode() + b'# end t_ns=9 events=0 malloc=3 free=1\n'))
