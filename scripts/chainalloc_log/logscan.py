@@ -76,16 +76,17 @@ def scan_compiled(scanner, path, timeline):
         if timeline:
             args.append('--timeline')
         try:
-            if path != '-' and not hasattr(raw, 'fileobj'):   # a plain file: the scanner reads it
+            if (path != '-' and not hasattr(raw, 'fileobj')        # a plain regular file:
+                    and os.path.isfile(path)):                   # the scanner reads it
                 if Progress.wanted():
                     always = os.environ.get('CHAINALLOC_LOG_PROGRESS', '') == 'always'
                     args += ['--progress', os.path.basename(path),
                              '--progress-delay', '0' if always else str(Progress.DELAY)]
                 out = _run(args + ['--offset', str(len(first)), path], None)
-            else:                                              # gzip or stdin: through a pipe
+            else:                                      # gzip, stdin, a FIFO: through a pipe
                 out = _run(args + ['-'], raw, path)
         except _Inexact:
-            if path == '-':
+            if path == '-' or not os.path.isfile(path):   # read once, cannot be read again
                 raise LogError('the log holds numbers beyond 64 bits: read it from a file, '
                                'or with CHAINALLOC_LOG_SCANNER=python')
             from .parse import scan_log_python
