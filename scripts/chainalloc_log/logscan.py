@@ -1,6 +1,6 @@
 """The compiled pass: chainalloc-logscan (reader/ in the source tree) reads a log as
 _scan_events does and prints the Scan as JSON, built here into the same Scan object, about
-eight times faster and in memory bounded by the live blocks (LOG-FORMAT.md, Memory and speed).
+nine times faster and in memory bounded by the live blocks (LOG-FORMAT.md, Memory and speed).
 
 Which scanner runs: CHAINALLOC_LOG_SCANNER=python forces the Python pass; =PATH names the
 program. Otherwise the program the launcher knows (its `log_scanner` part), else the one
