@@ -1,5 +1,7 @@
 #include "scan.hpp"
 
+#include <iterator>
+#include <string>
 #include <type_traits>
 
 namespace logscan {
