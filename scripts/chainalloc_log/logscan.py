@@ -22,6 +22,7 @@ from .header import LogError, parse_footer, parse_header
 from .parse import CHUNK, Progress, Scan, open_log, sampling_of
 
 FORMAT = 1                    # the JSON shape this reader expects (reader/scan_json.cpp)
+TEXT_VERSION = 1              # the log format version the scanner reads (text lines)
 PROGRAM = 'chainalloc-logscan'
 _hint = None                  # the launcher's finder: () -> path or None
 
@@ -67,7 +68,10 @@ def scan_compiled(scanner, path, timeline):
             raise LogError('header line is cut (log holds no complete line)')
         head = parse_header(first)
         mean, weighted = sampling_of(head)
-        if mean >= 1 << 53:   # weights would round differently from Python's int division
+        # The scanner reads text lines (version 1) only; a later version (compact records)
+        # goes to the Python pass until reader/ has a source for it. And a sample of 2^53 or
+        # more: the weights would round differently from Python's int division.
+        if head.get('version') != TEXT_VERSION or mean >= 1 << 53:
             from .parse import scan_log_python
             return scan_log_python(path, timeline)
         layers = len([x for x in head.get('layers', '').split(',') if x])
