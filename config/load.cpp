@@ -192,10 +192,13 @@ bool load(GetEnv getenv_fn, ChainSpec& out, Diagnostic& diag) noexcept {
 }
 
 bool check_names(const char* const* environment, Diagnostic& diag) noexcept {
-    // CHAINALLOC_LIB is the launcher's (which .so it preloads) and CHAINALLOC_LOG_PROGRESS the
-    // log reader's; children inherit them.
-    static constexpr const char* kKnown[] = {kChainVar,  kPresetVar,  kLogVar,        kStatsVar,
-                                             kStrictVar, kVerboseVar, "CHAINALLOC_LIB", "CHAINALLOC_LOG_PROGRESS"};
+    // CHAINALLOC_LIB is the launcher's (which .so it preloads), CHAINALLOC_LOG_PROGRESS and
+    // CHAINALLOC_LOG_SCANNER the log reader's; children inherit them.
+    static constexpr const char* kKnown[] = {kChainVar,        kPresetVar,
+                                             kLogVar,          kStatsVar,
+                                             kStrictVar,       kVerboseVar,
+                                             "CHAINALLOC_LIB", "CHAINALLOC_LOG_PROGRESS",
+                                             "CHAINALLOC_LOG_SCANNER"};
     static constexpr char kPrefix[] = "CHAINALLOC_";
     Writer w(diag.text, kMaxDiagnostic);
     bool ok = true;

@@ -5,8 +5,9 @@
 
 Replaces the launcher's one `LAYOUT = None` line with `LAYOUT = {key: path, ...}`. Run by
 meson at configure time, so the copy follows the build dir's name and the install options
-(libdir, libexecdir) instead of guessing them. Keys: library, config_tool, log_reader, and
-bindir for the installed copy (the launcher then also finds a prefix that was moved).
+(libdir, libexecdir) instead of guessing them. Keys: library, config_tool, log_reader,
+log_scanner, and bindir for the installed copy (the launcher then also finds a prefix that
+was moved).
 """
 import os
 import stat

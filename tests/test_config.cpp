@@ -975,7 +975,8 @@ BOOST_AUTO_TEST_CASE(unknown_variable_names) {
                "chainalloc: CHAINALLOC_WHATEVER: unknown variable, ignored (known: CHAINALLOC_CHAIN, _PRESET, "
                "_LOG, _STATS, _STRICT, _VERBOSE)");
     const char* fine[] = {"CHAINALLOC_CHAIN=system", "CHAINALLOCX=1", "CHAINALLOC_LIB=/x.so",
-                          "CHAINALLOC_LOG_PROGRESS=never", nullptr};  // the launcher's and the reader's
+                          "CHAINALLOC_LOG_PROGRESS=never", "CHAINALLOC_LOG_SCANNER=python",
+                          nullptr};  // the launcher's and the reader's
     BOOST_TEST(cfg::check_names(fine, diag));
     BOOST_TEST(std::string(diag.text).empty());
 }

@@ -8,7 +8,8 @@ what a person wants to know.
 
 FILE may be a glob; --json prints {"schema", "verb", "files", "combined"} (schema.json).
 
-Python 3 standard library only. One streaming pass per file (parse.py); the figures
+Python 3 standard library only. One streaming pass per file (parse.py), made by the
+compiled chainalloc-logscan when it is found (logscan.py, reader/) and else in Python; the figures
 (figures.py) feed the text, JSON and HTML (html_report.py, svg.py) reports and the class-table search (suggest.py).
 """
 

@@ -409,11 +409,15 @@ def split_command(argv):
     return argv, None
 
 
-def main(argv=None, library=None):
-    """`library`: the launcher's function that finds libchainalloc.so (suggest --evaluate)."""
+def main(argv=None, library=None, log_scanner=None):
+    """`library`: the launcher's function that finds libchainalloc.so (suggest --evaluate);
+    `log_scanner` its function that finds the compiled scanner (logscan.py)."""
     global LIBRARY_HINT
     if library is not None:
         LIBRARY_HINT = library
+    if log_scanner is not None:
+        from . import logscan
+        logscan.set_hint(log_scanner)
     ap, verbs = build_parser()
     argv = mark_sides(argv)
     argv, command = split_command(argv)

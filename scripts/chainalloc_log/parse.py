@@ -135,6 +135,18 @@ class Progress:
 
 
 def scan_log(path, timeline=False):
+    """One pass over the log at `path` ('-': stdin) into a Scan: by the compiled scanner
+    (chainalloc-logscan, logscan.py) when it is found, else by _scan_events below."""
+    from . import logscan
+    scanner = logscan.find_scanner()
+    if scanner is None and os.environ.get('CHAINALLOC_LOG_SCANNER', '').startswith('check'):
+        raise LogError('CHAINALLOC_LOG_SCANNER=check: no compiled scanner found to check')
+    if scanner is not None:
+        return logscan.scan_compiled(scanner, path, timeline)
+    return scan_log_python(path, timeline)
+
+
+def scan_log_python(path, timeline=False):
     raw = open_log(path)
     f = Progress(raw, path) if Progress.wanted() else raw
     try:

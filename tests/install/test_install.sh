@@ -47,7 +47,8 @@ lib=$(find "$prefix" -name libchainalloc.so -print -quit)
 # no C++ runtime: that is the plugin's, loaded only for a proxy.
 [[ -e "$(dirname "$lib")/libchainalloc-log.so" ]] || fail "libchainalloc-log.so not installed next to $lib"
 if readelf -d "$lib" | grep -q 'NEEDED.*libstdc++'; then fail "libchainalloc.so needs libstdc++"; fi
-for f in bin/chainalloc libexec/chainalloc/chainalloc-config libexec/chainalloc/chainalloc_log.py \
+for f in bin/chainalloc libexec/chainalloc/chainalloc-config libexec/chainalloc/chainalloc-logscan \
+         libexec/chainalloc/chainalloc_log.py \
          libexec/chainalloc/chainalloc_log/cli.py include/chainalloc/allocator.hpp \
          include/chainalloc/jemalloc.hpp share/pkgconfig/chainalloc.pc \
          share/pkgconfig/chainalloc-jemalloc.pc share/cmake/chainalloc/chainallocConfig.cmake \
@@ -119,6 +120,10 @@ launcher_checks() {  # prefix: the launcher there runs a program with a log and 
   out=$("$p/bin/chainalloc" log summary "$logs"/t.sort.*.log) \
     || fail "chainalloc log summary exited with $?"
   grep -q "sort" <<<"$out" || fail "chainalloc log summary does not name the program: $out"
+  # The reader's compiled pass is found there (check: no scanner is an error) and agrees with
+  # the Python pass.
+  CHAINALLOC_LOG_SCANNER=check "$p/bin/chainalloc" log summary "$logs"/t.sort.*.log >/dev/null \
+    || fail "chainalloc log summary with the installed chainalloc-logscan checked exited with $?"
   out=$("$p/bin/chainalloc" log summary --json "$logs"/t.sort.*.log)
   python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(0 if "sort" in json.dumps(d) else 1)' \
     <<<"$out" || fail "chainalloc log summary --json: $out"
