@@ -3,6 +3,8 @@
 //
 //   chainalloc-logscan [options] FILE|-
 //     --offset N        the lines start N bytes into FILE (after the header, which parse.py reads)
+//     --compact         a compact log (version 2): records, not lines; --offset is then the
+//                       header's length (from stdin: the bytes after the header)
 //     --layers N        layers named by the header       --sample N   the header's sample=
 //     --weighted        sampling by bytes                --timeline   keep the points for plot
 //     --progress NAME   show the progress line for NAME on stderr, first after
@@ -23,6 +25,7 @@
 #include "json_out.hpp"
 #include "progress.hpp"
 #include "scan.hpp"
+#include "compact_source.hpp"
 #include "text_source.hpp"
 
 namespace {
@@ -44,6 +47,7 @@ bool number(const char* s, long long& out) {
 int main(int argc, char** argv) {
   logscan::ScanConfig cfg;
   logscan::TextSourceOptions src;
+  bool compact = false;
   const char* path = nullptr;
   const char* progress_name = nullptr;
   double progress_delay = 1.0;
@@ -52,6 +56,7 @@ int main(int argc, char** argv) {
     long long v = 0;
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     if (a == "--weighted") cfg.weighted = true;
+    else if (a == "--compact") compact = true;
     else if (a == "--timeline") cfg.timeline = true;
     else if (a == "--progress") {
       if (!(progress_name = value())) return usage("--progress needs a name");
@@ -88,7 +93,13 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<logscan::ScanSink> scan = logscan::make_scan(cfg);
   std::string error;
-  bool ok = logscan::read_text_log(src, *scan, error);
+  bool ok;
+  if (compact) {
+    logscan::CompactSourceOptions c{fd, src.offset, fd == 0, src.layers, src.progress};
+    ok = logscan::read_compact_log(c, *scan, error);
+  } else {
+    ok = logscan::read_text_log(src, *scan, error);
+  }
   if (progress) progress->finish();
   if (!ok) return usage((std::string(path) + ": " + error).c_str());
   if (!scan->exact()) return 3;   // logscan.py reads such a log with its Python pass

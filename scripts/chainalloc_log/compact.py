@@ -155,6 +155,12 @@ def _thread_records(data, chunk_list):
         yield from _records(data, off, size, tid, t_base, ptr_base)
 
 
+def _keyed(k, records):
+    """(t, k, i, kind, value): the merge's order, ties by stream, then within the stream."""
+    for i, (t, kind, v) in enumerate(records):
+        yield t, k, i, kind, v
+
+
 def _pct(b):
     return b''.join(bytes([c]) if 0x20 < c < 0x7f and c not in b'%,' else b'%%%02X' % c for c in b)
 
@@ -170,9 +176,8 @@ def decode_lines(data, header_len, cut=None):
         cut.append(was_cut)
     for c in found:
         by_thread.setdefault(c[2], []).append(c)
-    streams = []
-    for k, (tid, lst) in enumerate(by_thread.items()):
-        streams.append(((t, k, i, kind, v) for i, (t, kind, v) in enumerate(_thread_records(data, lst))))
+    # Records of equal time come in the order of their threads' first chunks.
+    streams = [_keyed(k, _thread_records(data, lst)) for k, lst in enumerate(by_thread.values())]
     modules = {}          # index -> #M line, until written
     written = 0           # modules written so far, in index order
     waiting = []          # stacks whose modules have not all come yet

@@ -22,7 +22,8 @@ from .header import LogError, parse_footer, parse_header
 from .parse import CHUNK, Progress, Scan, open_log, sampling_of
 
 FORMAT = 1                    # the JSON shape this reader expects (reader/scan_json.cpp)
-TEXT_VERSION = 1              # the log format version the scanner reads (text lines)
+SCANNED_VERSIONS = (1, 2)     # the log formats the scanner reads: text lines, compact records
+COMPACT_VERSION = 2
 PROGRAM = 'chainalloc-logscan'
 _hint = None                  # the launcher's finder: () -> path or None
 
@@ -68,10 +69,10 @@ def scan_compiled(scanner, path, timeline):
             raise LogError('header line is cut (log holds no complete line)')
         head = parse_header(first)
         mean, weighted = sampling_of(head)
-        # The scanner reads text lines (version 1) only; a later version (compact records)
-        # goes to the Python pass until reader/ has a source for it. And a sample of 2^53 or
-        # more: the weights would round differently from Python's int division.
-        if head.get('version') != TEXT_VERSION or mean >= 1 << 53:
+        # The scanner reads text lines (version 1) and compact records (version 2, decoded
+        # into the same lines). A sample of 2^53 or more goes to the Python pass: the
+        # weights would round differently from Python's int division.
+        if head.get('version') not in SCANNED_VERSIONS or mean >= 1 << 53:
             from .parse import scan_log_python
             return scan_log_python(path, timeline)
         layers = len([x for x in head.get('layers', '').split(',') if x])
@@ -80,6 +81,8 @@ def scan_compiled(scanner, path, timeline):
             args.append('--weighted')
         if timeline:
             args.append('--timeline')
+        if head.get('version') == COMPACT_VERSION:
+            args.append('--compact')
         try:
             if (path != '-' and not hasattr(raw, 'fileobj')        # a plain regular file:
                     and os.path.isfile(path)):                   # the scanner reads it
@@ -89,6 +92,8 @@ def scan_compiled(scanner, path, timeline):
                              '--progress-delay', '0' if always else str(Progress.DELAY)]
                 out = _run(args + ['--offset', str(len(first)), path], None)
             else:                                      # gzip, stdin, a FIFO: through a pipe
+                if head.get('version') == COMPACT_VERSION:   # where the chunks start
+                    args += ['--offset', str(len(first))]
                 out = _run(args + ['-'], raw, path)
         except _Inexact:
             if path == '-' or not os.path.isfile(path):   # read once, cannot be read again
