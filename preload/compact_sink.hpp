@@ -3,9 +3,10 @@
 //
 // It is an spdlog sink like the text one (text_sink.hpp): the log's spdlog logger writes the
 // footer and any other text through it, as text records. Events, modules and stacks do not
-// pass through spdlog's log_msg: they are structured, and an event costs about 20 ns here,
-// where spdlog's own dispatch would add a virtual call and a formatter pass (measured: see
-// scripts/LOG-FORMAT.md, Memory and speed).
+// pass through spdlog's log_msg: they are structured, and spdlog's dispatch costs more than
+// writing the record. Measured on this machine (a 7-byte payload, medians of 3 rounds of 20M):
+// a direct call 2-4 ns, sink->log(log_msg) 17-24 ns, logger.log 52-58 ns, where a whole event
+// costs about 80 ns (cxx: 0.57 s of CPU over 7.4M events): spdlog's logger would add 70%.
 #pragma once
 
 #include "chunk_file.hpp"
