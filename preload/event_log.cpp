@@ -38,7 +38,7 @@ namespace {
 struct Log {
     config::ProxySpec spec;
     bool attached = false;
-    bool failed = false;   // could not open: events are counted, not written
+    std::atomic<bool> failed{false};   // could not open: events are counted, not written (relaxed)
     std::atomic<bool> open{false};
     spdlog::logger* logger = nullptr;  // never deleted: in use until the process is gone
     TextSink* text = nullptr;          // one of the two sinks
@@ -154,7 +154,7 @@ bool ensure_open(Log& log) noexcept {
     const char* pattern = log.spec.log[0] ? log.spec.log : "chainalloc.%e.%p.log";
     log.fd = g_host->open_output(pattern, log.spec.mode, path, sizeof path, why);
     if (log.fd < 0) {
-        log.failed = true;
+        log.failed.store(true, std::memory_order_relaxed);
         report_open_failure(path, why ? why : std::strerror(errno));
         return false;
     }
@@ -172,7 +172,7 @@ bool ensure_open(Log& log) noexcept {
         log.open.store(true, std::memory_order_release);
         return true;
     } catch (...) {
-        log.failed = true;
+        log.failed.store(true, std::memory_order_relaxed);
         log.logger = nullptr;
         log.text = nullptr;
         log.compact = nullptr;
@@ -186,8 +186,11 @@ bool ensure_open(Log& log) noexcept {
     }
 }
 
+// The log is open (after the first event, one load), or opens now under g_lock. A log that
+// could not open is not asked again (no lock per event for nothing).
 bool ready(Log& log) noexcept {
     if (log.open.load(std::memory_order_acquire)) return true;
+    if (log.failed.load(std::memory_order_relaxed)) return false;
     LockGuard guard(g_lock);
     return ensure_open(log);
 }
@@ -384,7 +387,7 @@ void after_fork(bool child, LogClock clock) noexcept {
     bool interrupted = g_host->in_logger();
     for (Log& log : g_logs) {
         if (interrupted && log.attached && !log.failed) {
-            log.failed = true;
+            log.failed.store(true, std::memory_order_relaxed);
             char line[160];
             int n = std::snprintf(line, sizeof line,
                                   "chainalloc: pid %d was forked from a signal handler that interrupted the log; it does not log\n",
