@@ -53,7 +53,7 @@ void CompactSink::put(std::uint32_t tid, Fill&& fill) noexcept {
     if (th.generation != generation_) th = {generation_, tid ? tid : static_cast<std::uint32_t>(gettid()), nullptr, 0, 0, now, 0};
     std::uint64_t base_t = th.prev_t;
     std::uintptr_t base_ptr = th.prev_ptr;
-    std::uint8_t record[Max];
+    std::uint8_t record[Max] = {};  // zeros after the record: see the copy below
     Encoder e{record};
     fill(e, now > base_t ? now - base_t : 0, th.prev_ptr);
     if (now > base_t) th.prev_t = now;
@@ -71,7 +71,10 @@ void CompactSink::put(std::uint32_t tid, Fill&& fill) noexcept {
         th.used = sizeof header;
     }
     auto* at = reinterpret_cast<std::uint8_t*>(th.chunk + th.used);
-    std::memcpy(at + 1, record + 1, e.len - 1);
+    // Most records are under 16 bytes: a fixed-size copy is two moves where a sized one is a
+    // call. The bytes past the record are zeros over zeros (the chunk's unwritten space).
+    if (Max >= 16 && e.len <= 16 && th.used + 16 <= th.size) std::memcpy(at + 1, record + 1, 15);
+    else std::memcpy(at + 1, record + 1, e.len - 1);
     std::atomic_ref(*at).store(record[0], std::memory_order_release);
     th.used += static_cast<std::uint32_t>(e.len);
 }
