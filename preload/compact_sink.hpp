@@ -35,9 +35,13 @@ protected:
     void sink_it_(const spdlog::details::log_msg& msg) override;  // a text record
     void flush_() override {}
 
+public:
+    struct Thread;  // a thread's chunk and delta state in this log (compact_sink.cpp)
+
 private:
     template <std::size_t Max, class Fill>
     void put(std::uint32_t tid, Fill&& fill) noexcept;
+    bool next_chunk(Thread& th, std::size_t record) noexcept;
 
     ChunkFile& file_;
     unsigned slot_;
