@@ -56,12 +56,12 @@ inline constexpr std::int64_t unzigzag(std::uint64_t v) noexcept {
     return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
 }
 
-/// Appends records to a buffer the caller sized (kMaxRecord for an event).
+/// Writes a record's body (the writer stores its tag byte last) where the caller has room
+/// (kMaxRecord for an event).
 struct Encoder {
     std::uint8_t* out;
     std::size_t len = 0;
 
-    void byte(std::uint8_t b) noexcept { out[len++] = b; }
     void var(std::uint64_t v) noexcept {
         while (v >= 0x80) {
             out[len++] = static_cast<std::uint8_t>(v | 0x80);

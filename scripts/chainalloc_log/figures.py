@@ -140,6 +140,7 @@ def summarize(path, timeline=False):
         'histogram': [{'le': le, 'count': round(c * scale), 'bytes': round(b * scale)}
                       for le, (c, b) in sorted(hist.items())],
         'layer_split': layer_rows,
+        'distinct_stacks': len(set(s.stacks.values())),   # two ids of one stack count once
         'malformed_lines': s.malformed,
         'warnings': warnings,
         'read_seconds': elapsed,

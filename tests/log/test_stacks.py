@@ -120,6 +120,10 @@ class CallSites(StacksCase):
         [path] = self.run_logged(['leak'])
         ids = [ln.split()[1] for ln in self.lines(path, '#S ')]
         self.assertEqual(len(ids), len(set(ids)))
+        # The summary counts the distinct stacks (frames, not ids).
+        frames = {tuple(ln.split()[2:]) for ln in self.lines(path, '#S ')}
+        self.assertGreater(len(frames), 1)
+        self.assertEqual(reader_json('summary', path)['distinct_stacks'], len(frames))
         modules = self.lines(path, '#M ')
         self.assertTrue(any(ln.endswith(PATHS['program']) for ln in modules), modules)
         ours = []
