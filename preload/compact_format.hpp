@@ -47,7 +47,7 @@ enum class Meta : std::uint8_t { module = 1, stack = 2, text = 3 };
 // Pointer codes, 2 low bits: 0 delta/16 from the previous pointer (aligned blocks), 1 delta in
 // bytes, 2 null, 3 not sampled ('-'). Only real pointers move the previous one.
 inline constexpr std::uint64_t kNullCode = 2, kUnsampledCode = 3;
-inline constexpr std::uintptr_t kUnsampled = 1;  // the writer's stand-in for '-'
+inline constexpr std::uintptr_t kUnsampled = 1;  // the writer's stand-in for '-' (LogEvent's too)
 
 inline constexpr std::uint64_t zigzag(std::int64_t v) noexcept {
     return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);

@@ -20,11 +20,6 @@ constexpr std::uint32_t kFirstChunk = 4096, kLastChunk = 64 * 1024;
 
 std::atomic<std::uint32_t> g_generations{0};
 
-std::uint64_t mono_ns() noexcept {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000 + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 }  // namespace
 
@@ -44,7 +39,7 @@ thread_local CompactSink::Thread t_chunks[config::kMaxLayers];
 }  // namespace
 
 CompactSink::CompactSink(ChunkFile& file, unsigned slot, LogClock clock) noexcept
-    : file_(file), slot_(slot), generation_(g_generations.fetch_add(1) + 1), start_mono_ns_(clock.mono_ns) {}
+    : file_(file), slot_(slot), generation_(g_generations.fetch_add(1) + 1), clock_(clock) {}
 
 // A new chunk with room for a record of up to `record` bytes, its header holding the thread's
 // state before that record (so the chunk decodes on its own). False: logging has stopped.
@@ -71,7 +66,7 @@ bool CompactSink::next_chunk(Thread& th, std::size_t record) noexcept {
 template <std::size_t Max, class Fill>
 void CompactSink::put(std::uint32_t tid, Fill&& fill) noexcept {
     Thread& th = t_chunks[slot_];
-    std::uint64_t now = mono_ns() - static_cast<std::uint64_t>(start_mono_ns_);
+    std::uint64_t now = clock_.since();
     if (th.generation != generation_) th = {generation_, tid ? tid : static_cast<std::uint32_t>(gettid()), nullptr, 0, 0, now, 0};
     if ((!th.chunk || th.used + Max > th.size) && !next_chunk(th, Max)) return;
     auto* at = reinterpret_cast<std::uint8_t*>(th.chunk + th.used);

@@ -46,7 +46,7 @@ private:
     ChunkFile& file_;
     unsigned slot_;
     std::uint32_t generation_;  // tells this sink's chunk states from an earlier file's
-    std::int64_t start_mono_ns_;
+    LogClock clock_;  // records' times count from it
 };
 
 }  // namespace chainalloc::preload

@@ -264,18 +264,18 @@ void write_stack(Log& log, unsigned layer, call_stacks::Stack& stack) noexcept {
 
 // "t_ns tid op fields [stack]" (LOG-FORMAT.md, version 1).
 void put_event_line(Log& log, const LogEvent& e, std::uint32_t stack) noexcept {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    std::int64_t now = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec - g_clock.mono_ns;
     auto pointer = [](Line& line, std::uintptr_t p) {
         if (p == LogEvent::kUnsampled) line.sp().put('-');
         else line.sp().hex(p);
     };
     Line line;
-    line.dec(static_cast<std::uint64_t>(now > 0 ? now : 0));
+    line.dec(g_clock.since());
     line.sp().dec(e.tid);
     line.sp().put(e.op);
-    if (e.op == 'f') return put(log, line.text, (pointer(line, e.ptr), line.len));
+    if (e.op == 'f') {
+        pointer(line, e.ptr);
+        return put(log, line.text, line.len);
+    }
     if (e.op == 'a') line.sp().dec(e.align);
     if (e.op == 'r') pointer(line, e.old);
     line.sp().dec(e.size);

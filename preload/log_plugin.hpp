@@ -6,10 +6,12 @@
 // once; no symbol of either side is exported to the other.
 #pragma once
 
+#include "compact_format.hpp"
 #include "config/chain_spec.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 
 namespace chainalloc::preload {
 
@@ -17,13 +19,24 @@ namespace chainalloc::preload {
 /// it as unix_ns. A fork child starts its own.
 struct LogClock {
     std::int64_t unix_ns, mono_ns;
+
+    /// Nanoseconds since this clock's start: an event's t_ns.
+    std::uint64_t since() const noexcept {
+        std::int64_t d = clock_ns(CLOCK_MONOTONIC) - mono_ns;
+        return d > 0 ? static_cast<std::uint64_t>(d) : 0;
+    }
+    static std::int64_t clock_ns(clockid_t id) noexcept {
+        timespec ts;
+        clock_gettime(id, &ts);
+        return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    }
 };
 
 /// One event, as a proxy hands it to its log; the log stamps the time and writes it as text
 /// or compact records (scripts/LOG-FORMAT.md).
 struct LogEvent {
     static constexpr std::uint8_t kFailed = 0xff;  // `layer` of a call that failed
-    static constexpr std::uintptr_t kUnsampled = 1;  // a pointer outside the sample ('-')
+    static constexpr std::uintptr_t kUnsampled = logformat::kUnsampled;  // a pointer outside the sample ('-')
     char op;  // 'm' malloc, 'c' calloc, 'a' aligned, 'r' realloc, 'f' free
     std::uint8_t layer;  // the layer that served it
     std::uint32_t tid;

@@ -136,14 +136,7 @@ void bump(std::atomic<T>& c, T by = 1) noexcept {
 __thread std::int64_t t_bytes_left[config::kMaxLayers] __attribute__((tls_model("initial-exec")));
 __thread std::uint64_t t_rng __attribute__((tls_model("initial-exec")));
 
-std::int64_t clock_ns(clockid_t clock) noexcept {
-    timespec ts;
-    clock_gettime(clock, &ts);
-    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-std::int64_t now_ns() noexcept { return clock_ns(CLOCK_MONOTONIC); }
-
-void start_clock() noexcept { g_clock = {clock_ns(CLOCK_REALTIME), now_ns()}; }
+void start_clock() noexcept { g_clock = {LogClock::clock_ns(CLOCK_REALTIME), LogClock::clock_ns(CLOCK_MONOTONIC)}; }
 
 std::uint32_t thread_id() noexcept {
     if (!t_tid) t_tid = static_cast<int>(gettid());
@@ -152,7 +145,7 @@ std::uint32_t thread_id() noexcept {
 
 // splitmix64: a few instructions, no allocation; seeded per thread from its tid and the clock.
 std::uint64_t next_random() noexcept {
-    if (!t_rng) t_rng = (static_cast<std::uint64_t>(gettid()) << 32) ^ static_cast<std::uint64_t>(now_ns());
+    if (!t_rng) t_rng = (static_cast<std::uint64_t>(gettid()) << 32) ^ static_cast<std::uint64_t>(LogClock::clock_ns(CLOCK_MONOTONIC));
     std::uint64_t z = (t_rng += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -212,13 +205,13 @@ bool sample_block(unsigned layer, std::size_t n, const void* p) noexcept {
 bool sampled_free(Proxy& proxy, const void* p) noexcept { return proxy.sample <= 1 || proxy.sampled.erase(p); }
 
 // The logger's own work: its allocations pass every proxy unlogged. An allocation also gets
-// its call stack (unwound in the plugin, inside this scope).
-void emit(unsigned layer, const LogEvent& event) noexcept {
+// its call stack (unwound in the plugin, inside this scope). `counts`: the caller's stripe.
+void emit(unsigned layer, const LogEvent& event, Counters& counts) noexcept {
     {
         LoggerScope scope;
         event_log::write(layer, event);
     }
-    bump(g_proxies[layer].counts().lines);
+    bump(counts.lines);
 }
 
 bool is_proxy(unsigned i) noexcept { return g_rt.layers[i].kind == LayerKind::proxy; }
@@ -227,7 +220,7 @@ void write_footer(unsigned layer) noexcept {
     Totals c = g_proxies[layer].totals();
     Line line;
     line.put("# end");
-    line.field("t_ns", static_cast<std::uint64_t>(now_ns() - g_clock.mono_ns));
+    line.field("t_ns", g_clock.since());
     line.field("events", c.lines);
     line.field("malloc", c.malloc);
     line.field("calloc", c.calloc);
@@ -276,7 +269,7 @@ void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool ze
     // Failures are all logged: there is no block to sample, and they are rare and telling.
     if (result && !sample_block(layer, n, result)) return;
     emit(layer, LogEvent{op, result ? static_cast<std::uint8_t>(served_by) : LogEvent::kFailed, thread_id(), n, align,
-                         reinterpret_cast<std::uintptr_t>(result), 0});
+                         reinterpret_cast<std::uintptr_t>(result), 0}, counts);
 }
 
 void proxy_on_free(unsigned owner, void* p) noexcept {
@@ -288,7 +281,7 @@ void proxy_on_free(unsigned owner, void* p) noexcept {
         bump(counts.free);
         bump(counts.live_blocks, std::int64_t{-1});
         if (!proxy.lines || !sampled_free(proxy, p)) continue;
-        emit(i, LogEvent{'f', 0, thread_id(), 0, 0, reinterpret_cast<std::uintptr_t>(p), 0});
+        emit(i, LogEvent{'f', 0, thread_id(), 0, 0, reinterpret_cast<std::uintptr_t>(p), 0}, counts);
     }
 }
 
@@ -310,7 +303,7 @@ void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, un
         if (!old_in && !new_in && !failed) continue;
         emit(i, LogEvent{'r', result ? static_cast<std::uint8_t>(served_by) : LogEvent::kFailed, thread_id(), n, 0,
                          !result || new_in ? reinterpret_cast<std::uintptr_t>(result) : LogEvent::kUnsampled,
-                         old_in ? reinterpret_cast<std::uintptr_t>(old) : LogEvent::kUnsampled});
+                         old_in ? reinterpret_cast<std::uintptr_t>(old) : LogEvent::kUnsampled}, counts);
     }
 }
 
