@@ -185,6 +185,14 @@ bool read_compact_log(const CompactSourceOptions& opt, RecordSink& sink, std::st
   std::map<std::uint64_t, std::string> modules;  // index -> #M line, until written
   std::uint64_t written = 0;
   std::vector<std::pair<std::uint64_t, std::string>> waiting;  // (modules known, #S line)
+  // Modules in index order, as far as they have come, up to (not including) index `until`.
+  auto write_modules = [&](std::uint64_t until) {
+    for (auto it = modules.find(written); written < until && it != modules.end(); it = modules.find(written)) {
+      put_line(it->second);
+      modules.erase(it);
+      ++written;
+    }
+  };
   std::uint64_t records = 0;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> pinned;
   while (!heads.empty()) {
@@ -198,11 +206,7 @@ bool read_compact_log(const CompactSourceOptions& opt, RecordSink& sink, std::st
     if (!waiting.empty()) {
       std::vector<std::pair<std::uint64_t, std::string>> still;
       for (auto& [known, line] : waiting) {
-        for (auto it = modules.find(written); written < known && it != modules.end(); it = modules.find(written)) {
-          put_line(it->second);
-          modules.erase(it);
-          ++written;
-        }
+        write_modules(known);
         if (written >= known) put_line(line);
         else still.emplace_back(known, std::move(line));
       }
@@ -216,11 +220,7 @@ bool read_compact_log(const CompactSourceOptions& opt, RecordSink& sink, std::st
     if (dec.next(streams[k])) heads.push({rec.t, k});
   }
   for (auto& [known, line] : waiting) {
-    for (auto it = modules.find(written); it != modules.end(); it = modules.find(written)) {
-      put_line(it->second);
-      modules.erase(it);
-      ++written;
-    }
+    write_modules(UINT64_MAX);
     put_line(line);
   }
   for (auto& [index, line] : modules) put_line(line);

@@ -285,6 +285,16 @@ def add_files(p):
                         ".gz is read directly")
 
 
+def add_top(p, default, rows='rows per list'):
+    p.add_argument('--top', type=positive_int(1, 1000000), default=default, metavar='N',
+                   help='%s; default %d' % (rows, default))
+
+
+def add_frames(p, default, whose="each site's"):
+    p.add_argument('--frames', type=positive_int(1, 1000), default=default, metavar='N',
+                   help="frames shown of %s call stack; default %d" % (whose, default))
+
+
 def add_json(p, what='print the figures as JSON (shape: scripts/LOG-FORMAT.md)'):
     p.add_argument('--json', action='store_true', help=what)
 
@@ -296,8 +306,7 @@ def build_parser():
     verbs = add_verbs(ap)
     p = add_verb(verbs, 'summary', 'what happened: across processes, then per process')
     add_files(p)
-    p.add_argument('--top', type=positive_int(1, 1000000), default=10, metavar='N',
-                   help='rows per list (threads, sizes, programs); default 10')
+    add_top(p, 10, 'rows per list (threads, sizes, programs)')
     add_json(p)
     p.set_defaults(run=cmd_summary)
 
@@ -306,20 +315,16 @@ def build_parser():
     p.add_argument('--fail-on-leak', action='store_true',
                    help="exit 1 when a program's own leaks are not empty (runtime blocks "
                         "such as stdio buffers do not count)")
-    p.add_argument('--top', type=positive_int(1, 1000000), default=50, metavar='N',
-                   help='rows per list; default 50')
-    p.add_argument('--frames', type=positive_int(1, 1000), default=8, metavar='N',
-                   help='frames shown of each leak site\'s call stack; default 8')
+    add_top(p, 50)
+    add_frames(p, 8, "each leak site's")
     add_json(p)
     p.set_defaults(run=cmd_leaks)
 
     p = add_verb(verbs, 'sites', 'call sites that allocate the most: calls, bytes, live '
                                  'at the peak, temporary, leaked')
     add_files(p)
-    p.add_argument('--top', type=positive_int(1, 1000000), default=10, metavar='N',
-                   help='rows per list; default 10')
-    p.add_argument('--frames', type=positive_int(1, 1000), default=3, metavar='N',
-                   help='frames shown of each site\'s call stack; default 3')
+    add_top(p, 10)
+    add_frames(p, 3)
     add_json(p)
     p.set_defaults(run=cmd_sites)
 
@@ -339,10 +344,8 @@ def build_parser():
     p.add_argument('--sort', choices=sorted(SORT_KEYS), default='bytes',
                    help='the figure whose absolute change ranks the sites; default bytes '
                         '(allocated)')
-    p.add_argument('--top', type=positive_int(1, 1000000), default=10, metavar='N',
-                   help='sites shown; default 10')
-    p.add_argument('--frames', type=positive_int(1, 1000), default=3, metavar='N',
-                   help='frames shown of each site\'s call stack; default 3')
+    add_top(p, 10, 'sites shown')
+    add_frames(p, 3)
     add_json(p)
     p.set_defaults(run=cmd_diff)
 

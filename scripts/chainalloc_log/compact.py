@@ -161,6 +161,10 @@ def _keyed(k, records):
         yield t, k, i, kind, v
 
 
+def _stack_line(sid, frames):
+    return b'#S %d %s' % (sid, b' '.join(b'%x' % f for f in frames))
+
+
 def _pct(b):
     return b''.join(bytes([c]) if 0x20 < c < 0x7f and c not in b'%,' else b'%%%02X' % c for c in b)
 
@@ -181,6 +185,13 @@ def decode_lines(data, header_len, cut=None):
     modules = {}          # index -> #M line, until written
     written = 0           # modules written so far, in index order
     waiting = []          # stacks whose modules have not all come yet
+
+    def write_modules(until):
+        """Modules in index order, as far as they have come, up to (not including) `until`."""
+        nonlocal written
+        while written < until and written in modules:
+            yield modules.pop(written)
+            written += 1
     for t, k, i, kind, v in heapq.merge(*streams):
         if kind == 'E':
             yield v
@@ -194,19 +205,15 @@ def decode_lines(data, header_len, cut=None):
         if waiting:
             still = []
             for sid, known, frames in waiting:
-                while written < known and written in modules:
-                    yield modules.pop(written)
-                    written += 1
+                yield from write_modules(known)
                 if written >= known:
-                    yield b'#S %d %s' % (sid, b' '.join(b'%x' % f for f in frames))
+                    yield _stack_line(sid, frames)
                 else:
                     still.append((sid, known, frames))
             waiting = still
     for sid, known, frames in waiting:
-        while written in modules:
-            yield modules.pop(written)
-            written += 1
-        yield b'#S %d %s' % (sid, b' '.join(b'%x' % f for f in frames))
+        yield from write_modules(float('inf'))
+        yield _stack_line(sid, frames)
     for idx in sorted(modules):
         yield modules[idx]
 
