@@ -1,9 +1,9 @@
 """`plot`: one self-contained HTML file (inline CSS and SVG, no script, nothing fetched).
-With several logs it starts with the run as a whole: the processes on one time axis and
-a row per program, then a section per process."""
+With several logs it starts with the run as a whole: the processes on one time axis, a
+row per program and a flame graph of all processes, then a section per process."""
 
 from .figures import combine
-from .flame import FLAME_STYLE, flame_section
+from .flame import FLAME_STYLE, flame_section, run_flame_section
 from .humanize import human, sampling_note, secs, short_size
 from .sites import frame_text
 from .svg import bar_columns, esc, live_chart, process_lanes
@@ -175,6 +175,7 @@ def run_section(files):
         'incomplete). Hover for its figures.</p>',
         process_lanes(files),
         '<h3>Per program</h3>', programs,
+        run_flame_section(files),
     ])
 
 

@@ -8,6 +8,9 @@
 //   stacks_program reload A B     A leaks 2222 once, is dlclose'd; B, dlopen'ed then, leaks 3030
 //   stacks_program threads        3 threads, each leaks one block of 3333 in thread_leak
 //   stacks_program fork           the child leaks one block of 4444 in child_leak
+//   stacks_program tree           a run of three processes: the parent and a forked child
+//                                 each leak 5555 in both_leak, the child also 4444 in
+//                                 child_leak, then execs `stacks_program leak 2`
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -35,6 +38,11 @@ __attribute__((noinline)) static void* thread_leak(void* arg) {
 
 __attribute__((noinline)) static void child_leak(void) {
     g_keep = malloc(4444);  // LEAK: child_leak
+}
+
+// Called by both processes of `tree`: one site in two logs.
+__attribute__((noinline)) static void both_leak(void) {
+    g_keep = malloc(5555);  // LEAK: both_leak
 }
 
 // Freed at once: not a leak, but a site of its own in `sites`.
@@ -81,8 +89,20 @@ int main(int argc, char** argv) {
         }
         int status = 0;
         if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) die("child failed");
+    } else if (!strcmp(mode, "tree")) {
+        pid_t pid = fork();
+        if (pid < 0) die("fork");
+        both_leak();
+        if (pid == 0) {
+            child_leak();
+            char* args[] = {argv[0], "leak", "2", NULL};
+            execv(argv[0], args);
+            die("execv");
+        }
+        int status = 0;
+        if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) die("child failed");
     } else {
-        die("usage: stacks_program leak|dlopen LIB|reload LIB LIB2|threads|fork");
+        die("usage: stacks_program leak|dlopen LIB|reload LIB LIB2|threads|fork|tree");
     }
     return 0;
 }

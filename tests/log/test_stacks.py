@@ -2,7 +2,8 @@
 """Call stacks in the allocation log (proxy key stacks=N; LOG-FORMAT.md, Call stacks):
 leaks made at known functions and lines (stacks_program.c, marked `LEAK: name`) must be
 reported at that function and file:line, in the main program, in a library dlopen'ed after
-start, in threads and in a forked child; logs without stacks (stacks=0, format 1 logs made
+start, in threads and in a forked child, and merged across processes in the report's flame
+graph of all of them; logs without stacks (stacks=0, format 1 logs made
 before stacks) and cut logs still read.
 
     python3 tests/log/test_stacks.py --so build/preload/libchainalloc.so \\
@@ -353,6 +354,82 @@ class Diff(StacksCase):
         self.assertEqual(node('peak_bytes', 'leak_one', leak_line)[1][0], 7 * 1111)
         # The switch: one radio button per measure, the first checked.
         self.assertEqual(len(re.findall(r'<input type="radio" class="m\d"', page)), 3)
+
+
+class AcrossProcesses(StacksCase):
+    """The report of several logs: one flame graph per measure of all processes, a box per
+    program at the bottom, stacks merged by their symbolized frames (stacks_program tree:
+    a parent and a forked child, which then execs `stacks_program leak 2`)."""
+
+    def report(self):
+        files = self.run_logged(['tree'])
+        self.assertEqual(len(files), 3, files)      # parent, child, the child after exec
+        out = os.path.join(self.dir, 'tree.html')
+        reader('plot', *files, '-o', out)
+        with open(out) as f:
+            page = f.read()
+        # The run's section comes first, then a section per process (<h2 id="pN">).
+        run, *processes = re.split(r'<h2 id="p\d+">', page)
+        return page, flame_graphs(run), [flame_graphs(p) for p in processes]
+
+    def nodes(self, graph, function, line):
+        """The boxes of `function` at stacks_program.c:line: (value, depth, stack), the
+        stack innermost first, the program's box last."""
+        found = []
+        for value, depth, title, _, _ in graph[1]:
+            if re.match(r'%s at \S*stacks_program\.c:%d\n' % (function, line), title):
+                found.append((value, depth, title.split('\n\n')[1].split('\n')))
+        return found
+
+    def test_flame_graph_of_all_processes(self):
+        page, run, processes = self.report()
+        self.assertIn('Flame graph of all processes', page)
+        self.assertIn("sum of each process's peak", page)
+        self.assertEqual(sorted(run), ['bytes', 'leaked_bytes', 'peak_bytes'])
+        # Each total is the sum of the processes' own graphs.
+        for measure, (total, _) in run.items():
+            self.assertEqual(total, sum(g[measure][0] for g in processes if measure in g),
+                             measure)
+        # A box per program above the root; the forked child is the parent's program.
+        programs = sorted((n[2].split('\n')[0], n[0]) for n in run['bytes'][1] if n[1] == 1)
+        self.assertEqual([p for p, _ in programs],
+                         ['stacks_program leak (1 process)', 'stacks_program tree (2 processes)'])
+        self.assertEqual(sum(v for _, v in programs), run['bytes'][0])
+        tree = 'stacks_program tree (2 processes)'
+        # both_leak, in the parent and in the child: one box with the bytes of both.
+        for measure in ('bytes', 'leaked_bytes', 'peak_bytes'):
+            [(value, depth, stack)] = self.nodes(run[measure], 'both_leak',
+                                                 marked_line(SOURCE, 'both_leak'))
+            self.assertEqual(value, 2 * 5555, measure)
+            self.assertEqual(stack[-1], tree)
+            self.assertTrue(stack[1].startswith('main at '), stack)
+            self.assertEqual(depth, len(stack))
+        # child_leak, in the child only; churn, in the parent and in the exec'd program: a
+        # box under each program; leak_one, in the exec'd program only.
+        [(value, _, stack)] = self.nodes(run['leaked_bytes'], 'child_leak',
+                                         marked_line(SOURCE, 'child_leak'))
+        self.assertEqual((value, stack[-1]), (4444, tree))
+        churn = self.nodes(run['bytes'], 'churn', marked_line(SOURCE, 'churn'))
+        self.assertEqual(sorted((v, s[-1]) for v, _, s in churn),
+                         [(6400, 'stacks_program leak (1 process)'), (6400, tree)])
+        self.assertEqual(self.nodes(run['leaked_bytes'], 'churn', marked_line(SOURCE, 'churn')),
+                         [])
+        [(value, _, stack)] = self.nodes(run['leaked_bytes'], 'leak_one',
+                                         marked_line(SOURCE, 'leak_one'))
+        self.assertEqual((value, stack[-1]), (2 * 1111, 'stacks_program leak (1 process)'))
+        # The per-process graphs stay: both_leak once in each process of the tree.
+        per_process = [self.nodes(g['leaked_bytes'], 'both_leak', marked_line(SOURCE, 'both_leak'))
+                       for g in processes]
+        self.assertEqual(sorted(n[0][0] for n in per_process if n), [5555, 5555])
+        # One radio group per graph: the run's and each process's.
+        self.assertEqual(len(re.findall(r'<input type="radio" class="m\d"', page)), 3 * 4)
+
+    def test_one_log_has_no_run_graph(self):
+        [path] = self.run_logged(['leak'])
+        out = os.path.join(self.dir, 'one.html')
+        reader('plot', path, '-o', out)
+        with open(out) as f:
+            self.assertNotIn('Flame graph of all processes', f.read())
 
 
 class WithoutStacks(StacksCase):
