@@ -5,6 +5,8 @@
 //     --offset N        the lines start N bytes into FILE (after the header, which parse.py reads)
 //     --compact         a compact log (version 2): records, not lines; --offset is then the
 //                       header's length (from stdin: the bytes after the header)
+//     --packed          a packed log (version 3): its body, decompressed, from FILE or stdin
+//     --pack            write the log's records packed (version 3's body) on stdout, not a scan
 //     --layers N        layers named by the header       --sample N   the header's sample=
 //     --weighted        sampling by bytes                --timeline   keep the points for plot
 //     --progress NAME   show the progress line for NAME on stderr, first after
@@ -26,6 +28,8 @@
 #include "progress.hpp"
 #include "scan.hpp"
 #include "compact_source.hpp"
+#include "pack.hpp"
+#include "packed_source.hpp"
 #include "text_source.hpp"
 
 namespace {
@@ -47,7 +51,7 @@ bool number(const char* s, long long& out) {
 int main(int argc, char** argv) {
   logscan::ScanConfig cfg;
   logscan::TextSourceOptions src;
-  bool compact = false;
+  bool compact = false, packed = false, pack = false;
   const char* path = nullptr;
   const char* progress_name = nullptr;
   double progress_delay = 1.0;
@@ -57,6 +61,8 @@ int main(int argc, char** argv) {
     auto value = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     if (a == "--weighted") cfg.weighted = true;
     else if (a == "--compact") compact = true;
+    else if (a == "--packed") packed = true;
+    else if (a == "--pack") pack = true;
     else if (a == "--timeline") cfg.timeline = true;
     else if (a == "--progress") {
       if (!(progress_name = value())) return usage("--progress needs a name");
@@ -91,17 +97,27 @@ int main(int argc, char** argv) {
     progress.emplace(progress_name, total, progress_delay);
     src.progress = &*progress;
   }
-  std::unique_ptr<logscan::ScanSink> scan = logscan::make_scan(cfg);
+  std::unique_ptr<logscan::ScanSink> scan;
+  std::unique_ptr<logscan::PackSink> packer;
+  logscan::RecordSink* sink;
+  if (pack) sink = (packer = logscan::make_pack(1)).get();
+  else sink = (scan = logscan::make_scan(cfg)).get();
   std::string error;
   bool ok;
   if (compact) {
     logscan::CompactSourceOptions c{fd, src.offset, fd == 0, src.layers, src.progress};
-    ok = logscan::read_compact_log(c, *scan, error);
+    ok = logscan::read_compact_log(c, *sink, error);
+  } else if (packed) {   // a stream: from a file, it starts after the header
+    ok = (!src.offset || ::lseek(fd, static_cast<off_t>(src.offset), SEEK_SET) >= 0) &&
+         logscan::read_packed_log(fd, src.layers, src.progress, *sink, error);
+    if (!ok && error.empty()) error = std::strerror(errno);
   } else {
-    ok = logscan::read_text_log(src, *scan, error);
+    ok = logscan::read_text_log(src, *sink, error);
   }
   if (progress) progress->finish();
+  if (ok && packer) ok = packer->ok(error);
   if (!ok) return usage((std::string(path) + ": " + error).c_str());
+  if (packer) return 0;
   if (!scan->exact()) return 3;   // logscan.py reads such a log with its Python pass
   logscan::JsonOut out(1);
   scan->write_json(out);

@@ -18,7 +18,8 @@ from .cliparse import Parser, add_verb, add_verbs, parse_or_usage, positive_int
 from .figures import combine, public, summarize
 from .header import LogError
 from .html_report import render_html
-from .humanize import parse_size
+from . import packed
+from .humanize import human, parse_size
 from .json_report import (combined_leaks, combined_sites, diff_file_object, envelope,
                           leaks_object, sites_object, suggest_file_object, write_json)
 from .sites import has_stacks, leak_sites, site_table
@@ -177,6 +178,40 @@ def cmd_diff(args):
         answer = envelope('diff', files, obj)
         return EXIT_OK, lambda out: write_json(answer, out)
     return EXIT_OK, lambda out: print_diff(obj, before, after, out, args.top, args.frames)
+
+
+def cmd_pack(args):
+    from . import logscan
+    scanner = logscan.find_scanner()
+    if scanner is None:
+        raise Failed('pack needs the compiled scanner (chainalloc-logscan), which is built '
+                     'and installed with chainalloc')
+    paths, problems = expand(args.files)
+    if args.output and len(paths) > 1 and not os.path.isdir(args.output):
+        raise argparse.ArgumentError(None, '-o names one file: give a directory for several logs')
+    done = []
+    for path in paths:
+        dest = args.output or (path + '.zst' if path != '-' else None)
+        if dest is None:
+            problems.append('-: say where the pack goes (-o FILE)')
+            continue
+        if os.path.isdir(dest):
+            dest = os.path.join(dest, packed.pack_name(path))
+        try:
+            logscan.pack(scanner, path, dest, args.level)
+            done.append((path, dest))
+        except (OSError, LogError) as err:
+            problems.append('%s: %s' % (path, reason(err)))
+    if problems:
+        raise Failed(*problems)
+
+    def emit(out):
+        for path, dest in done:
+            size = os.path.getsize(path) if path != '-' else 0
+            packed_size = os.path.getsize(dest)
+            out.write('%s -> %s: %s%s\n' % (path, dest, human(packed_size),
+                                            ' (%.1f%%)' % (100.0 * packed_size / size) if size else ''))
+    return EXIT_OK, emit
 
 
 def cmd_plot(args):
@@ -348,6 +383,19 @@ def build_parser():
     add_frames(p, 3)
     add_json(p)
     p.set_defaults(run=cmd_diff)
+
+    p = add_verb(verbs, 'pack', 'a small copy of a log to keep or send: what reports by site '
+                                'need, zstd-compressed (FILE.zst)',
+                 epilog='A packed log reads as its source does in every verb, except that '
+                        'addresses are made up, times are kept to the millisecond and a double '
+                        'free reads as a free of an unknown pointer (scripts/LOG-FORMAT.md, '
+                        'Packed logs). The source is kept.')
+    add_files(p)
+    p.add_argument('-o', '--output', metavar='PATH',
+                   help='where the pack goes (a directory for several logs); default FILE.zst')
+    p.add_argument('--level', type=positive_int(1, 19), default=6, metavar='N',
+                   help='zstd level, 1..19; default 6')
+    p.set_defaults(run=cmd_pack)
 
     p = add_verb(verbs, 'plot', 'a self-contained HTML report (no network needed)')
     add_files(p)

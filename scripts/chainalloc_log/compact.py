@@ -218,22 +218,11 @@ def decode_lines(data, header_len, cut=None):
         yield modules[idx]
 
 
-class TextView:
-    """A compact log read as a version 1 body: `read(n)` returns whole lines, as a text log's
-    file object would return its bytes."""
+class LinesView:
+    """Decoded lines read as a version 1 body: `read(n)` returns whole lines, as a text log's
+    file object would return its bytes. `lines` is set by the subclass."""
 
-    def __init__(self, f, first_line):
-        """`f`: the log, its first line already read (a file, a gzip stream or a pipe)."""
-        try:
-            if not hasattr(f, 'fileobj'):   # gzip streams are read, not mapped
-                self.data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-            pass
-        if not hasattr(self, 'data'):
-            self.data = first_line + f.read()
-        self.cut = []
-        self.lines = decode_lines(self.data, len(first_line), self.cut)
-        self.done = False
+    done = False
 
     def read(self, n):
         if self.done:
@@ -251,3 +240,19 @@ class TextView:
 
     def readline(self):
         return self.read(1)
+
+
+class TextView(LinesView):
+    """A compact log read as a version 1 body."""
+
+    def __init__(self, f, first_line):
+        """`f`: the log, its first line already read (a file, a gzip stream or a pipe)."""
+        try:
+            if not hasattr(f, 'fileobj'):   # gzip streams are read, not mapped
+                self.data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            pass
+        if not hasattr(self, 'data'):
+            self.data = first_line + f.read()
+        self.cut = []
+        self.lines = decode_lines(self.data, len(first_line), self.cut)

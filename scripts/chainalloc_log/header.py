@@ -3,7 +3,7 @@
 import os
 from urllib.parse import unquote
 
-FORMAT_VERSIONS = (1, 2)   # text lines; compact records (the body differs, the header is the same)
+FORMAT_VERSIONS = (1, 2, 3)   # text lines; compact records; packed (the body differs, the header is alike)
 
 
 class LogError(Exception):
@@ -31,7 +31,7 @@ def parse_header(line):
         raise LogError('header format version %r is not a number' % tokens[0])
     if version not in FORMAT_VERSIONS:
         raise LogError('log format version %d, this reader reads versions %s'
-                       % (version, ' and '.join(map(str, FORMAT_VERSIONS))))
+                       % (version, ', '.join(map(str, FORMAT_VERSIONS))))
     # The program's name and the chain are percent-encoded where they hold bytes that would
     # break the line (a space or newline in a program's name).
     head = {'version': version, 'chain': unquote(chain)}

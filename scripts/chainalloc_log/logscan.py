@@ -22,8 +22,9 @@ from .header import LogError, parse_footer, parse_header
 from .parse import CHUNK, Progress, Scan, open_log, sampling_of
 
 FORMAT = 1                    # the JSON shape this reader expects (reader/scan_json.cpp)
-SCANNED_VERSIONS = (1, 2)     # the log formats the scanner reads: text lines, compact records
+SCANNED_VERSIONS = (1, 2, 3)  # the log formats the scanner reads: text lines, compact, packed records
 COMPACT_VERSION = 2
+PACKED_VERSION = 3
 PROGRAM = 'chainalloc-logscan'
 _hint = None                  # the launcher's finder: () -> path or None
 
@@ -83,6 +84,8 @@ def scan_compiled(scanner, path, timeline):
             args.append('--timeline')
         if head.get('version') == COMPACT_VERSION:
             args.append('--compact')
+        elif head.get('version') == PACKED_VERSION:
+            args.append('--packed')
         try:
             if (path != '-' and not hasattr(raw, 'fileobj')        # a plain regular file:
                     and os.path.isfile(path)):                   # the scanner reads it
@@ -118,12 +121,13 @@ class _Inexact(Exception):
     pass
 
 
-def _run(args, feed, path=None):
+def _run(args, feed, path=None, out=None):
     """The scanner's stdout. With `feed`, a file object whose bytes (after the header,
-    already read) go to the scanner's stdin, through the progress line when wanted."""
+    already read) go to the scanner's stdin, through the progress line when wanted. With
+    `out`, a file the scanner writes to instead (nothing is returned)."""
     try:
         proc = subprocess.Popen(args, stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE)
+                                stdout=out or subprocess.PIPE)
     except OSError as e:
         raise LogError('cannot run the log scanner %s: %s (CHAINALLOC_LOG_SCANNER=python '
                        'reads without it)' % (args[0], e.strerror))
@@ -160,8 +164,11 @@ def _run(args, feed, path=None):
                     f.finish()
         feeder = threading.Thread(target=pump, daemon=True)
         feeder.start()
-    with proc.stdout:
-        out = proc.stdout.read()
+    if out is None:
+        with proc.stdout:
+            out = proc.stdout.read()
+    else:
+        out = None
     proc.wait()
     if feeder is not None:
         feeder.join()
@@ -313,3 +320,48 @@ def differences(a, b):
 def _short(v):
     text = repr(v)
     return text if len(text) < 400 else text[:400] + '...'
+
+
+def pack(scanner, path, dest, level):
+    """Writes `path`'s log packed (version 3, zstd-compressed) to `dest`, which must not exist:
+    the scanner writes the records, the `zstd` program compresses them."""
+    from .packed import pack_header
+    raw = open_log(path)
+    try:
+        first = raw.readline()
+        if not first.endswith(b'\n'):
+            raise LogError('header line is cut (log holds no complete line)')
+        head = parse_header(first)
+        if head['version'] not in (1, COMPACT_VERSION):
+            raise LogError('already packed')
+        layers = len([x for x in head.get('layers', '').split(',') if x])
+        args = [scanner, '--pack', '--layers', str(layers)]
+        if head['version'] == COMPACT_VERSION:   # from a pipe too: where the chunks start
+            args += ['--compact', '--offset', str(len(first))]
+        plain = path != '-' and not hasattr(raw, 'fileobj') and os.path.isfile(path)
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                zstd = subprocess.Popen(['zstd', '-q', '-%d' % level, '-c'], stdin=subprocess.PIPE,
+                                        stdout=f)
+                try:
+                    zstd.stdin.write(pack_header(first, head['version']))
+                    zstd.stdin.flush()
+                    if plain:
+                        if head['version'] != COMPACT_VERSION:
+                            args += ['--offset', str(len(first))]
+                        _run(args + [path], None, out=zstd.stdin)
+                    else:
+                        _run(args + ['-'], raw, path, out=zstd.stdin)
+                finally:
+                    zstd.stdin.close()
+                    if zstd.wait() != 0:
+                        raise LogError('zstd failed (exit %d)' % zstd.returncode)
+        except BaseException:
+            os.unlink(dest)
+            raise
+    except OSError as e:
+        raise LogError('%s%s' % (e.strerror, ': ' + e.filename if e.filename else ''))
+    finally:
+        if raw is not sys.stdin.buffer:
+            raw.close()

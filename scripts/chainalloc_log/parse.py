@@ -11,6 +11,7 @@ import zlib
 from urllib.parse import unquote_to_bytes
 
 from .compact import TextView
+from .packed import ZSTD_MAGIC, PackedView, Zstd
 from .header import LogError, parse_footer, parse_header
 
 CHUNK = 1 << 22          # bytes read per call: big reads keep the per-line cost minimal
@@ -26,6 +27,10 @@ def open_log(path):
         magic = probe.read(2)
     if magic == b'\x1f\x8b':
         return gzip.open(path, 'rb')
+    if magic == ZSTD_MAGIC[:2]:
+        with open(path, 'rb') as probe:
+            if probe.read(4) == ZSTD_MAGIC:   # a packed log, or any log compressed by zstd
+                return Zstd(path)
     return open(path, 'rb')
 
 
@@ -156,11 +161,13 @@ def scan_log_python(path, timeline=False):
         if not first.endswith(b'\n'):
             raise LogError('header line is cut (log holds no complete line)')
         head = parse_header(first)
-        if head['version'] == 2:      # compact records: decoded into version 1 lines
-            view = TextView(raw, first)
+        if head['version'] in (2, 3):      # compact or packed records: decoded into v1 lines
+            view = TextView(raw, first) if head['version'] == 2 else PackedView(raw)
             s = _scan_events(view, head, timeline)
-            if view.cut and view.cut[0]:
-                s.cut_line, s.cut_text = True, b'(the file ends inside a chunk of records)'
+            if view.cut and view.cut[0]:   # a packed log says how its source ended
+                s.cut_line = True
+                s.cut_text = view.cut[1] if len(view.cut) > 1 else \
+                    b'(the file ends inside a chunk of records)'
             return s
         return _scan_events(f, head, timeline)
     except (EOFError, zlib.error) as e:   # a gzip log cut short or corrupted

@@ -374,6 +374,115 @@ class CompactDifferential(unittest.TestCase):
             self.same(self.write('flip%d.log' % k, bytes(damaged)))
 
 
+class PackedLogs(unittest.TestCase):
+    maxDiff = None
+    """`chainalloc log pack` (format version 3): a pack reads as its source in every report,
+    except times (to the millisecond) and addresses; both decoders of a pack agree, on whole,
+    cut and damaged packs."""
+    setUp, tearDown = Differential.setUp, Differential.tearDown
+    write, same, run_logged = Differential.write, Differential.same, Differential.run_logged
+
+    def reports(self, path):
+        """summary, leaks and sites as JSON, without what a pack changes on purpose: times and
+        what is figured from them, addresses, the file read."""
+        out = []
+        for verb in ('summary', 'leaks', 'sites'):
+            p = subprocess.run([sys.executable, os.path.join(SCRIPTS, 'chainalloc_log.py'), verb,
+                                '--json', path], capture_output=True,
+                               env=dict(os.environ, CHAINALLOC_LOG_SCANNER=ARGS.scanner))
+            self.assertIn(p.returncode, (0, 1), p.stderr)
+            out.append(self.strip(json.loads(p.stdout)))
+        return out
+
+    def strip(self, v):
+        if isinstance(v, dict):
+            return {k: self.strip(x) for k, x in v.items()
+                    if not k.endswith('_ns') and k not in (
+                        'file', 'files_read', 'version', 'read_seconds', 'events_per_second', 'calls_per_second', 'ptr')}
+        if isinstance(v, list):
+            return [self.strip(x) for x in v]
+        return v
+
+    def pack(self, path):
+        dest = path + '.zst'
+        logscan.pack(ARGS.scanner, path, dest, 6)
+        return dest
+
+    def test_pack_keeps_reports(self):
+        if not ARGS.so:
+            self.skipTest('no --so: real programs not run')
+        logs = self.run_logged(ARGS.threads, ['3000'], compact=True)
+        logs += self.run_logged(ARGS.sampled, [], 'sample=4096', compact=True)
+        logs += self.run_logged(ARGS.fork, [])
+        logs += self.run_logged(ARGS.exec, ['/bin/true'], compact=True)
+        for path in logs:
+            packed = self.pack(path)
+            self.assertEqual(self.reports(path), self.reports(packed), path)
+            # Sampled and short logs repeat little: a pack is smaller, not always much.
+            share = 0.2 if path == logs[0] else 1
+            self.assertLess(os.path.getsize(packed), os.path.getsize(path) * share, path)
+            with open(path, 'rb') as f:
+                gz = self.write(os.path.basename(path) + '.gz', gzip.compress(f.read()))
+            self.assertEqual(self.reports(self.pack(gz)), self.reports(path), gz)
+            self.same(packed)
+        # What the equal reports were about: threads, and temporaries (exact once packed).
+        self.assertGreater(len(parse.scan_log_python(logs[0]).threads), 2)
+        self.assertGreater(sum(parse.scan_log_python(p).temp_blocks for p in logs), 0)
+
+    def test_cut_source(self):
+        """A source cut short packs as it reads: the same events, and incomplete."""
+        if not ARGS.so:
+            self.skipTest('no --so: real programs not run')
+        path = self.run_logged(ARGS.threads, ['3000'], compact=True)[0]
+        with open(path, 'rb') as f:
+            data = f.read()
+        cut = self.write('cut.log', data[:len(data) * 2 // 3 + 100])
+        a, b = parse.scan_log_python(cut), parse.scan_log_python(self.pack(cut))
+        self.assertTrue(a.cut_line and b.cut_line)
+        self.assertEqual(a.cut_text, b.cut_text)
+        self.assertEqual((a.events, a.peak, a.temp_blocks), (b.events, b.peak, b.temp_blocks))
+
+    def test_damaged_pack(self):
+        """A pack's body cut or flipped anywhere: both decoders agree on what is left, and say
+        the log is incomplete when it ends inside a record; a cut zstd stream is an error."""
+        if not ARGS.so:
+            self.skipTest('no --so: real programs not run')
+        packed = self.pack(self.run_logged(ARGS.threads, ['1000'], compact=True)[0])
+        data = subprocess.run(['zstd', '-dcq', packed], capture_output=True, check=True).stdout
+        head = data.index(b'\n') + 1
+        rnd = random.Random(11)
+        for k in range(10):
+            at = rnd.randrange(head, len(data))
+            self.same(self.write('cut%d.log' % k, data[:at]))
+            damaged = bytearray(data)
+            damaged[rnd.randrange(head, len(data))] ^= 1 << rnd.randrange(8)
+            self.same(self.write('flip%d.log' % k, bytes(damaged)))
+        s = self.same(self.write('mid.log', data[:-1]))
+        self.assertTrue(s.cut_line)
+        with open(packed, 'rb') as f:
+            short = self.write('short.zst', f.read()[:-20])
+        with self.assertRaisesRegex(parse.LogError, 'bad zstd data'):
+            parse.scan_log_python(short)
+
+    def test_refusals(self):
+        path = self.write('a.log', header().encode() + b'1 1 m 10 a0 0\n')
+        packed = self.pack(path)
+        with self.assertRaisesRegex(parse.LogError, 'already packed'):
+            logscan.pack(ARGS.scanner, packed, packed + '.zst', 6)
+        self.assertFalse(os.path.exists(packed + '.zst'))
+        with self.assertRaises(parse.LogError):   # never over an existing file
+            logscan.pack(ARGS.scanner, path, packed, 6)
+        self.assertTrue(os.path.getsize(packed) > 0)
+        cli = [sys.executable, os.path.join(SCRIPTS, 'chainalloc_log.py'), 'pack']
+        env = dict(os.environ, CHAINALLOC_LOG_SCANNER=ARGS.scanner)
+        p = subprocess.run(cli + ['-o', os.path.join(self.dir.name, 'b.zst'), path], capture_output=True, env=env, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('b.zst', p.stdout)
+        p = subprocess.run(cli + [packed], capture_output=True, env=env, text=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn('already packed', p.stderr)
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()

@@ -202,7 +202,7 @@ class Incomplete(Case):
         self.assertIn('not a chainalloc log', run('summary', self.path('x.txt'),
                                                    expect=2).stderr)
         with open(self.path('v.log'), 'w') as f:
-            f.write('# chainalloc-log 3 pid=1\n')   # 1 and 2 are read; a later one is refused
+            f.write('# chainalloc-log 4 pid=1\n')   # 1, 2 and 3 are read; a later one is refused
         self.assertIn('version', run('summary', self.path('v.log'), expect=2).stderr)
         run('summary', self.path('missing.log'), expect=2)
 

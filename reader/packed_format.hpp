@@ -1,0 +1,44 @@
+// The packed log (format version 3, scripts/LOG-FORMAT.md "Packed logs"): what `chainalloc log
+// pack` keeps of a log, for keeping or sending. It drops what reports by site never need:
+// addresses (a block is named by its kind, as heaptrack's trace does), time finer than a
+// step, and the per-thread record framing. What is left repeats, so zstd takes it to a small
+// fraction of a byte an event on repetitive programs. The pack is written by pack.cpp and
+// decoded back into version 1 lines by packed_source.cpp and scripts/chainalloc_log/packed.py.
+#pragma once
+
+#include <cstdint>
+
+namespace logscan::packed {
+
+inline constexpr unsigned kVersion = 3;
+inline constexpr std::uint64_t kTimeStepNs = 1000000;   // events keep their millisecond
+
+// A record is a tag byte and LEB128 fields.
+enum Tag : std::uint8_t {
+  kText = 1,     // len, bytes: a #M, #S, footer or malformed line, without its newline
+  kTime = 2,     // steps since the last kTime (the clock starts at 0)
+  kThread = 3,   // tid: the thread of the events that follow
+  kKind = 4,     // op, layer+1 (0: none), size, align, stack+1 (0: none): the next kind's id
+  kAlloc = 5,    // kind, new          (malloc, calloc, aligned)
+  kFree = 6,     // old
+  kRealloc = 7,  // kind, old, new
+  kCut = 8,      // len, bytes: the log ended inside this line (cut short), or inside a chunk
+};
+
+// The kind's op, in the order of the v1 letters m c a r.
+inline constexpr char kOps[] = {'m', 'c', 'a', 'r'};
+
+// A block that an event takes (old), by its place among its kind's live blocks in the
+// decoder's order: kOldOldest then the kind (the oldest), or kOldNewest + j then the kind (the
+// j-th newest, 0 the newest). The packer names the real block's place when it matters: a
+// block freed soon after it was made, by its thread (a temporary, parse.py's TEMP_WINDOW),
+// and when the oldest is such a block. Otherwise it names the oldest, which the decoder then
+// frees instead of the real one: another block of the same kind (size, stack, layer), so no
+// count nor byte of any kind changes, and the packer follows the swap. Naming only what
+// matters is what keeps a pack small: the places of other frees are close to random.
+inline constexpr std::uint64_t kOldNull = 0, kOldDash = 1, kOldUnknown = 2, kOldOldest = 3, kOldNewest = 4;
+inline constexpr std::uint64_t kTempWindow = 8;   // parse.py's TEMP_WINDOW
+// A block that an event makes (new): in place keeps the old block's name.
+inline constexpr std::uint64_t kNewNull = 0, kNewDash = 1, kNewBlock = 2, kNewInPlace = 3;
+
+}  // namespace logscan::packed
