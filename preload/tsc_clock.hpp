@@ -15,7 +15,7 @@
 //   A plain rdtsc may run ahead of a pending load (out of order, by up to a cache or TLB miss:
 //   hundreds of ns), so the read is rdtscp, as the kernel's own (it waits for earlier loads).
 //   The other side needs nothing: a time is read before the stores after it, which become
-//   visible only once the read has retired. (A plain rdtsc was measured ~8% cheaper per
+//   visible only once the read has retired. (A plain rdtsc was measured 5-7% cheaper per
 //   logged run than rdtscp; that is the price of the order.)
 // - Times never go backwards within a thread: rdtscp reads in program order, and the kernel
 //   uses the TSC as its clocksource only when the CPUs' counters agree (a thread that moves
