@@ -8,6 +8,7 @@
 
 #include "compact_format.hpp"
 #include "config/chain_spec.hpp"
+#include "tsc_clock.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -15,15 +16,22 @@
 
 namespace chainalloc::preload {
 
-/// The moment a log's times count from: t_ns = CLOCK_MONOTONIC - mono_ns; the header shows
-/// it as unix_ns. A fork child starts its own.
+/// The moment a log's times count from: t_ns = now - mono_ns, now on CLOCK_MONOTONIC's scale
+/// (tsc_clock.hpp); the header shows the start as unix_ns. A fork child starts its own, with
+/// the parent's conversion: every copy of a process's clock reads the same.
 struct LogClock {
     std::int64_t unix_ns, mono_ns;
+    TscClock tsc{};
 
     /// Nanoseconds since this clock's start: an event's t_ns.
     std::uint64_t since() const noexcept {
-        std::int64_t d = clock_ns(CLOCK_MONOTONIC) - mono_ns;
+        std::int64_t d = tsc.now() - mono_ns;
         return d > 0 ? static_cast<std::uint64_t>(d) : 0;
+    }
+    /// Starts counting now; the conversion stays.
+    void restart() noexcept {
+        unix_ns = clock_ns(CLOCK_REALTIME);
+        mono_ns = tsc.now();
     }
     static std::int64_t clock_ns(clockid_t id) noexcept {
         timespec ts;

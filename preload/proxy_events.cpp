@@ -111,6 +111,7 @@ struct Proxy {
 
 constinit Proxy g_proxies[config::kMaxLayers];
 // The log's clock: t_ns counts from its mono_ns; the header gives the same moment in Unix time.
+// Its TSC conversion is measured once, at the first proxy's attach, before any event.
 LogClock g_clock{0, 0};
 
 __thread int t_tid __attribute__((tls_model("initial-exec")));
@@ -135,8 +136,6 @@ void bump(std::atomic<T>& c, T by = 1) noexcept {
 // (0: not drawn yet), and the generator that draws them.
 __thread std::int64_t t_bytes_left[config::kMaxLayers] __attribute__((tls_model("initial-exec")));
 __thread std::uint64_t t_rng __attribute__((tls_model("initial-exec")));
-
-void start_clock() noexcept { g_clock = {LogClock::clock_ns(CLOCK_REALTIME), LogClock::clock_ns(CLOCK_MONOTONIC)}; }
 
 std::uint32_t thread_id() noexcept {
     if (!t_tid) t_tid = static_cast<int>(gettid());
@@ -244,7 +243,10 @@ __attribute__((destructor)) void on_exit_write_footers() noexcept {
 }  // namespace
 
 void proxy_attach(unsigned layer, const config::ProxySpec& spec) noexcept {
-    if (g_clock.mono_ns == 0) start_clock();
+    if (g_clock.mono_ns == 0) {
+        g_clock.tsc = TscClock::calibrate();
+        g_clock.restart();
+    }
     Proxy& proxy = g_proxies[layer];
     proxy.sample = spec.sample > 1 ? spec.sample : 1;
     proxy.logging = true;
@@ -315,7 +317,7 @@ void proxy_after_fork(bool child) noexcept {
     if (child) {
         t_tid = 0;
         t_rng = 0;  // the child draws its own samples, not a copy of the parent's
-        start_clock();
+        g_clock.restart();  // the parent's conversion, inherited (tsc_clock.hpp)
         for (Proxy& proxy : g_proxies) {
             for (Counters& c : proxy.stripes) {
                 for (auto* counter : {&c.malloc, &c.calloc, &c.aligned, &c.realloc, &c.free, &c.failed, &c.lines})

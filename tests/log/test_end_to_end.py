@@ -25,7 +25,7 @@ from reader_cli import READER, run as reader, run_json as reader_json_all  # noq
 from reader_cli import run_json_one as reader_json  # noqa: E402
 from logtext import is_compact, log_text  # noqa: E402
 
-PROGRAMS = ('known', 'threads', 'fork', 'exec', 'loop', 'sampled')
+PROGRAMS = ('known', 'threads', 'fork', 'exec', 'loop', 'sampled', 'handoff')
 PATHS = {}      # 'so' and the program names -> absolute paths (filled by main())
 
 OPS = ('malloc', 'calloc', 'realloc', 'aligned', 'free', 'failed')
@@ -43,6 +43,7 @@ HUGE = 1 << 62          # known_program's failing malloc and realloc
 
 THREADS = 4
 THREAD_K = 2000         # threads_program's allocations per thread (even)
+HANDOFFS = 100000       # handoff_program's blocks
 
 # fork_program's calls (see its source).
 FORK_PARENT = {'malloc': 15, 'free': 15}
@@ -369,6 +370,31 @@ class Threads(LogCase):
                 if owner.pop(e[3]) != e[1]:
                     cross += 1
         self.assertEqual(cross, THREADS * THREAD_K // 2)
+
+    def test_handoffs_in_time_order(self):
+        """Blocks passed between two threads microseconds apart: the compact log's records,
+        merged by time, keep every malloc before its free and every free before the malloc
+        that gets the block back, in either thread (one clock for all threads:
+        preload/tsc_clock.hpp). handoff_program.c says what it catches."""
+        path = self.one_log('handoff', [HANDOFFS], prefix='handoff')
+        self.assertTrue(is_compact(path))
+        d = reader_json('summary', path)
+        self.assert_consistent(d, path)
+        self.assertEqual(d['anomalies'], [])
+        # Independent of the reader, on the merged records: both directions were exercised.
+        live, freed_by = {}, {}
+        passed = returned = 0
+        for e in events_of(path):
+            if e[2] in 'mc':
+                self.assertNotIn(e[4], live, 'allocation of a live block: %s' % e)
+                live[e[4]] = e[1]
+                returned += freed_by.get(e[4], e[1]) != e[1]
+            elif e[2] == 'f':
+                self.assertIn(e[3], live, 'free of a block not live: %s' % e)
+                passed += live.pop(e[3]) != e[1]
+                freed_by[e[3]] = e[1]
+        self.assertEqual(passed, HANDOFFS)
+        self.assertGreater(returned, HANDOFFS // 10)
 
 
 # --------------------------------------------------------------------------------------
