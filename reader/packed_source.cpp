@@ -114,7 +114,7 @@ class Decoder {
         return true;
       }
       case pk::kAlloc:
-        if (!in.var(a) || !in.var(b) || a >= kinds_.size() || kinds_[a].op > 2) return bad();
+        if (!in.var(a) || !in.var(b) || a >= kinds_.size() || kinds_[a].op > 2 || b > pk::kNewBlock) return bad();
         return event(kinds_[a], nullptr, made(kinds_[a], b, 0));
       case pk::kFree: {
         OldRef ref;
@@ -126,7 +126,9 @@ class Decoder {
       }
       case pk::kRealloc: {
         OldRef ref;
-        if (!in.var(a) || !ref.read(in) || !in.var(c) || a >= kinds_.size() || kinds_[a].op != 3) return bad();
+        if (!in.var(a) || !ref.read(in) || !in.var(c) || a >= kinds_.size() || kinds_[a].op != 3 ||
+            c > pk::kNewInPlace)
+          return bad();
         Kind& k = kinds_[a];
         std::uint64_t addr = 0;
         std::string old;
@@ -217,8 +219,15 @@ class Decoder {
 
   // As the compact source: the checkpoint falls after the line that brings the batch to
   // kChunk bytes of text, where packed.py's view hands the Python scan its batches.
+  // A damaged text record may hold a newline: its lines are parsed one by one (as the
+  // Python reader splits what it reads), counted as one item.
   void emit(const std::string& s) {
-    parser_.line(s.data(), s.data() + s.size());
+    const char* b = s.data();
+    const char* e = b + s.size();
+    for (const char* nl; (nl = static_cast<const char*>(std::memchr(b, '\n', static_cast<std::size_t>(e - b))));
+         b = nl + 1)
+      parser_.line(b, nl);
+    parser_.line(b, e);
     if ((batch_ += s.size() + 1) >= kChunk) {
       sink_.checkpoint();
       batch_ = 0;

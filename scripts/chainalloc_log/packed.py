@@ -149,7 +149,7 @@ def decode_lines(f, cut):
                 kinds.append(k)
             elif tag == ALLOC:
                 i, code = src.var(), src.var()
-                if i >= len(kinds) or kinds[i][0] > 2:
+                if i >= len(kinds) or kinds[i][0] > 2 or code > NEW_BLOCK:
                     raise Damaged()
                 yield event(kinds[i], None, made(kinds[i], code, None))
             elif tag == FREE:
@@ -159,7 +159,7 @@ def decode_lines(f, cut):
                 yield b'%d %d f %s' % (step * TIME_STEP_NS, tid, old)
             elif tag == REALLOC:
                 i, ref, code = src.var(), old_ref(), src.var()
-                if i >= len(kinds) or kinds[i][0] != 3:
+                if i >= len(kinds) or kinds[i][0] != 3 or code > NEW_IN_PLACE:
                     raise Damaged()
                 k = kinds[i]
                 release = code != NEW_NULL or k[2] == 0
