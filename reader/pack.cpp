@@ -6,8 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <iterator>
-#include <list>
 #include <string>
 #include <unistd.h>
 #include <unordered_map>
@@ -33,6 +31,73 @@ struct KindHash {
   }
 };
 
+// Pointer -> node: open addressing with linear probing and deletion by backward shift, so a
+// lookup is one cache miss and a free leaves no tombstone. Pointer 0 is never a key.
+class PointerMap {
+ public:
+  static constexpr std::uint32_t kNone = ~std::uint32_t{0};
+
+  PointerMap() : keys_(1 << 12, 0), values_(1 << 12) {}
+
+  std::uint32_t* find(std::uint64_t key) {
+    for (std::size_t i = home(key);; i = next(i)) {
+      if (keys_[i] == key) return &values_[i];
+      if (keys_[i] == 0) return nullptr;
+    }
+  }
+
+  // The value of key, kNone when it was added now.
+  std::uint32_t& slot(std::uint64_t key) {
+    if (2 * (used_ + 1) > keys_.size()) grow();
+    std::size_t i = home(key);
+    for (; keys_[i] != key; i = next(i))
+      if (keys_[i] == 0) {
+        keys_[i] = key;
+        values_[i] = kNone;
+        ++used_;
+        break;
+      }
+    return values_[i];
+  }
+
+  void erase(std::uint64_t key) {
+    std::size_t i = home(key);
+    while (keys_[i] != key) i = next(i);
+    // Move back every later entry of the run that may sit at i: one whose home is not in
+    // the cyclic range (i, j].
+    for (std::size_t j = next(i); keys_[j] != 0; j = next(j)) {
+      std::size_t h = home(keys_[j]);
+      if (i <= j ? (h <= i || h > j) : (h <= i && h > j)) {
+        keys_[i] = keys_[j];
+        values_[i] = values_[j];
+        i = j;
+      }
+    }
+    keys_[i] = 0;
+    --used_;
+  }
+
+ private:
+  std::size_t home(std::uint64_t key) const { return ((key >> 4) * 0x9e3779b97f4a7c15ull) >> shift_; }
+  std::size_t next(std::size_t i) const { return (i + 1) & (keys_.size() - 1); }
+
+  void grow() {
+    std::vector<std::uint64_t> keys(keys_.size() * 2, 0);
+    std::vector<std::uint32_t> values(keys.size());
+    keys.swap(keys_);
+    values.swap(values_);
+    --shift_;
+    used_ = 0;
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      if (keys[i]) slot(keys[i]) = values[i];
+  }
+
+  std::vector<std::uint64_t> keys_;
+  std::vector<std::uint32_t> values_;
+  std::size_t used_ = 0;
+  unsigned shift_ = 64 - 12;
+};
+
 class Packer final : public PackSink {
  public:
   explicit Packer(int fd) : fd_(fd) { buf_.reserve(kFlush + 64); }
@@ -46,16 +111,16 @@ class Packer final : public PackSink {
         step_ = step;
       }
     }
-    ++thread_events_[e.tid.value];
-    if (!has_tid_ || e.tid.value != tid_) {
+    if (!events_ || e.tid.value != tid_) {
       put(pk::kThread, e.tid.value);
       tid_ = e.tid.value;
-      has_tid_ = true;
+      events_ = &thread_events_[tid_];   // stays valid: unordered_map never moves its values
     }
+    ++*events_;
     switch (e.op) {
       case Op::free:
         put(pk::kFree);
-        take(e.ptr, e.tid.value, true);
+        take(e.ptr, true);
         break;
       case Op::realloc: {
         std::uint64_t kind = kind_of(e, 3);
@@ -63,32 +128,32 @@ class Packer final : public PackSink {
         // realloc leaves it (LOG-FORMAT.md, Failures). The decoder applies the same rule.
         bool releases = !is_null(e.ptr) || e.size == 0;
         put(pk::kRealloc, kind);
-        bool was_live = take(e.old, e.tid.value, releases);
+        bool was_live = take(e.old, releases);
         std::uint64_t made = is_null(e.ptr) ? pk::kNewNull
                            : is_dash(e.ptr) ? pk::kNewDash
                            : (e.ptr == e.old && was_live) ? pk::kNewInPlace
                            : pk::kNewBlock;
-        if (made >= pk::kNewBlock) make(e.ptr.value, kind, e.tid.value);
+        if (made >= pk::kNewBlock) make(e.ptr.value, kind);
         put_var(made);
         break;
       }
       default: {
         std::uint64_t kind = kind_of(e, e.op == Op::malloc ? 0 : e.op == Op::calloc ? 1 : 2);
         std::uint64_t made = is_null(e.ptr) ? pk::kNewNull : is_dash(e.ptr) ? pk::kNewDash : pk::kNewBlock;
-        if (made == pk::kNewBlock) make(e.ptr.value, kind, e.tid.value);
+        if (made == pk::kNewBlock) make(e.ptr.value, kind);
         put(pk::kAlloc, kind, made);
       }
     }
   }
 
   void stack(const StackDef& s) override {
-    std::string line = "#S " + spell(s.id, false);
-    for (const Word& f : s.frames) line += " " + spell(f, true);
+    std::string line = "#S " + spelling(s.id, false);
+    for (const Word& f : s.frames) line += " " + spelling(f, true);
     text(pk::kText, line);
   }
 
   void module(const Module& m) override {
-    text(pk::kText, "#M " + spell(m.base, true) + " " + spell(m.lo, true) + " " + spell(m.hi, true) + " " +
+    text(pk::kText, "#M " + spelling(m.base, true) + " " + spelling(m.lo, true) + " " + spelling(m.hi, true) + " " +
                         std::string(m.build_id) + " " + std::string(m.path));
   }
 
@@ -109,12 +174,15 @@ class Packer final : public PackSink {
 
  private:
   static constexpr std::size_t kFlush = std::size_t{1} << 16;
-  static constexpr std::uint64_t kGone = ~std::uint64_t{0};   // a slot no real block holds
+  static constexpr std::uint64_t kGone = ~std::uint64_t{0};   // a node no real block holds
+  static constexpr std::uint32_t kNil = ~std::uint32_t{0};
 
-  struct Live {
-    std::uint64_t kind;
-    std::list<std::uint64_t>::iterator slot;   // its place in order_[kind]
-    std::uint64_t tid, made_at;                // the thread that made it, and its event count then
+  struct Node {
+    std::uint64_t ptr, tid, made_at;   // the block, the thread that made it, its event count then
+    std::uint32_t prev, next, kind;    // prev: the next older of its kind; next: newer (or free)
+  };
+  struct Order {
+    std::uint32_t oldest = kNil, newest = kNil;
   };
 
   // A pack names numbers by value: a spelling the proxy never writes ("05" for a thread)
@@ -139,47 +207,49 @@ class Packer final : public PackSink {
     return it->second;
   }
 
-  void make(std::uint64_t ptr, std::uint64_t kind, std::uint64_t tid) {
-    auto& order = order_[kind];
-    order.push_back(ptr);
-    Live b{kind, std::prev(order.end()), tid, thread_events_[tid]};
-    auto [it, fresh] = live_.try_emplace(ptr, b);
-    if (!fresh) {   // a live pointer given out again (a damaged log): its old block stays
-      *it->second.slot = kGone;   // in the decoder's order, as nobody's
-      it->second = b;
+  void make(std::uint64_t ptr, std::uint64_t kind) {
+    std::uint32_t n = new_node();
+    nodes_[n] = Node{ptr, tid_, *events_, kNil, kNil, static_cast<std::uint32_t>(kind)};
+    link_newest(n);
+    std::uint32_t& at = live_.slot(ptr);
+    if (at != PointerMap::kNone) {   // a live pointer given out again (a damaged log): its old block stays
+      nodes_[at].ptr = kGone;   // in the decoder's order, as nobody's
+      nodes_[at].tid = kGone;
     }
+    at = n;
   }
 
   // Writes how an event names the block it takes (packed_format.hpp); true when it was a
   // live block. A pointer no live block has is "unknown": a double free reads as a free of
   // an unknown pointer once packed.
-  bool take(const Word& p, std::uint64_t tid, bool release) {
+  bool take(const Word& p, bool release) {
     if (is_null(p)) return put_var(pk::kOldNull), false;
     if (is_dash(p)) return put_var(pk::kOldDash), false;
-    auto it = live_.find(p.value);
-    if (it == live_.end()) return put_var(pk::kOldUnknown), false;
-    Live& b = it->second;
-    auto& order = order_[b.kind];
-    auto slot = b.slot;
-    bool oldest = slot == order.begin() ||
-                  (!recent(b, tid) && !(order.front() != kGone && recent(live_[order.front()], tid)));
+    std::uint32_t* at = live_.find(p.value);
+    if (!at) return put_var(pk::kOldUnknown), false;
+    std::uint32_t n = *at;
+    Order& order = order_[nodes_[n].kind];
+    std::uint32_t first = order.oldest;
+    bool oldest = n == first || (!recent(nodes_[n]) && !recent(nodes_[first]));
     if (oldest) {
       put_var(pk::kOldOldest);
     } else {   // the place from the newest: short for a recent block
       std::uint64_t j = 0;
-      for (auto r = std::prev(order.end()); r != slot; --r) ++j;
+      for (std::uint32_t r = order.newest; r != n; r = nodes_[r].prev) ++j;
       put_var(pk::kOldNewest + j);
     }
-    put_var(b.kind);
+    put_var(nodes_[n].kind);
     if (!release) return true;
-    live_.erase(it);
-    if (!oldest || slot == order.begin()) {
-      order.erase(slot);
+    live_.erase(p.value);
+    if (!oldest || n == first) {
+      unlink(n);
     } else {   // the decoder frees the oldest: its real block takes the freed one's place
-      std::uint64_t q = order.front();
-      *slot = q;
-      if (q != kGone) live_[q].slot = slot;
-      order.pop_front();
+      Node& q = nodes_[first];
+      nodes_[n].ptr = q.ptr;
+      nodes_[n].tid = q.tid;
+      nodes_[n].made_at = q.made_at;
+      if (q.ptr != kGone) *live_.find(q.ptr) = n;
+      unlink(first);
     }
     return true;
   }
@@ -187,20 +257,33 @@ class Packer final : public PackSink {
   // Made by this thread within the temporary window: the reader may count it as temporary,
   // so the decoder must free this very block. One event of slack: the window's edge is the
   // reader's business, and a little more exactness costs nothing.
-  bool recent(const Live& b, std::uint64_t tid) const {
-    return b.tid == tid && thread_events_.at(tid) - b.made_at <= pk::kTempWindow + 1;
+  bool recent(const Node& b) const { return b.tid == tid_ && *events_ - b.made_at <= pk::kTempWindow + 1; }
+
+  std::uint32_t new_node() {
+    if (free_node_ == kNil) {
+      nodes_.emplace_back();
+      return static_cast<std::uint32_t>(nodes_.size() - 1);
+    }
+    std::uint32_t n = free_node_;
+    free_node_ = nodes_[n].next;
+    return n;
   }
 
-  static std::string spell(const Word& w, bool hex) {
-    if (!w.canonical()) return std::string(w.text);
-    char b[24];
-    int n = 0;
-    std::uint64_t v = w.value;
-    do {
-      b[n++] = "0123456789abcdef"[hex ? v & 15 : v % 10];
-      v = hex ? v >> 4 : v / 10;
-    } while (v);
-    return std::string(std::make_reverse_iterator(b + n), std::make_reverse_iterator(b));
+  void link_newest(std::uint32_t n) {
+    Order& o = order_[nodes_[n].kind];
+    nodes_[n].prev = o.newest;
+    if (o.newest != kNil) nodes_[o.newest].next = n;
+    else o.oldest = n;
+    o.newest = n;
+  }
+
+  void unlink(std::uint32_t n) {
+    Node& b = nodes_[n];
+    Order& o = order_[b.kind];
+    (b.prev != kNil ? nodes_[b.prev].next : o.oldest) = b.next;
+    (b.next != kNil ? nodes_[b.next].prev : o.newest) = b.prev;
+    b.next = free_node_;
+    free_node_ = n;
   }
 
   void put_var(std::uint64_t v) {
@@ -245,12 +328,15 @@ class Packer final : public PackSink {
   std::string buf_;
   std::string error_;
   std::uint64_t step_ = 0, tid_ = 0;
-  bool has_tid_ = false;
   std::unordered_map<Kind, std::uint64_t, KindHash> kinds_;
-  // Every kind's live blocks, oldest first, in the decoder's order; and where each is.
+  // Every kind's live blocks in the decoder's order (a list through nodes_, oldest first),
+  // and the node of each live pointer.
+  std::vector<Node> nodes_;
+  std::uint32_t free_node_ = kNil;
+  std::vector<Order> order_;
+  PointerMap live_;
   std::unordered_map<std::uint64_t, std::uint64_t> thread_events_;   // tid -> events so far
-  std::vector<std::list<std::uint64_t>> order_;
-  std::unordered_map<std::uint64_t, Live> live_;
+  std::uint64_t* events_ = nullptr;                                  // the current thread's
 };
 
 }  // namespace

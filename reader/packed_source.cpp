@@ -234,16 +234,7 @@ class Decoder {
     }
   }
 
-  static std::string hex(std::uint64_t v) {
-    char b[17];
-    int n = 16;
-    b[16] = 0;
-    do {
-      b[--n] = "0123456789abcdef"[v & 15];
-      v >>= 4;
-    } while (v);
-    return std::string(b + n, b + 16);
-  }
+  static std::string hex(std::uint64_t v) { return spelling(Word{v, {}}, true); }
 
   LineParser parser_;
   RecordSink& sink_;

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace logscan {
@@ -22,6 +24,19 @@ struct Word {
   bool canonical() const { return text.empty(); }
   bool operator==(const Word&) const = default;
 };
+
+// The word as a log writes it: its own spelling, or the canonical one of its value.
+inline std::string spelling(const Word& w, bool hex) {
+  if (!w.canonical()) return std::string(w.text);
+  char buf[24];
+  int n = 0;
+  std::uint64_t v = w.value;
+  do {
+    buf[n++] = "0123456789abcdef"[hex ? v & 15 : v % 10];
+    v = hex ? v >> 4 : v / 10;
+  } while (v);
+  return std::string(std::make_reverse_iterator(buf + n), std::make_reverse_iterator(buf));
+}
 
 // Pointers: canonical "0" is no block (a failed call); "-" is the unsampled side of a realloc.
 inline bool is_null(const Word& p) { return p.canonical() && p.value == 0; }

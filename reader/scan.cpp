@@ -15,17 +15,6 @@ constexpr double kPeakSnapshotStep = 1.01;       // PEAK_SNAPSHOT_STEP
 constexpr std::size_t kAnomalies = 20;
 enum { kMalloc, kCalloc, kRealloc, kAligned, kFree };
 
-std::string text_of(const Word& w, bool hex) {
-  if (!w.canonical()) return std::string(w.text);
-  char buf[24];
-  int n = 0;
-  std::uint64_t v = w.value;
-  do {
-    buf[n++] = "0123456789abcdef"[hex ? v & 15 : v % 10];
-    v = hex ? v >> 4 : v / 10;
-  } while (v);
-  return std::string(std::make_reverse_iterator(buf + n), std::make_reverse_iterator(buf));
-}
 }  // namespace
 
 TimeVal TimeVal::of(const Word& digits) {
@@ -291,8 +280,8 @@ template <class N>
 void Scan<N>::anomaly(const char* kind, const Event* e, const Word& ptr, Bytes line) {
   if (anomalies_.size() >= kAnomalies) return;
   if (e)
-    anomalies_.push_back(Anomaly{kind, n_ + skipped_, text_of(e->t, false), text_of(e->tid, false),
-                                 text_of(ptr, true)});
+    anomalies_.push_back(Anomaly{kind, n_ + skipped_, spelling(e->t, false), spelling(e->tid, false),
+                                 spelling(ptr, true)});
   else
     anomalies_.push_back(Anomaly{kind, n_ + skipped_, "?", "?", std::string(line)});
 }

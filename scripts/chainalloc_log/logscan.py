@@ -339,7 +339,9 @@ def pack(scanner, path, dest, level):
         if head['version'] == COMPACT_VERSION:   # from a pipe too: where the chunks start
             args += ['--compact', '--offset', str(len(first))]
         plain = path != '-' and not hasattr(raw, 'fileobj') and os.path.isfile(path)
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        # As private as the source: a log holds the command line and the program's paths.
+        mode = os.stat(path).st_mode & 0o777 if path != '-' else 0o600
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
         try:
             with os.fdopen(fd, 'wb') as f:
                 zstd = subprocess.Popen(['zstd', '-q', '-%d' % level, '-c'], stdin=subprocess.PIPE,

@@ -182,6 +182,26 @@ class Cli(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(any(n.startswith('cd.ls.') for n in os.listdir(work)), os.listdir(work))
 
+    @unittest.skipUnless(BUILT, 'needs the build tree (ninja -C build)')
+    def test_run_pack(self):
+        """--pack: the run's logs (a fork's too) become packs the reader reads, the program's
+        exit status and stdout stay its own, and a log's privacy is kept."""
+        work = tempfile.mkdtemp(dir=self.dir)
+        p = chainalloc('run', '--log', 'p.%p.log', '--pack', '--', 'sh', '-c',
+                       'ls / | cat >/dev/null; echo out; exit 3', cwd=work)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertEqual(p.stdout, 'out\n')
+        names = sorted(os.listdir(work))
+        self.assertGreaterEqual(len(names), 3, names)   # sh, ls, cat (a fork that execs: .1)
+        self.assertTrue(all(re.fullmatch(r'p\.\d+\.log(\.\d+)?\.zst', n) for n in names), names)
+        for n in names:
+            self.assertIn(n, p.stderr)
+            self.assertEqual(os.stat(os.path.join(work, n)).st_mode & 0o777, 0o600)
+        d = json.loads(self.log('summary', os.path.join(work, 'p.*.zst'), '--json').stdout)
+        self.assertEqual(len(d['files']), len(names))
+        self.assertTrue(all(f['version'] == 3 and f['events'] > 0 for f in d['files']))
+        self.one_line_error(chainalloc('run', '--pack', '--', 'true'), r'--pack packs the log')
+
     # -- chainalloc log -----------------------------------------------------------------
     def test_every_verb(self):
         glob = self.path('run.*.log')            # quoted: the reader expands it
