@@ -178,8 +178,10 @@ class Packer final : public PackSink {
   static constexpr std::uint32_t kNil = ~std::uint32_t{0};
 
   struct Node {
-    std::uint64_t ptr, tid, made_at;   // the block, the thread that made it, its event count then
-    std::uint32_t prev, next, kind;    // prev: the next older of its kind; next: newer (or free)
+    std::uint64_t ptr, tid;          // the block, the thread that made it (kGone: nobody's)
+    const std::uint64_t* events;     // that thread's event count, and its value then
+    std::uint64_t made_at;
+    std::uint32_t prev, next, kind;  // prev: the next older of its kind; next: newer (or free)
   };
   struct Order {
     std::uint32_t oldest = kNil, newest = kNil;
@@ -209,7 +211,7 @@ class Packer final : public PackSink {
 
   void make(std::uint64_t ptr, std::uint64_t kind) {
     std::uint32_t n = new_node();
-    nodes_[n] = Node{ptr, tid_, *events_, kNil, kNil, static_cast<std::uint32_t>(kind)};
+    nodes_[n] = Node{ptr, tid_, events_, *events_, kNil, kNil, static_cast<std::uint32_t>(kind)};
     link_newest(n);
     std::uint32_t& at = live_.slot(ptr);
     if (at != PointerMap::kNone) {   // a live pointer given out again (a damaged log): its old block stays
@@ -230,7 +232,7 @@ class Packer final : public PackSink {
     std::uint32_t n = *at;
     Order& order = order_[nodes_[n].kind];
     std::uint32_t first = order.oldest;
-    bool oldest = n == first || (!recent(nodes_[n]) && !recent(nodes_[first]));
+    bool oldest = n == first || (done(nodes_[n]) && done(nodes_[first]));
     if (oldest) {
       put_var(pk::kOldOldest);
     } else {   // the place from the newest: short for a recent block
@@ -247,6 +249,7 @@ class Packer final : public PackSink {
       Node& q = nodes_[first];
       nodes_[n].ptr = q.ptr;
       nodes_[n].tid = q.tid;
+      nodes_[n].events = q.events;
       nodes_[n].made_at = q.made_at;
       if (q.ptr != kGone) *live_.find(q.ptr) = n;
       unlink(first);
@@ -254,10 +257,13 @@ class Packer final : public PackSink {
     return true;
   }
 
-  // Made by this thread within the temporary window: the reader may count it as temporary,
-  // so the decoder must free this very block. One event of slack: the window's edge is the
+  // A block whose thread has gone past the temporary window since it made it: the reader
+  // will count it temporary at no free, whoever frees it (parse.py: freed by its thread within
+  // TEMP_WINDOW of that thread's events). Only such blocks may trade places: the decoder frees
+  // the oldest instead of the real one, and the real one goes on under the oldest's
+  // allocation, which the reader judges later. One event of slack: the window's edge is the
   // reader's business, and a little more exactness costs nothing.
-  bool recent(const Node& b) const { return b.tid == tid_ && *events_ - b.made_at <= pk::kTempWindow + 1; }
+  static bool done(const Node& b) { return b.tid == kGone || *b.events - b.made_at > pk::kTempWindow + 1; }
 
   std::uint32_t new_node() {
     if (free_node_ == kNil) {

@@ -30,12 +30,14 @@ inline constexpr char kOps[] = {'m', 'c', 'a', 'r'};
 
 // A block that an event takes (old), by its place among its kind's live blocks in the
 // decoder's order: kOldOldest then the kind (the oldest), or kOldNewest + j then the kind (the
-// j-th newest, 0 the newest). The packer names the real block's place when it matters: a
-// block freed soon after it was made, by its thread (a temporary, parse.py's TEMP_WINDOW),
-// and when the oldest is such a block. Otherwise it names the oldest, which the decoder then
-// frees instead of the real one: another block of the same kind (size, stack, layer), so no
-// count nor byte of any kind changes, and the packer follows the swap. Naming only what
-// matters is what keeps a pack small: the places of other frees are close to random.
+// j-th newest, 0 the newest). The packer says "the oldest" when that block and the real one
+// are both past the temporary window (their threads have each gone on by more than
+// TEMP_WINDOW events since they made them; parse.py counts a block freed by its thread within
+// it as temporary): the decoder then frees the oldest instead, another block of the same kind
+// (size, stack, layer), the real one goes on under the oldest's allocation, and neither can
+// be a temporary any more, so no count, byte or temporary changes; the packer follows the
+// swap. Otherwise it names the real block's place. Naming places only where they matter is
+// what keeps a pack small: the places of other frees are close to random.
 inline constexpr std::uint64_t kOldNull = 0, kOldDash = 1, kOldUnknown = 2, kOldOldest = 3, kOldNewest = 4;
 inline constexpr std::uint64_t kTempWindow = 8;   // parse.py's TEMP_WINDOW
 // A block that an event makes (new): in place keeps the old block's name.

@@ -127,6 +127,12 @@ launcher_checks() {  # prefix: the launcher there runs a program with a log and 
   out=$("$p/bin/chainalloc" log summary --json "$logs"/t.sort.*.log)
   python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(0 if "sort" in json.dumps(d) else 1)' \
     <<<"$out" || fail "chainalloc log summary --json: $out"
+  # --pack: the installed scanner packs the run's log, and the reader reads the pack.
+  env -u CHAINALLOC_LIB "$p/bin/chainalloc" run --log "$logs/p.%e.%p.log" --pack -- \
+      sort "$here/consumer.cpp" >/dev/null 2>&1 || fail "chainalloc run --pack exited with $?"
+  compgen -G "$logs/p.sort.*.log" >/dev/null && fail "run --pack left the log: $(ls "$logs")"
+  out=$("$p/bin/chainalloc" log summary "$logs"/p.sort.*.zst) || fail "chainalloc log summary of a pack exited with $?"
+  grep -q "sort" <<<"$out" || fail "chainalloc log summary of a pack: $out"
   # A chain that ends in jemalloc: the launcher preloads the jemalloc plugin too.
   if [[ -n "$(find "$p" -name libchainalloc-jemalloc.so -print -quit)" ]]; then
     out=$(env -u CHAINALLOC_LIB CHAINALLOC_VERBOSE=1 "$p/bin/chainalloc" run --preset jemalloc -- \
@@ -138,7 +144,7 @@ launcher_checks() {  # prefix: the launcher there runs a program with a log and 
   out=$("$p/bin/chainalloc" presets) || fail "chainalloc presets exited with $?"
   grep -q "^capped" <<<"$out" || fail "chainalloc presets printed: $out"
 }
-step "installed chainalloc: run --log, log summary, check, presets"
+step "installed chainalloc: run --log (and --pack), log summary, check, presets"
 launcher_checks "$prefix"
 
 # --- the man page --------------------------------------------------------------------------

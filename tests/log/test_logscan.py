@@ -465,6 +465,29 @@ class PackedLogs(unittest.TestCase):
         with self.assertRaisesRegex(parse.LogError, 'bad zstd data'):
             parse.scan_log_python(short)
 
+    def test_blocks_of_one_kind_across_threads(self):
+        """Blocks of one kind (size and stack) made and freed by different threads, in the
+        orders where freeing "the oldest of the kind" instead of the real block would move a
+        temporary from one block to another: the pack keeps the temporaries exact."""
+        lines = [
+            # Thread 2 makes q, thread 3 makes p; thread 1 frees p: the decoder must not free
+            # q instead, since thread 2 then frees q at once (a temporary).
+            '1 2 m 48 a000 1', '2 3 m 48 b000 1', '3 1 f b000', '4 2 f a000',
+            # Thread 3 makes r, thread 2 makes s; thread 1 frees s at once; thread 3 frees r
+            # at once after: r is a temporary, s is not (another thread freed it).
+            '5 3 m 48 c000 1', '6 2 m 48 d000 1', '7 1 f d000', '8 3 f c000']
+        # Ten more events in each thread between a making and a freeing: no temporary.
+        for k in range(3):
+            lines.append('%d 4 m 48 %x 1' % (10 + k, 0xe000 + k * 16))
+        lines += ['%d 4 m 16 %x 1' % (20 + k, 0xf000 + k * 16) for k in range(10)]
+        lines += ['40 4 f e010', '41 4 f e000', '42 4 f e020']
+        path = self.write('kinds.log', (header() + '\n'.join(lines) + '\n').encode())
+        a, b = parse.scan_log_python(path), parse.scan_log_python(self.pack(path))
+        self.assertEqual(a.temp_blocks, 2)   # q and r; nothing of thread 4
+        self.assertEqual((a.temp_blocks, a.temp_bytes, a.events, a.peak),
+                         (b.temp_blocks, b.temp_bytes, b.events, b.peak))
+        self.same(path + '.zst')
+
     def test_refusals(self):
         path = self.write('a.log', header().encode() + b'1 1 m 10 a0 0\n')
         packed = self.pack(path)
