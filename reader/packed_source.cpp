@@ -28,7 +28,6 @@ class Input {
  public:
   Input(int fd, Progress* progress) : fd_(fd), progress_(progress) {}
 
-  bool more() { return fill(1); }
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
 
@@ -55,12 +54,13 @@ class Input {
   }
 
  private:
+  // Grows by what was read, never by what a length promises: a damaged one may say 2^60.
   bool fill(std::size_t n) {
     while (buf_.size() - pos_ < n) {
       buf_.erase(0, pos_);
       pos_ = 0;
       std::size_t have = buf_.size();
-      buf_.resize(have + std::max<std::size_t>(n, std::size_t{1} << 16));
+      buf_.resize(have + (std::size_t{1} << 16));
       ssize_t got;
       do got = ::read(fd_, buf_.data() + have, buf_.size() - have);
       while (got < 0 && errno == EINTR);

@@ -29,8 +29,9 @@ class _Input:
         self.f, self.buf, self.pos = f, b'', 0
 
     def fill(self, n):
+        """Reads by READ bytes, never by what a length promises: a damaged one may say 2^60."""
         while len(self.buf) - self.pos < n:
-            more = self.f.read(max(n, READ))
+            more = self.f.read(READ)
             if not more:
                 return False
             self.buf = self.buf[self.pos:] + more

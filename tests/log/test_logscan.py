@@ -460,6 +460,9 @@ class PackedLogs(unittest.TestCase):
             self.same(self.write('flip%d.log' % k, bytes(damaged)))
         s = self.same(self.write('mid.log', data[:-1]))
         self.assertTrue(s.cut_line)
+        # A length beyond the stream (2^50 bytes of text): read as far as there is, no further.
+        s = self.same(self.write('long.log', data[:head] + b'\x01\x80\x80\x80\x80\x80\x80\x80\x02abc'))
+        self.assertTrue(s.cut_line)
         with open(packed, 'rb') as f:
             short = self.write('short.zst', f.read()[:-20])
         with self.assertRaisesRegex(parse.LogError, 'bad zstd data'):
