@@ -4,6 +4,7 @@
 
 #include "config/chain_spec.hpp"
 #include "modules.hpp"
+#include "unwind_gate.hpp"
 
 #include <atomic>
 #include <cstring>
@@ -109,7 +110,9 @@ Captured capture(std::uint32_t depth) noexcept {
     if (!g_slots) return {nullptr, false};
     if (depth > config::kMaxStackDepth) depth = config::kMaxStackDepth;
     void* raw[config::kMaxStackDepth + kOwnFramesSlack];
+    if (!unwind_gate::enter()) return dropped_stack();  // a fork is under way (unwind_gate.hpp)
     int n = unw_backtrace(raw, static_cast<int>(depth + kOwnFramesSlack));
+    unwind_gate::leave();
     int skip = 0;
     while (skip < n && modules::is_ours(reinterpret_cast<std::uintptr_t>(raw[skip]))) ++skip;
     std::uint32_t kept = static_cast<std::uint32_t>(n - skip);

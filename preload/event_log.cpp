@@ -11,6 +11,7 @@
 #include "output_file.hpp"
 #include "text_line.hpp"
 #include "text_sink.hpp"
+#include "unwind_gate.hpp"
 #include "diagnostics.hpp"
 #include "write_all.hpp"
 
@@ -364,6 +365,7 @@ void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {
 // handler forking from inside a log write) is not waited for, and its half-written sink is
 // not flushed. Compact logs need nothing: their bytes are in the file as soon as written.
 void before_fork() noexcept {
+    unwind_gate::before_fork();  // first: an unwinding thread takes no lock of ours
     g_fork.prepare(g_lock);
     if (!g_fork.taken) return;
     for (Log& log : g_logs) {
@@ -378,6 +380,7 @@ void before_fork() noexcept {
 void after_fork(bool child, LogClock clock) noexcept {
     if (!child) {
         g_fork.parent(g_lock);
+        unwind_gate::after_fork(false);
         return;
     }
     g_clock = clock;
@@ -416,6 +419,7 @@ void after_fork(bool child, LogClock clock) noexcept {
     // The child's files list the modules and stacks again, from the tables it inherited.
     call_stacks::after_fork_child();
     modules::after_fork_child();
+    unwind_gate::after_fork(true);
     g_fork.child(g_lock);
 }
 
