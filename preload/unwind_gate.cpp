@@ -33,20 +33,26 @@ Mark& mine() noexcept {
 
 }  // namespace
 
+// t_depth counts this thread's share before the mark goes up and after it comes down: a
+// signal handler that forks anywhere in between never finds more of its own thread on the
+// mark than t_depth, so it never waits for itself. (On the shared mark 0 it may then stop
+// waiting one unwinding thread early, inside that window only; a signal handler's fork on a
+// thread past the 63rd, an edge of an edge.)
 bool enter() noexcept {
     Mark& m = mine();
+    ++t_depth;
     m.unwinding.fetch_add(1, std::memory_order_seq_cst);
     if (g_forking.load(std::memory_order_seq_cst)) {
         m.unwinding.fetch_sub(1, std::memory_order_release);
+        --t_depth;
         return false;
     }
-    ++t_depth;
     return true;
 }
 
 void leave() noexcept {
-    --t_depth;
     g_marks[t_mark].unwinding.fetch_sub(1, std::memory_order_release);
+    --t_depth;
 }
 
 void before_fork() noexcept {
