@@ -33,11 +33,6 @@ struct LogClock {
         unix_ns = clock_ns(CLOCK_REALTIME);
         mono_ns = tsc.now();
     }
-    static std::int64_t clock_ns(clockid_t id) noexcept {
-        timespec ts;
-        clock_gettime(id, &ts);
-        return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-    }
 };
 
 /// One event, as a proxy hands it to its log; the log stamps the time and writes it as text

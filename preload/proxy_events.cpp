@@ -144,7 +144,7 @@ std::uint32_t thread_id() noexcept {
 
 // splitmix64: a few instructions, no allocation; seeded per thread from its tid and the clock.
 std::uint64_t next_random() noexcept {
-    if (!t_rng) t_rng = (static_cast<std::uint64_t>(gettid()) << 32) ^ static_cast<std::uint64_t>(LogClock::clock_ns(CLOCK_MONOTONIC));
+    if (!t_rng) t_rng = (static_cast<std::uint64_t>(gettid()) << 32) ^ static_cast<std::uint64_t>(clock_ns(CLOCK_MONOTONIC));
     std::uint64_t z = (t_rng += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;

@@ -40,6 +40,13 @@
 
 namespace chainalloc::preload {
 
+/// A clock_gettime clock in nanoseconds.
+inline std::int64_t clock_ns(clockid_t id) noexcept {
+    timespec ts;
+    clock_gettime(id, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 class TscClock {
 public:
     /// Nanoseconds on CLOCK_MONOTONIC's scale (the TSC's, converted, when it is in use).
@@ -50,7 +57,7 @@ public:
             return ns0_ + static_cast<std::int64_t>((static_cast<__int128>(ticks) * mult_) >> kShift);
         }
 #endif
-        return monotonic_ns();
+        return clock_ns(CLOCK_MONOTONIC);
     }
 
     bool uses_tsc() const noexcept { return mult_ != 0; }
@@ -73,12 +80,6 @@ public:
         c.mult_ = mult;
 #endif
         return c;
-    }
-
-    static std::int64_t monotonic_ns() noexcept {
-        timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
     }
 
 private:
@@ -124,7 +125,7 @@ private:
         std::uint64_t width = ~std::uint64_t{0};
         for (int i = 0; i < 8; ++i) {
             std::uint64_t t1 = read();
-            std::int64_t ns = monotonic_ns();
+            std::int64_t ns = clock_ns(CLOCK_MONOTONIC);
             std::uint64_t t2 = read();
             if (t2 - t1 < width) {
                 width = t2 - t1;

@@ -145,32 +145,14 @@ bool read_compact_log(const CompactSourceOptions& opt, RecordSink& sink, std::st
   }
 
   LineParser parser(opt.layers, sink);
-  // Records go to the sink one by one; the checkpoint falls after the line that brings the
-  // batch to kChunk bytes of text, as compact.py's TextView.read hands the scan its batches.
-  std::size_t batch = 0;
-  auto counted = [&](std::size_t bytes) {
-    if ((batch += bytes) >= kChunk) {
-      sink.checkpoint();
-      batch = 0;
-    }
-  };
-  // A text record may hold several lines: parsed one by one, counted as one item.
-  auto put_line = [&](const std::string& line) {
-    const char* b = line.data();
-    const char* e = b + line.size();
-    for (const char* nl; (nl = static_cast<const char*>(std::memchr(b, '\n', static_cast<std::size_t>(e - b))));) {
-      parser.line(b, nl);
-      b = nl + 1;
-    }
-    parser.line(b, e);
-    counted(line.size() + 1);
-  };
+  LineFeed feed(parser, sink);   // records go to the sink one by one, in compact.py's batches
+  auto put_line = [&](const std::string& line) { feed.item(line); };
   std::string scratch;
   Event ev;
   auto put_event = [&](const Rec& r) {
     if (direct_event(r, opt.layers, ev)) {
       sink.event(ev);
-      return counted(event_line_len(r));
+      return feed.counted(event_line_len(r));
     }
     event_line(r, scratch);
     put_line(scratch);
@@ -224,7 +206,7 @@ bool read_compact_log(const CompactSourceOptions& opt, RecordSink& sink, std::st
     put_line(line);
   }
   for (auto& [index, line] : modules) put_line(line);
-  if (batch) sink.checkpoint();
+  feed.finish();
   if (opt.progress) opt.progress->at(size);
   sink.end(cut, cut ? Bytes("(the file ends inside a chunk of records)") : Bytes());
   return true;

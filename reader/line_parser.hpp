@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "num.hpp"
@@ -177,6 +178,43 @@ class LineParser {
   unsigned layers_;
   RecordSink& sink_;
   std::vector<Word> frames_;
+};
+
+// Decoded text (compact and packed logs) handed to the parser in the batches the Python reader
+// scans it in: its LinesView.read returns whole lines up to kChunk bytes, and the sink gets a
+// checkpoint after the item that brings the batch there. An item may hold several lines (a
+// text record, or a damaged one): parsed one by one, counted as one.
+class LineFeed {
+ public:
+  LineFeed(LineParser& parser, RecordSink& sink) : parser_(parser), sink_(sink) {}
+
+  void item(Bytes text) {
+    const char* b = text.data();
+    const char* e = b + text.size();
+    for (const char* nl; (nl = static_cast<const char*>(std::memchr(b, '\n', static_cast<std::size_t>(e - b))));
+         b = nl + 1)
+      parser_.line(b, nl);
+    parser_.line(b, e);
+    counted(text.size() + 1);
+  }
+
+  // An item the source handed to the sink itself, `bytes` long as a line with its newline.
+  void counted(std::size_t bytes) {
+    if ((batch_ += bytes) >= kChunk) {
+      sink_.checkpoint();
+      batch_ = 0;
+    }
+  }
+
+  // After the last item: the last, shorter batch.
+  void finish() {
+    if (batch_) sink_.checkpoint();
+  }
+
+ private:
+  LineParser& parser_;
+  RecordSink& sink_;
+  std::size_t batch_ = 0;
 };
 
 }  // namespace logscan

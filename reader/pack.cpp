@@ -18,10 +18,7 @@ namespace {
 
 namespace pk = packed;
 
-struct Kind {
-  std::uint64_t op, layer1, size, align, stack1;
-  bool operator==(const Kind&) const = default;
-};
+using pk::Kind;
 
 struct KindHash {
   std::size_t operator()(const Kind& k) const noexcept {

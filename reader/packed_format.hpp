@@ -25,6 +25,13 @@ enum Tag : std::uint8_t {
   kCut = 8,      // len, bytes: the log ended inside this line (cut short), or inside a chunk
 };
 
+// A kind, the fields of a kKind record in their order: op (an index into kOps), the serving
+// layer + 1 and the stack id + 1 (0: none), size and align as requested.
+struct Kind {
+  std::uint64_t op, layer1, size, align, stack1;
+  bool operator==(const Kind&) const = default;
+};
+
 // The kind's op, in the order of the v1 letters m c a r.
 inline constexpr char kOps[] = {'m', 'c', 'a', 'r'};
 

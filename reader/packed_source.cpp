@@ -19,8 +19,7 @@ namespace {
 
 namespace pk = packed;
 
-struct Kind {
-  std::uint64_t op, layer1, size, align, stack1;
+struct Kind : pk::Kind {
   std::deque<std::uint64_t> live;   // made-up addresses, oldest first
 };
 
@@ -83,7 +82,7 @@ class Input {
 
 class Decoder {
  public:
-  Decoder(unsigned layers, RecordSink& sink) : parser_(layers, sink), sink_(sink) {}
+  Decoder(unsigned layers, RecordSink& sink) : parser_(layers, sink), feed_(parser_, sink), sink_(sink) {}
 
   // One record; false at the end of the body or at a record it cannot read (`bad_`).
   bool record(Input& in) {
@@ -147,7 +146,7 @@ class Decoder {
   }
 
   void finish(bool bad_end) {
-    if (batch_) sink_.checkpoint();
+    feed_.finish();
     if (bad_end && cut_.empty()) cut_ = "(the packed log ends inside a record)";
     sink_.end(!cut_.empty(), Bytes(cut_).substr(0, kCutText));
   }
@@ -217,31 +216,17 @@ class Decoder {
     return true;
   }
 
-  // As the compact source: the checkpoint falls after the line that brings the batch to
-  // kChunk bytes of text, where packed.py's view hands the Python scan its batches.
-  // A damaged text record may hold a newline: its lines are parsed one by one (as the
-  // Python reader splits what it reads), counted as one item.
-  void emit(const std::string& s) {
-    const char* b = s.data();
-    const char* e = b + s.size();
-    for (const char* nl; (nl = static_cast<const char*>(std::memchr(b, '\n', static_cast<std::size_t>(e - b))));
-         b = nl + 1)
-      parser_.line(b, nl);
-    parser_.line(b, e);
-    if ((batch_ += s.size() + 1) >= kChunk) {
-      sink_.checkpoint();
-      batch_ = 0;
-    }
-  }
+  // In packed.py's batches; a damaged text record may hold a newline (LineFeed).
+  void emit(const std::string& s) { feed_.item(s); }
 
   static std::string hex(std::uint64_t v) { return spelling(Word{v, {}}, true); }
 
   LineParser parser_;
+  LineFeed feed_;
   RecordSink& sink_;
   std::vector<Kind> kinds_;
   std::vector<std::uint64_t> free_;   // addresses of freed blocks, newest last
   std::uint64_t step_ = 0, tid_ = 0, serial_ = 0, unknown_ = 0;
-  std::size_t batch_ = 0;
   std::string cut_;
   bool bad_ = false;
 };

@@ -10,6 +10,22 @@ class LogError(Exception):
     """The file is not a chainalloc log this reader can read."""
 
 
+def read_header(f):
+    """(first line, parse_header of it) of the log open as `f`; LogError when the file is empty
+    or its first line is not whole."""
+    first = f.readline()
+    if not first:
+        raise LogError('empty file')
+    if not first.endswith(b'\n'):
+        raise LogError('header line is cut (log holds no complete line)')
+    return first, parse_header(first)
+
+
+def layer_names(head):
+    """The header's layers=, outermost first."""
+    return [x for x in head.get('layers', '').split(',') if x]
+
+
 def parse_header(line):
     """'# chainalloc-log 1 k=v ... chain=<rest of line>' -> dict (values are strings)."""
     text = line.decode('utf-8', 'replace').rstrip('\r\n')

@@ -18,7 +18,7 @@ import threading
 import zlib
 from urllib.parse import unquote_to_bytes
 
-from .header import LogError, parse_footer, parse_header
+from .header import LogError, layer_names, parse_footer, read_header
 from .parse import CHUNK, Progress, Scan, open_log, sampling_of
 
 FORMAT = 1                    # the JSON shape this reader expects (reader/scan_json.cpp)
@@ -61,14 +61,9 @@ def scan_compiled(scanner, path, timeline):
     raw = open_log(path)
     try:
         try:
-            first = raw.readline()
+            first, head = read_header(raw)
         except (EOFError, zlib.error) as e:   # as scan_log_python: a gzip log cut or corrupted
             raise LogError('bad gzip data: %s' % e)
-        if not first:
-            raise LogError('empty file')
-        if not first.endswith(b'\n'):
-            raise LogError('header line is cut (log holds no complete line)')
-        head = parse_header(first)
         mean, weighted = sampling_of(head)
         # The scanner reads text lines (version 1) and compact records (version 2, decoded
         # into the same lines). A sample of 2^53 or more goes to the Python pass: the
@@ -76,8 +71,7 @@ def scan_compiled(scanner, path, timeline):
         if head.get('version') not in SCANNED_VERSIONS or mean >= 1 << 53:
             from .parse import scan_log_python
             return scan_log_python(path, timeline)
-        layers = len([x for x in head.get('layers', '').split(',') if x])
-        args = [scanner, '--layers', str(layers), '--sample', str(mean)]
+        args = [scanner, '--layers', str(len(layer_names(head))), '--sample', str(mean)]
         if weighted:
             args.append('--weighted')
         if timeline:
@@ -87,8 +81,7 @@ def scan_compiled(scanner, path, timeline):
         elif head.get('version') == PACKED_VERSION:
             args.append('--packed')
         try:
-            if (path != '-' and not hasattr(raw, 'fileobj')        # a plain regular file:
-                    and os.path.isfile(path)):                   # the scanner reads it
+            if _plain_file(path, raw):                 # the scanner reads it
                 if Progress.wanted():
                     always = os.environ.get('CHAINALLOC_LOG_PROGRESS', '') == 'always'
                     args += ['--progress', os.path.basename(path),
@@ -112,6 +105,11 @@ def scan_compiled(scanner, path, timeline):
         raise LogError('%s speaks format %r, this reader reads %d: rebuild it, or set '
                        'CHAINALLOC_LOG_SCANNER=python' % (scanner, d.get('format'), FORMAT))
     return _scan_from(d, head)
+
+
+def _plain_file(path, raw):
+    """A regular file read as it is (not stdin, gzip nor zstd): the scanner opens it itself."""
+    return path != '-' and not hasattr(raw, 'fileobj') and os.path.isfile(path)
 
 
 EXIT_INEXACT = 3   # the log holds numbers beyond 64 bits: only the Python pass adds them up
@@ -197,7 +195,7 @@ def _scan_from(d, head):
     s.head = head
     _, s.weighted = sampling_of(head)
     s.tombstones_dropped = d['tombstones_dropped']
-    s.layer_names = [x for x in head.get('layers', '').split(',') if x]
+    s.layer_names = layer_names(head)
     s.layers = {str(i).encode(): list(row) for i, row in enumerate(d['layers'])}
     threads = {}
     by_index = []
@@ -328,17 +326,12 @@ def pack(scanner, path, dest, level):
     from .packed import pack_header
     raw = open_log(path)
     try:
-        first = raw.readline()
-        if not first.endswith(b'\n'):
-            raise LogError('header line is cut (log holds no complete line)')
-        head = parse_header(first)
+        first, head = read_header(raw)
         if head['version'] not in (1, COMPACT_VERSION):
             raise LogError('already packed')
-        layers = len([x for x in head.get('layers', '').split(',') if x])
-        args = [scanner, '--pack', '--layers', str(layers)]
+        args = [scanner, '--pack', '--layers', str(len(layer_names(head)))]
         if head['version'] == COMPACT_VERSION:   # from a pipe too: where the chunks start
             args += ['--compact', '--offset', str(len(first))]
-        plain = path != '-' and not hasattr(raw, 'fileobj') and os.path.isfile(path)
         # As private as the source: a log holds the command line and the program's paths.
         mode = os.stat(path).st_mode & 0o777 if path != '-' else 0o600
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
@@ -349,7 +342,7 @@ def pack(scanner, path, dest, level):
                 try:
                     zstd.stdin.write(pack_header(first, head['version']))
                     zstd.stdin.flush()
-                    if plain:
+                    if _plain_file(path, raw):
                         if head['version'] != COMPACT_VERSION:
                             args += ['--offset', str(len(first))]
                         _run(args + [path], None, out=zstd.stdin)

@@ -12,7 +12,7 @@ from urllib.parse import unquote_to_bytes
 
 from .compact import TextView
 from .packed import ZSTD_MAGIC, PackedView, Zstd
-from .header import LogError, parse_footer, parse_header
+from .header import LogError, layer_names, parse_footer, read_header
 
 CHUNK = 1 << 22          # bytes read per call: big reads keep the per-line cost minimal
 TEMP_WINDOW = 8          # a block freed <= this many events (of its thread) later is temporary
@@ -155,12 +155,7 @@ def scan_log_python(path, timeline=False):
     raw = open_log(path)
     f = Progress(raw, path) if Progress.wanted() else raw
     try:
-        first = f.readline()
-        if not first:
-            raise LogError('empty file')
-        if not first.endswith(b'\n'):
-            raise LogError('header line is cut (log holds no complete line)')
-        head = parse_header(first)
+        first, head = read_header(f)
         if head['version'] in (2, 3):      # compact or packed records: decoded into v1 lines
             view = TextView(raw, first) if head['version'] == 2 else PackedView(raw)
             s = _scan_events(view, head, timeline)
@@ -188,9 +183,9 @@ def _scan_events(f, head, timeline):
     # counted through its new block only, whose weight is known when it was sampled.
     dash_w = 0 if s.weighted else 1
     s.tombstones_dropped = False
-    layer_names = [x for x in head.get('layers', '').split(',') if x]
+    names = layer_names(head)
     # Layer index (as bytes, as it appears in the log) -> [requests, bytes].
-    layers = {str(i).encode(): [0, 0] for i in range(len(layer_names))}
+    layers = {str(i).encode(): [0, 0] for i in range(len(names))}
     threads = {}                             # tid bytes -> [events, bytes, first event index, tid, calls]
     sizes = collections.defaultdict(int)     # requested size -> allocation requests
     aligned_over16 = collections.defaultdict(int)  # size -> aligned requests with align > 16
@@ -452,7 +447,7 @@ def _scan_events(f, head, timeline):
     s.stacks, s.stack_modules, s.modules = stacks, stack_modules, modules
     s.sites, s.peak_sites = sites, peak_sites
     s.peak_sizes = peak_sizes
-    s.layer_names = layer_names
+    s.layer_names = names
     s.layers = layers
     s.threads = threads
     s.sizes = sizes
