@@ -128,11 +128,20 @@ std::uint32_t id(const Stack& s) noexcept { return s.id.load(std::memory_order_r
 std::uint32_t depth(const Stack& s) noexcept { return s.depth; }
 const std::uintptr_t* frames(const Stack& s) noexcept { return g_frames + s.frames_at; }
 
+namespace {
+// The layers whose file has the stack, in this process's generation.
+std::uint32_t layers_of(std::uint32_t written) noexcept { return (written >> 8) == g_generation ? written & 0xff : 0; }
+}  // namespace
+
+bool claimed(Stack& s, unsigned layer) noexcept {
+    return layers_of(std::atomic_ref<std::uint32_t>(s.written).load(std::memory_order_relaxed)) & (1u << layer);
+}
+
 bool claim(Stack& s, unsigned layer) noexcept {
     std::atomic_ref<std::uint32_t> written(s.written);
     std::uint32_t was = written.load(std::memory_order_relaxed);
     for (;;) {
-        std::uint32_t bits = (was >> 8) == g_generation ? was & 0xff : 0;
+        std::uint32_t bits = layers_of(was);
         if (bits & (1u << layer)) return false;
         if (written.compare_exchange_weak(was, g_generation << 8 | bits | 1u << layer, std::memory_order_relaxed)) return true;
     }

@@ -39,6 +39,8 @@ const std::uintptr_t* frames(const Stack& s) noexcept;
 /// True for exactly one caller per stack, layer and file (a fork child's files are new): the
 /// one that writes the stack into that file. Lock-free.
 bool claim(Stack& s, unsigned layer) noexcept;
+/// Already claimed for that file (a relaxed load: claim decides).
+bool claimed(Stack& s, unsigned layer) noexcept;
 
 /// In a fork child: its files are new, so every stack is written again when next used.
 void after_fork_child() noexcept;

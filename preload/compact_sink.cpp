@@ -64,9 +64,8 @@ bool CompactSink::next_chunk(Thread& th, std::size_t record) noexcept {
 // record of its kind (Max): encoding on the stack and copying read back bytes just stored one
 // by one, a store-forwarding stall that was 40% of the sink's time.
 template <std::size_t Max, class Fill>
-void CompactSink::put(std::uint32_t tid, Fill&& fill) noexcept {
+void CompactSink::put(std::uint32_t tid, std::uint64_t now, Fill&& fill) noexcept {
     Thread& th = t_chunks[slot_];
-    std::uint64_t now = clock_.since();
     if (th.generation != generation_) th = {generation_, tid ? tid : static_cast<std::uint32_t>(gettid()), nullptr, 0, 0, now, 0};
     if ((!th.chunk || th.used + Max > th.size) && !next_chunk(th, Max)) return;
     auto* at = reinterpret_cast<std::uint8_t*>(th.chunk + th.used);
@@ -78,7 +77,7 @@ void CompactSink::put(std::uint32_t tid, Fill&& fill) noexcept {
 }
 
 void CompactSink::event(const LogEvent& ev, std::uint32_t stack) noexcept {
-    put<logformat::kMaxRecord>(ev.tid, [&](Encoder& e, std::uint64_t dt, std::uintptr_t& prev) {
+    put<logformat::kMaxRecord>(ev.tid, now(), [&](Encoder& e, std::uint64_t dt, std::uintptr_t& prev) {
         Op op = ev.op == 'm' ? Op::malloc : ev.op == 'c' ? Op::calloc : ev.op == 'a' ? Op::aligned
               : ev.op == 'r' ? Op::realloc : Op::free;
         e.var(dt);
@@ -92,7 +91,7 @@ void CompactSink::event(const LogEvent& ev, std::uint32_t stack) noexcept {
 }
 
 void CompactSink::module(std::size_t index, const modules::Module& m) noexcept {
-    put<2 * modules::kMaxModulePath>(0, [&](Encoder& e, std::uint64_t dt, std::uintptr_t&) {
+    put<2 * modules::kMaxModulePath>(0, now(), [&](Encoder& e, std::uint64_t dt, std::uintptr_t&) {
         e.var(dt);
         e.var(static_cast<std::uint64_t>(logformat::Meta::module));
         e.var(index);
@@ -105,8 +104,9 @@ void CompactSink::module(std::size_t index, const modules::Module& m) noexcept {
     });
 }
 
-void CompactSink::stack(std::uint32_t id, std::size_t modules, const std::uintptr_t* frames, std::uint32_t depth) noexcept {
-    put<64 + config::kMaxStackDepth * 10>(0, [&](Encoder& e, std::uint64_t dt, std::uintptr_t&) {
+void CompactSink::stack(std::uint32_t id, std::size_t modules, const std::uintptr_t* frames, std::uint32_t depth,
+                        std::uint64_t t) noexcept {
+    put<64 + config::kMaxStackDepth * 10>(0, t, [&](Encoder& e, std::uint64_t dt, std::uintptr_t&) {
         e.var(dt);
         e.var(static_cast<std::uint64_t>(logformat::Meta::stack));
         e.var(id);
@@ -125,7 +125,7 @@ void CompactSink::sink_it_(const spdlog::details::log_msg& msg) {
     constexpr std::size_t kMaxText = 2048;
     std::size_t n = msg.payload.size() < kMaxText ? msg.payload.size() : kMaxText;
     if (n && msg.payload[n - 1] == '\n') --n;
-    put<kMaxText + 32>(0, [&](Encoder& e, std::uint64_t dt, std::uintptr_t&) {
+    put<kMaxText + 32>(0, now(), [&](Encoder& e, std::uint64_t dt, std::uintptr_t&) {
         e.var(dt);
         e.var(static_cast<std::uint64_t>(logformat::Meta::text));
         e.bytes(msg.payload.data(), n);

@@ -28,7 +28,12 @@ public:
 
     void event(const LogEvent& e, std::uint32_t stack) noexcept;
     void module(std::size_t index, const modules::Module& m) noexcept;
-    void stack(std::uint32_t id, std::size_t modules, const std::uintptr_t* frames, std::uint32_t depth) noexcept;
+    /// `t`: the time (now()) read before this thread claimed the stack (call_stacks::claim).
+    /// Another thread that finds the stack claimed writes its event without the stack record,
+    /// at once; stamped later, the record could come after that event in the reader's merge.
+    void stack(std::uint32_t id, std::size_t modules, const std::uintptr_t* frames, std::uint32_t depth,
+               std::uint64_t t) noexcept;
+    std::uint64_t now() const noexcept { return clock_.since(); }
     void close() noexcept { file_.close(); }
 
 protected:
@@ -40,7 +45,7 @@ public:
 
 private:
     template <std::size_t Max, class Fill>
-    void put(std::uint32_t tid, Fill&& fill) noexcept;
+    void put(std::uint32_t tid, std::uint64_t now, Fill&& fill) noexcept;
     bool next_chunk(Thread& th, std::size_t record) noexcept;
 
     ChunkFile& file_;

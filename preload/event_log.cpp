@@ -245,9 +245,13 @@ void write_modules(Log& log) noexcept {
 // frame...` under g_lock; compact: a record, by the thread that claims it.
 void write_stack(Log& log, unsigned layer, call_stacks::Stack& stack) noexcept {
     if (log.modules_written.load() != modules::count()) write_modules(log);
+    if (call_stacks::claimed(stack, layer)) return;  // the usual case: no clock read
+    // Stamped before the claim: an event of another thread that finds the stack claimed is
+    // stamped after it (the clock reads after the load that saw the claim, tsc_clock.hpp).
+    std::uint64_t t = log.compact ? log.compact->now() : 0;
     if (!call_stacks::claim(stack, layer)) return;
     const std::uintptr_t* f = call_stacks::frames(stack);
-    if (log.compact) return log.compact->stack(call_stacks::id(stack), modules::count(), f, call_stacks::depth(stack));
+    if (log.compact) return log.compact->stack(call_stacks::id(stack), modules::count(), f, call_stacks::depth(stack), t);
     static char text[32 + config::kMaxStackDepth * 17];  // under g_lock
     Line head;
     head.put("#S ");
