@@ -17,8 +17,12 @@
 namespace chainalloc::preload {
 
 bool ChunkFile::open(int fd, const char* path, const char* header, std::size_t len) noexcept {
-    void* m = mmap(nullptr, kMaxBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    void* m = MAP_FAILED;
+    std::size_t limit = kMaxBytes;
+    for (; m == MAP_FAILED && limit >= kLeastBytes; limit /= 2)
+        m = mmap(nullptr, limit, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
     if (m == MAP_FAILED) return false;
+    limit_ = limit * 2;  // the loop halved it once more after the mapping that worked
     fd_ = fd;
     path_ = path;
     base_ = static_cast<char*>(m);
@@ -80,13 +84,17 @@ char* ChunkFile::reserve(std::size_t bytes) noexcept {
     if (stopped()) return nullptr;
     std::uint64_t at = reserved_.fetch_add(bytes);
     std::uint64_t end = at + bytes;
-    if (end > kMaxBytes) {
+    if (end > limit_) {
         stop(EFBIG);
         return nullptr;
     }
     if (!grow_to(end, false)) return nullptr;
     std::uint64_t grown = grown_.load();
     if (end + step(grown) / 2 > grown && !growing_.load(std::memory_order_relaxed)) grow_to(end + step(grown) / 2, true);
+    // The chunk's pages, mapped in one call rather than one fault each: page faults on the
+    // shared file mapping were most of the log's system time. Best effort: a kernel before
+    // 5.14 says EINVAL, and the stores then fault the pages in as before.
+    madvise(base_ + at, bytes, MADV_POPULATE_WRITE);
     return base_ + at;
 }
 

@@ -3,7 +3,8 @@
 // shared by all threads; the bytes are in the page cache the moment they are stored, so exec,
 // abort and SIGKILL lose nothing that was written.
 //
-// The mapping reserves address space for kMaxBytes up front; only the part of the file that
+// The mapping reserves address space for the largest file up front (1 TiB; less where the
+// address space is limited: RLIMIT_AS, valgrind); only the part of the file that
 // exists may be touched (a store past the end of the file is SIGBUS). The file grows ahead of
 // the writers, its disk blocks reserved (posix_fallocate: a store into a hole that a full disk
 // cannot fill is SIGBUS too) by half its size at a time: one thread at a time grows it, the others go on writing below the
@@ -19,7 +20,9 @@ namespace chainalloc::preload {
 
 class ChunkFile {
 public:
-    static constexpr std::size_t kMaxBytes = std::size_t{1} << 40;  // address space, not memory
+    // The mapping's size: address space, not memory. Where kMaxBytes cannot be reserved, half
+    // of it, and so on down to kLeastBytes; the file may grow no larger than what was reserved.
+    static constexpr std::size_t kMaxBytes = std::size_t{1} << 40, kLeastBytes = std::size_t{64} << 20;
     static constexpr std::size_t kMinStep = std::size_t{64} << 10, kMaxStep = std::size_t{8} << 20;
 
     /// Maps `fd` (a regular file, empty) and writes `header` padded to a page. False: the file
@@ -47,6 +50,7 @@ private:
 
     int fd_ = -1;
     char* base_ = nullptr;
+    std::size_t limit_ = 0;  // bytes mapped
     const char* path_ = "";
     std::atomic<std::uint64_t> reserved_{0};  // next free offset
     std::atomic<std::uint64_t> grown_{0};     // bytes of file with disk blocks

@@ -69,9 +69,14 @@ void CompactSink::put(std::uint32_t tid, std::uint64_t now, Fill&& fill) noexcep
     if (th.generation != generation_) th = {generation_, tid ? tid : static_cast<std::uint32_t>(gettid()), nullptr, 0, 0, now, 0};
     if ((!th.chunk || th.used + Max > th.size) && !next_chunk(th, Max)) return;
     auto* at = reinterpret_cast<std::uint8_t*>(th.chunk + th.used);
+    // The state in locals while the bytes are stored: a byte store may alias anything, and the
+    // compiler would load th's fields again after each one.
+    std::uint64_t prev_t = th.prev_t;
+    std::uintptr_t prev_ptr = th.prev_ptr;
     Encoder e{at + 1};
-    std::uint8_t tag = fill(e, now > th.prev_t ? now - th.prev_t : 0, th.prev_ptr);
-    if (now > th.prev_t) th.prev_t = now;
+    std::uint8_t tag = fill(e, now > prev_t ? now - prev_t : 0, prev_ptr);
+    th.prev_t = now > prev_t ? now : prev_t;
+    th.prev_ptr = prev_ptr;
     std::atomic_ref(*at).store(tag, std::memory_order_release);
     th.used += static_cast<std::uint32_t>(1 + e.len);
 }

@@ -189,12 +189,12 @@ bool ensure_open(Log& log) noexcept {
 
 // The log is open (after the first event, one load), or opens now under g_lock. A log that
 // could not open is not asked again (no lock per event for nothing).
-bool ready(Log& log) noexcept {
-    if (log.open.load(std::memory_order_acquire)) return true;
+[[gnu::noinline]] bool open_now(Log& log) noexcept {
     if (log.failed.load(std::memory_order_relaxed)) return false;
     LockGuard guard(g_lock);
     return ensure_open(log);
 }
+inline bool ready(Log& log) noexcept { return log.open.load(std::memory_order_acquire) || open_now(log); }
 
 // Text lines go to the logger's sink directly: spdlog::logger would only add its level checks
 // and a second clock read per event (the line carries its own time). Same formatter, same
@@ -292,6 +292,37 @@ void put_event_line(Log& log, const LogEvent& e, std::uint32_t stack) noexcept {
     put(log, line.text, line.len);
 }
 
+// The calling thread's stack, for an allocation in a log with stacks. Out of line, so that an
+// event without one (a free, stacks=0) pays for none of it.
+[[gnu::noinline]] call_stacks::Stack* capture_stack(const Log& log) noexcept {
+    // libunwind checks a frame pointer it cannot vouch for with read() on a pipe of its own,
+    // a cancellation point: a cancel there would unwind through this noexcept code.
+    NoCancel no_cancel;
+    call_stacks::Captured stack = call_stacks::capture(log.spec.stacks);
+    if (stack.fresh)
+        modules::note_stack(call_stacks::frames(*stack.stack), call_stacks::depth(*stack.stack));
+    else
+        modules::rescan_if_wanted();
+    return stack.stack;
+}
+
+// An event with its stack, in the text form, or the log's first: the rest of write().
+[[gnu::noinline]] void write_slow(Log& log, unsigned layer, const LogEvent& event) noexcept {
+    // The stack is taken before any lock: unwinding may enter the loader (dl_iterate_phdr),
+    // and so may a rescan of the modules; neither may happen under g_lock (modules.hpp).
+    call_stacks::Stack* stack = nullptr;
+    if (event.op != 'f' && log.spec.stacks && !log.failed) stack = capture_stack(log);
+    if (!ready(log)) return;
+    std::uint32_t id = stack ? call_stacks::id(*stack) : 0;
+    if (log.compact) {  // no lock: the thread's own chunk
+        if (stack) write_stack(log, layer, *stack);
+        return log.compact->event(event, id);
+    }
+    LockGuard guard(g_lock);
+    if (stack) write_stack(log, layer, *stack);
+    put_event_line(log, event, id);
+}
+
 }  // namespace
 
 void attach(unsigned layer, const config::ProxySpec& spec, LogClock clock) noexcept {
@@ -316,28 +347,10 @@ void attach(unsigned layer, const config::ProxySpec& spec, LogClock clock) noexc
 
 void write(unsigned layer, const LogEvent& event) noexcept {
     Log& log = g_logs[layer];
-    // The stack is taken before any lock: unwinding may enter the loader (dl_iterate_phdr),
-    // and so may a rescan of the modules; neither may happen under g_lock (modules.hpp).
-    call_stacks::Captured stack{nullptr, false};
-    if (event.op != 'f' && log.spec.stacks && !log.failed) {
-        // libunwind checks a frame pointer it cannot vouch for with read() on a pipe of its
-        // own, a cancellation point: a cancel there would unwind through this noexcept code.
-        NoCancel no_cancel;
-        stack = call_stacks::capture(log.spec.stacks);
-        if (stack.fresh)
-            modules::note_stack(call_stacks::frames(*stack.stack), call_stacks::depth(*stack.stack));
-        else
-            modules::rescan_if_wanted();
-    }
-    if (!ready(log)) return;
-    std::uint32_t id = stack.stack ? call_stacks::id(*stack.stack) : 0;
-    if (log.compact) {  // no lock: the thread's own chunk
-        if (stack.stack) write_stack(log, layer, *stack.stack);
-        return log.compact->event(event, id);
-    }
-    LockGuard guard(g_lock);
-    if (stack.stack) write_stack(log, layer, *stack.stack);
-    put_event_line(log, event, id);
+    // The common case first, with nothing to save: an open compact log, no stack, no lock.
+    bool stack = event.op != 'f' && log.spec.stacks;
+    if (!stack && log.open.load(std::memory_order_acquire) && log.compact) return log.compact->event(event, 0);
+    write_slow(log, layer, event);
 }
 
 void close_all(unsigned layer, const char* footer, std::size_t len) noexcept {

@@ -31,6 +31,17 @@ struct alignas(64) Counters {
     std::atomic<std::int64_t> live_blocks{0};
 };
 constexpr unsigned kStripes = 64;
+// The calling thread's stripe, and how to add to it: looked up once per event.
+struct Tally {
+    Counters& c;
+    bool own;  // the thread's own stripe: a plain load and store; else the shared one, atomic
+    template <class T>
+    void add(std::atomic<T> Counters::*counter, T by = 1) const noexcept {
+        std::atomic<T>& n = c.*counter;
+        if (own) n.store(n.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+        else n.fetch_add(by, std::memory_order_relaxed);
+    }
+};
 struct Totals {
     std::uint64_t malloc = 0, calloc = 0, aligned = 0, realloc = 0, free = 0, failed = 0, lines = 0;
     std::int64_t live_blocks = 0;
@@ -90,7 +101,7 @@ struct Proxy {
     bool lines = false;    // events=all: a line per (sampled) event; summary: none
     std::uint32_t sample = 1;  // mean bytes between two samples; 1 = every event
     Counters stripes[kStripes];
-    Counters& counts() noexcept;  // the calling thread's stripe
+    Tally tally() noexcept;  // the calling thread's stripe
     Totals totals() const noexcept {
         Totals t;
         for (const Counters& c : stripes) {
@@ -119,18 +130,13 @@ __thread int t_tid __attribute__((tls_model("initial-exec")));
 __thread unsigned t_stripe __attribute__((tls_model("initial-exec")));
 std::atomic<unsigned> g_next_stripe{1};
 
-Counters& Proxy::counts() noexcept {
-    if (!t_stripe) {
+Tally Proxy::tally() noexcept {
+    unsigned stripe = t_stripe;
+    if (!stripe) {
         unsigned s = g_next_stripe.fetch_add(1, std::memory_order_relaxed);
-        t_stripe = s < kStripes ? s : kStripes;
+        t_stripe = stripe = s < kStripes ? s : kStripes;
     }
-    return stripes[t_stripe % kStripes];
-}
-
-template <class T>
-void bump(std::atomic<T>& c, T by = 1) noexcept {
-    if (t_stripe < kStripes) c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-    else c.fetch_add(by, std::memory_order_relaxed);
+    return {stripes[stripe % kStripes], stripe < kStripes};
 }
 // Sampling by bytes: per thread and proxy, the bytes still to allocate before the next sample
 // (0: not drawn yet), and the generator that draws them.
@@ -192,25 +198,28 @@ bool take_sample(unsigned layer, std::uint32_t mean, std::size_t n) noexcept {
 }
 
 // A new block `p` of n bytes: sampled and remembered for its free. A full set drops the sample.
-bool sample_block(unsigned layer, std::size_t n, const void* p) noexcept {
+[[gnu::noinline]] bool sample_drawn(unsigned layer, std::size_t n, const void* p) noexcept {
     Proxy& proxy = g_proxies[layer];
     if (!take_sample(layer, proxy.sample, n)) return false;
-    if (proxy.sample <= 1 || proxy.sampled.insert(p)) return true;
+    if (proxy.sampled.insert(p)) return true;
     proxy.dropped.fetch_add(1, std::memory_order_relaxed);
     return false;
 }
+inline bool sample_block(unsigned layer, std::size_t n, const void* p) noexcept {
+    return g_proxies[layer].sample <= 1 || sample_drawn(layer, n, p);
+}
 
 // Was the block `p`, now going away, sampled? It leaves the set.
-bool sampled_free(Proxy& proxy, const void* p) noexcept { return proxy.sample <= 1 || proxy.sampled.erase(p); }
+inline bool sampled_free(Proxy& proxy, const void* p) noexcept { return proxy.sample <= 1 || proxy.sampled.erase(p); }
 
 // The logger's own work: its allocations pass every proxy unlogged. An allocation also gets
-// its call stack (unwound in the plugin, inside this scope). `counts`: the caller's stripe.
-void emit(unsigned layer, const LogEvent& event, Counters& counts) noexcept {
+// its call stack (unwound in the plugin, inside this scope).
+void emit(unsigned layer, const LogEvent& event, const Tally& tally) noexcept {
     {
         LoggerScope scope;
         event_log::write(layer, event);
     }
-    bump(counts.lines);
+    tally.add(&Counters::lines);
 }
 
 bool is_proxy(unsigned i) noexcept { return g_rt.layers[i].kind == LayerKind::proxy; }
@@ -262,16 +271,15 @@ void proxy_on_allocate(unsigned layer, std::size_t n, std::size_t align, bool ze
     // realloc(NULL, n) is served as malloc(n) but is a realloc call: counted and logged as one.
     bool as_realloc = t_realloc_of_null;
     char op = as_realloc ? 'r' : align > kMinAlign ? 'a' : zero ? 'c' : 'm';
-    Counters& counts = proxy.counts();
-    auto& counter = as_realloc ? counts.realloc : op == 'a' ? counts.aligned : zero ? counts.calloc : counts.malloc;
-    bump(counter);
-    if (!result) bump(counts.failed);
-    else bump(counts.live_blocks);
+    Tally tally = proxy.tally();
+    tally.add(as_realloc ? &Counters::realloc : op == 'a' ? &Counters::aligned : zero ? &Counters::calloc : &Counters::malloc);
+    if (!result) tally.add(&Counters::failed);
+    else tally.add(&Counters::live_blocks, std::int64_t{1});
     if (!proxy.lines) return;
     // Failures are all logged: there is no block to sample, and they are rare and telling.
     if (result && !sample_block(layer, n, result)) return;
     emit(layer, LogEvent{op, result ? static_cast<std::uint8_t>(served_by) : LogEvent::kFailed, thread_id(), n, align,
-                         reinterpret_cast<std::uintptr_t>(result), 0}, counts);
+                         reinterpret_cast<std::uintptr_t>(result), 0}, tally);
 }
 
 void proxy_on_free(unsigned owner, void* p) noexcept {
@@ -279,11 +287,11 @@ void proxy_on_free(unsigned owner, void* p) noexcept {
     for (unsigned i = 0; i < owner; ++i) {
         if (!is_proxy(i)) continue;
         Proxy& proxy = g_proxies[i];
-        Counters& counts = proxy.counts();
-        bump(counts.free);
-        bump(counts.live_blocks, std::int64_t{-1});
+        Tally tally = proxy.tally();
+        tally.add(&Counters::free);
+        tally.add(&Counters::live_blocks, std::int64_t{-1});
         if (!proxy.lines || !sampled_free(proxy, p)) continue;
-        emit(i, LogEvent{'f', 0, thread_id(), 0, 0, reinterpret_cast<std::uintptr_t>(p), 0}, counts);
+        emit(i, LogEvent{'f', 0, thread_id(), 0, 0, reinterpret_cast<std::uintptr_t>(p), 0}, tally);
     }
 }
 
@@ -293,9 +301,9 @@ void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, un
     for (unsigned i = 0; i < seen_until; ++i) {
         if (!is_proxy(i)) continue;
         Proxy& proxy = g_proxies[i];
-        Counters& counts = proxy.counts();
-        bump(counts.realloc);
-        if (!result) bump(counts.failed);
+        Tally tally = proxy.tally();
+        tally.add(&Counters::realloc);
+        if (!result) tally.add(&Counters::failed);
         if (!proxy.lines) continue;
         // For sampling, a free of `old` and an allocation of `result`; a failure (old untouched,
         // except realloc(p, 0), which freed it) is always logged.
@@ -305,7 +313,7 @@ void proxy_on_realloc(unsigned owner, void* old, std::size_t n, void* result, un
         if (!old_in && !new_in && !failed) continue;
         emit(i, LogEvent{'r', result ? static_cast<std::uint8_t>(served_by) : LogEvent::kFailed, thread_id(), n, 0,
                          !result || new_in ? reinterpret_cast<std::uintptr_t>(result) : LogEvent::kUnsampled,
-                         old_in ? reinterpret_cast<std::uintptr_t>(old) : LogEvent::kUnsampled}, counts);
+                         old_in ? reinterpret_cast<std::uintptr_t>(old) : LogEvent::kUnsampled}, tally);
     }
 }
 

@@ -68,6 +68,7 @@ void check_glibc_block(const char* call, unsigned owner, const void* p) noexcept
 // Gives p back to layer `owner`, which made it (or, for the terminal, is its default owner).
 void release(unsigned owner, void* p) noexcept {
     if (g_rt.stats && !in_logger()) count_freed(owner, p, size_in_layer(owner, p));
+    if (FreelistLayer* fl = g_rt.layers[owner].freelist) return fl->deallocate({p, 0});  // typed: no table
     const Erased& layer = layer_at(owner);
     layer.ops->deallocate(layer.self, p);
 }
@@ -103,6 +104,36 @@ inline void after_request(const void* done) noexcept {
         drain_deferred(done);
 }
 
+// `proxy > freelist > ...` (g_rt.behind_proxies): the freelist serves first, from the thread's
+// cache as the fast path would, else as the block it is; then each proxy sees the block,
+// innermost first, as the proxies' walk through the chain would have it. Null when the
+// freelist does not serve (a size past its classes): the caller walks the whole chain, which
+// asks the freelist again and goes on past it.
+void* allocate_behind_proxies(FreelistLayer& fl, std::size_t n, std::size_t align, bool zero) noexcept {
+    void* p = align <= kMinAlign ? cache_allocate(&fl, n) : nullptr;
+    if (p && zero) std::memset(p, 0, n);
+    if (!p) {
+        Block b = zero ? allocate_zeroed(fl, n, align) : fl.allocate(n, align);
+        if (!b) return nullptr;
+        p = b.ptr;
+    }
+    unsigned at = g_rt.behind_proxies_at;
+    for (unsigned i = at; i-- > 0;) proxy_on_allocate(i, n, align, zero, p, at);
+    after_request(nullptr);
+    return p;
+}
+
+// The free of a block of that freelist, seen by the proxies first (a block is logged free
+// before anyone can have it again). False: not the freelist's block, or not while the thread
+// is active (exiting, in the log): the general path.
+bool deallocate_behind_proxies(FreelistLayer& fl, void* p) noexcept {
+    if (t_local.state.mode != ThreadMode::active || !fl.owns(p)) return false;
+    proxy_on_free(g_rt.behind_proxies_at, p);
+    if (!cache_deallocate(&fl, p)) fl.deallocate({p, 0});  // which reports misuse
+    after_request(p);
+    return true;
+}
+
 }  // namespace
 
 void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned& served_by,
@@ -116,6 +147,8 @@ void* serve(unsigned from, std::size_t n, std::size_t align, bool zero, unsigned
 void* allocate(std::size_t n, std::size_t align, bool zero) noexcept {
     if (in_logger()) return system_allocate(n, align, zero);  // see LoggerScope
     if (!ensure_ready()) return g_bootstrap.allocate(n, align);  // .bss: already zero
+    if (FreelistLayer* fl = g_rt.behind_proxies)
+        if (void* p = allocate_behind_proxies(*fl, n, align, zero)) return p;
     unsigned served_by = 0;
     void* p = serve(0, n, align, zero, served_by);
     after_request(nullptr);
@@ -125,6 +158,8 @@ void* allocate(std::size_t n, std::size_t align, bool zero) noexcept {
 void deallocate(void* p) noexcept {
     if (!p || g_bootstrap.owns(p)) return;  // bootstrap blocks are never reused
     if (!ensure_ready()) return;  // only bootstrap blocks exist before the chain is ready
+    if (FreelistLayer* fl = g_rt.behind_proxies)
+        if (deallocate_behind_proxies(*fl, p)) return;
     unsigned owner = owner_of(p);
     if (in_logger() && chain_owned(owner) && defer_free(p)) return;  // see defer_free
     check_glibc_block("free", owner, p);

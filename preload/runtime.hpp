@@ -94,6 +94,12 @@ inline constexpr unsigned kForeign = config::kMaxLayers;
 struct Runtime {
     // The fast path's layer: layer 0 when it is a cached freelist and stats are off.
     FreelistLayer* fast = nullptr;
+    // A freelist right behind the proxies at the chain's front (`proxy > freelist > ...`), with
+    // the conditions of `fast`: the slow path serves from its cache (or the block itself), then
+    // lets each proxy see the request, where the chain walk would pass through each proxy's
+    // and the freelist's function tables.
+    FreelistLayer* behind_proxies = nullptr;
+    unsigned behind_proxies_at = 0;  // its index: the number of proxies in front of it
     unsigned count = 0;
     bool stats = false;
     Layer layers[config::kMaxLayers + 1];            // + kForeign
@@ -130,12 +136,12 @@ private:
     ThreadMode saved_;
 };
 
-/// A block from the calling thread's cache, or nullptr for the slow path (which also refills
-/// an empty bin). Always inlined, as is fast_deallocate: a call here would cost the entry
-/// point a stack frame (measured: +11 instructions a malloc+free pair when GCC stopped
-/// inlining it after the bins gained a low-water mark).
-[[gnu::always_inline]] inline void* fast_allocate(std::size_t n) noexcept {
-    FreelistLayer* fl = g_rt.fast;
+/// A block from the calling thread's cache of freelist layer `fl` (whose cache is slot 0), or
+/// nullptr for the slow path (which also refills an empty bin). Always inlined, as is
+/// cache_deallocate: a call here would cost the entry point a stack frame (measured: +11
+/// instructions a malloc+free pair when GCC stopped inlining it after the bins gained a
+/// low-water mark).
+[[gnu::always_inline]] inline void* cache_allocate(FreelistLayer* fl, std::size_t n) noexcept {
     if (fl && t_local.state.mode == ThreadMode::active) [[likely]] {
         int c = fl->central().classes().class_of(n);
         if (c != SizeClasses::kNone) [[likely]]
@@ -144,9 +150,8 @@ private:
     return nullptr;
 }
 
-/// Takes p back into the calling thread's cache if the fast layer owns it and all looks sound.
-[[gnu::always_inline]] inline bool fast_deallocate(void* p) noexcept {
-    FreelistLayer* fl = g_rt.fast;
+/// Takes p back into the calling thread's cache of `fl` if fl owns it and all looks sound.
+[[gnu::always_inline]] inline bool cache_deallocate(FreelistLayer* fl, void* p) noexcept {
     if (fl && t_local.state.mode == ThreadMode::active) [[likely]] {
         // A pointer that starts no block, a block marked free or a full bin: the slow path,
         // which reports misuse (this path makes no call, so it needs no stack frame).
@@ -156,6 +161,10 @@ private:
     }
     return false;
 }
+
+/// The fast path: the first layer's cache, when the chain starts with a cached freelist.
+[[gnu::always_inline]] inline void* fast_allocate(std::size_t n) noexcept { return cache_allocate(g_rt.fast, n); }
+[[gnu::always_inline]] inline bool fast_deallocate(void* p) noexcept { return cache_deallocate(g_rt.fast, p); }
 
 /// The fast layer's block keeps its place when the new size falls in the same class.
 inline bool fast_fits_in_place(void* p, std::size_t n) noexcept {

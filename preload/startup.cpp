@@ -56,7 +56,8 @@ void configure(config::ChainSpec& spec) noexcept {
     }
 }
 
-void initialise() noexcept {
+// Out of line (as is register_thread): inlined, it made every ensure_ready() save six registers.
+[[gnu::noinline]] void initialise() noexcept {
     // glibc's malloc_usable_size, for blocks glibc made (System::usable_size). The lookup
     // allocates, so it is done here, where recursion is served by the bootstrap arena: looked
     // up lazily inside malloc, with statistics on, each allocation would look it up again,
@@ -100,11 +101,18 @@ void initialise() noexcept {
     thread_life_init();
     register_fork_handlers();
 
-    FreelistLayer* first = g_rt.layers[0].freelist;
     // The fast path counts and checks the least: statistics, a cap (charged per request) and
-    // check=full keep to the slow one.
-    if (first && first->caches().slot == 0 && !g_rt.stats && !first->central().capped() && !first->central().full_checks())
-        g_rt.fast = first;
+    // check=full keep to the slow one. The same holds for a freelist behind the proxies.
+    auto fast = [](FreelistLayer* fl) {
+        return fl && fl->caches().slot == 0 && !g_rt.stats && !fl->central().capped() && !fl->central().full_checks();
+    };
+    if (fast(g_rt.layers[0].freelist)) g_rt.fast = g_rt.layers[0].freelist;
+    unsigned proxies = 0;
+    while (proxies < g_rt.count && g_rt.layers[proxies].kind == LayerKind::proxy) ++proxies;
+    if (proxies && proxies < g_rt.count && fast(g_rt.layers[proxies].freelist)) {
+        g_rt.behind_proxies = g_rt.layers[proxies].freelist;
+        g_rt.behind_proxies_at = proxies;
+    }
     if (spec.verbose) print_configuration();
 }
 

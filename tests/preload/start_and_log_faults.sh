@@ -6,6 +6,7 @@
 #  - a log in front of a `null` terminal (the logger's allocations were refused, and spdlog's
 #    bad_alloc ended in std::terminate);
 #  - a log on a full disk (a store into the mapped file was SIGBUS);
+#  - a compact log in a tight address space (it fell back to text);
 #  - log paths: a FIFO nobody reads (blocked the first malloc), a name too long once %e is
 #    expanded, a fixed name shared by 200 processes, a program name with a space and a
 #    newline (broke the header), and the file's mode (0600).
@@ -91,6 +92,20 @@ run "log + null terminal" 0 "" -- CHAINALLOC_CHAIN='freelist(max=64M) > null' CH
         "$python" "$reader" summary --json null.log | "$python" -c 'import json,sys; sys.exit(not json.load(sys.stdin)["files"][0]["has_footer"])' &&
         ok || fail "log + null terminal: the log has no header or no footer"; }
 run "log + null terminal, python3" 0 "" -- CHAINALLOC_PRESET=capped CHAINALLOC_LOG="$scratch/null2.log" -- "${busy[@]}"
+
+# A tight address space: the compact log maps less than its usual 1 TiB (it once fell back to
+# text here), and every event is in it.
+(ulimit -v 1000000; timeout 30 env LD_PRELOAD="$so" CHAINALLOC_CHAIN="proxy(log=$scratch/tight.log) > system" "${busy[@]:1}" > /dev/null 2> err.txt)
+rc=$?
+if [ $rc -eq 0 ] && [ ! -s err.txt ] && head -1 tight.log | grep -aq '^# chainalloc-log 2 ' &&
+    "$python" "$reader" summary --json tight.log | "$python" -c '
+import json, sys
+f = json.load(sys.stdin)["files"][0]
+sys.exit(not (f["complete"] and f["has_footer"] and f["requests"] > 300000 and f["unknown_frees"] == 0))'; then
+    ok
+else
+    fail "compact log under ulimit -v 1000000: rc $rc, $(head -c 100 tight.log | head -1) $(head -c 200 err.txt)"
+fi
 
 # ---- log paths ---------------------------------------------------------------------------
 run "log file mode" 0 "" -- CHAINALLOC_LOG="$scratch/mode.log" -- /bin/true &&
