@@ -39,7 +39,7 @@ void event_line(const Rec& r, std::string& out) {
   out += ' ';
   put_pointer(out, r.ptr);
   out += ' ';
-  if (r.layer == lf::kFailedLayer) out += '-';
+  if (r.failed) out += '-';
   else put_dec(out, r.layer);
   if (r.has_stack) {
     out += ' ';
@@ -52,7 +52,7 @@ std::size_t event_line_len(const Rec& r) {
   if (r.op == static_cast<unsigned>(lf::Op::free)) return n + pointer_len(r.ptr) + 1;
   if (r.op == static_cast<unsigned>(lf::Op::aligned)) n += dec_len(r.align) + 1;
   if (r.op == static_cast<unsigned>(lf::Op::realloc)) n += pointer_len(r.old) + 1;
-  n += dec_len(r.size) + 1 + pointer_len(r.ptr) + 1 + (r.layer == lf::kFailedLayer ? 1 : dec_len(r.layer));
+  n += dec_len(r.size) + 1 + pointer_len(r.ptr) + 1 + (r.failed ? 1 : dec_len(r.layer));
   if (r.has_stack) n += 1 + dec_len(r.stack);
   return n + 1;
 }
@@ -73,7 +73,7 @@ bool direct_event(const Rec& r, unsigned layers, Event& ev) {
   if (ev.op == Op::realloc) ev.old = word_of(r.old);
   bool served = !is_null(ev.ptr) && !(ev.op == Op::realloc && is_dash(ev.ptr));  // as LineParser decides
   if (served) {
-    if (r.layer == lf::kFailedLayer || r.layer >= layers) return false;
+    if (r.failed || r.layer >= layers) return false;
     ev.layer = static_cast<int>(r.layer);
   }
   if (r.has_stack) {

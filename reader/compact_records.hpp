@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "line_parser.hpp"
 #include "preload/compact_format.hpp"
 #include "record.hpp"
 
@@ -61,13 +62,15 @@ struct Pointer {
   std::uint64_t value = 0;
 };
 
-// One decoded record. Events keep their values; the rare meta records their text line.
+// One decoded record (of a compact log, or an event of a packed one). Events keep their
+// values; the rare meta records their text line.
 struct Rec {
   enum class Kind : std::uint8_t { event, module, stack, text } kind;
-  unsigned op, layer;
+  unsigned op;           // lf::Op
+  bool failed;           // the call failed: no layer ('-')
   bool has_stack;
-  std::uint64_t t, size, align, stack;
-  std::uint32_t tid;
+  std::uint64_t layer;   // unless failed
+  std::uint64_t t, size, align, stack, tid;
   Pointer ptr, old;
   std::uint64_t index;  // a module's index, or a stack's count of known modules
   std::string line;     // a meta record's line
@@ -141,6 +144,7 @@ class Decoder {
     if (r.op == 0 || r.op == 7) return false;
     r.kind = Rec::Kind::event;
     r.layer = (tag >> 3) & 15;
+    r.failed = r.layer == lf::kFailedLayer;
     r.has_stack = false;
     switch (static_cast<lf::Op>(r.op)) {
       case lf::Op::free:
@@ -238,5 +242,27 @@ std::size_t event_line_len(const Rec& r);
 // see: canonical numbers, sizes within int64, a valid layer. Anything else goes through the
 // text and the parser, so the two paths cannot disagree.
 bool direct_event(const Rec& r, unsigned layers, Event& ev);
+
+// Hands events to the sink: directly when direct_event can, else as their line through the
+// parser; counted either way in the Python reader's batches (LineFeed).
+class EventFeed {
+ public:
+  EventFeed(unsigned layers, RecordSink& sink, LineFeed& feed) : layers_(layers), sink_(sink), feed_(feed) {}
+  void put(const Rec& r) {
+    if (direct_event(r, layers_, ev_)) {
+      sink_.event(ev_);
+      return feed_.counted(event_line_len(r));
+    }
+    event_line(r, line_);
+    feed_.item(line_);
+  }
+
+ private:
+  unsigned layers_;
+  RecordSink& sink_;
+  LineFeed& feed_;
+  Event ev_;
+  std::string line_;
+};
 
 }  // namespace logscan

@@ -147,16 +147,7 @@ bool read_compact_log(const CompactSourceOptions& opt, RecordSink& sink, std::st
   LineParser parser(opt.layers, sink);
   LineFeed feed(parser, sink);   // records go to the sink one by one, in compact.py's batches
   auto put_line = [&](const std::string& line) { feed.item(line); };
-  std::string scratch;
-  Event ev;
-  auto put_event = [&](const Rec& r) {
-    if (direct_event(r, opt.layers, ev)) {
-      sink.event(ev);
-      return feed.counted(event_line_len(r));
-    }
-    event_line(r, scratch);
-    put_line(scratch);
-  };
+  EventFeed events(opt.layers, sink, feed);
 
   Decoder dec(data);
   using Head = std::pair<std::uint64_t, std::size_t>;  // (time, stream): ties in stream order
@@ -181,7 +172,7 @@ bool read_compact_log(const CompactSourceOptions& opt, RecordSink& sink, std::st
     std::size_t k = heads.top().second;
     heads.pop();
     Rec& rec = streams[k].rec;
-    if (rec.kind == Rec::Kind::event) put_event(rec);
+    if (rec.kind == Rec::Kind::event) events.put(rec);
     else if (rec.kind == Rec::Kind::module) modules[rec.index] = rec.line;
     else if (rec.kind == Rec::Kind::stack) waiting.emplace_back(rec.index, rec.line);
     else put_line(rec.line);

@@ -1,6 +1,8 @@
 // The packed decoder: every block gets a made-up address (16-byte aligned, reused newest
 // first, as an allocator would) and each kind keeps its live blocks in order, so that an event
-// takes the block at the place the packer names (packed_format.hpp).
+// takes the block at the place the packer names (packed_format.hpp). Events go to the sink as
+// the compact source's do (EventFeed: records, or their v1 line where only the parser can
+// decide), other records as their lines.
 #include "packed_source.hpp"
 
 #include <cerrno>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "compact_records.hpp"
 #include "line_parser.hpp"
 #include "packed_format.hpp"
 #include "progress.hpp"
@@ -80,9 +83,10 @@ class Input {
   std::string error_;
 };
 
-class Decoder {
+class PackedDecoder {
  public:
-  Decoder(unsigned layers, RecordSink& sink) : parser_(layers, sink), feed_(parser_, sink), sink_(sink) {}
+  PackedDecoder(unsigned layers, RecordSink& sink)
+      : parser_(layers, sink), feed_(parser_, sink), events_(layers, sink, feed_), sink_(sink) {}
 
   // One record; false at the end of the body or at a record it cannot read (`bad_`).
   bool record(Input& in) {
@@ -112,16 +116,19 @@ class Decoder {
         kinds_.push_back(std::move(k));
         return true;
       }
-      case pk::kAlloc:
+      case pk::kAlloc: {
         if (!in.var(a) || !in.var(b) || a >= kinds_.size() || kinds_[a].op > 2 || b > pk::kNewBlock) return bad();
-        return event(kinds_[a], nullptr, made(kinds_[a], b, 0));
+        Rec& r = event(kinds_[a]);
+        r.ptr = made(kinds_[a], b, 0);
+        return put(r);
+      }
       case pk::kFree: {
         OldRef ref;
-        std::string old;
+        Rec& r = event(nullptr);
         std::uint64_t addr = 0;
-        if (!ref.read(in) || !take(ref, true, old, addr)) return bad();
+        if (!ref.read(in) || !take(ref, true, r.ptr, addr)) return bad();
         if (addr) free_.push_back(addr);
-        return line(std::string("f ") + old);
+        return put(r);
       }
       case pk::kRealloc: {
         OldRef ref;
@@ -129,16 +136,16 @@ class Decoder {
             c > pk::kNewInPlace)
           return bad();
         Kind& k = kinds_[a];
+        Rec& r = event(k);
         std::uint64_t addr = 0;
-        std::string old;
         bool release = c != pk::kNewNull || k.size == 0;
-        if (!take(ref, release, old, addr)) return bad();
+        if (!take(ref, release, r.old, addr)) return bad();
         if (c == pk::kNewInPlace && !(addr && release)) return bad();
-        std::string ptr = made(k, c, addr);
+        r.ptr = made(k, c, addr);
         // The old address is free only after the new block has one: a moved block never
         // gets its old address back (that would read as in place).
         if (addr && release && c != pk::kNewInPlace) free_.push_back(addr);
-        return event(k, &old, ptr);
+        return put(r);
       }
       default:
         return bad();
@@ -165,9 +172,9 @@ class Decoder {
   };
 
   // The address an event makes: a free one for a new block, the old block's in place.
-  std::string made(Kind& k, std::uint64_t code, std::uint64_t in_place) {
-    if (code == pk::kNewNull) return "0";
-    if (code == pk::kNewDash) return "-";
+  Pointer made(Kind& k, std::uint64_t code, std::uint64_t in_place) {
+    if (code == pk::kNewNull) return {Pointer::null, 0};
+    if (code == pk::kNewDash) return {Pointer::unsampled, 0};
     std::uint64_t addr = in_place;
     if (code != pk::kNewInPlace) {
       if (free_.empty()) {
@@ -178,16 +185,16 @@ class Decoder {
       }
     }
     k.live.push_back(addr);
-    return hex(addr);
+    return {Pointer::block, addr};
   }
 
   // The address of the block an event takes (`addr`, 0 when it names none); `release` drops
   // it from its kind's live blocks, and the caller decides when the address is free again.
-  bool take(const OldRef& ref, bool release, std::string& out, std::uint64_t& addr) {
-    if (ref.code == pk::kOldNull) return out = "0", true;
-    if (ref.code == pk::kOldDash) return out = "-", true;
+  bool take(const OldRef& ref, bool release, Pointer& out, std::uint64_t& addr) {
+    if (ref.code == pk::kOldNull) return out = {Pointer::null, 0}, true;
+    if (ref.code == pk::kOldDash) return out = {Pointer::unsampled, 0}, true;
     if (ref.code == pk::kOldUnknown) {   // an address no block of this log has: above them all
-      out = hex((std::uint64_t{1} << 60) + (++unknown_ << 4));
+      out = {Pointer::block, (std::uint64_t{1} << 60) + (++unknown_ << 4)};
       return true;
     }
     if (ref.kind >= kinds_.size()) return false;
@@ -197,33 +204,41 @@ class Decoder {
     auto at = ref.code == pk::kOldOldest ? live.begin() : live.end() - 1 - static_cast<std::ptrdiff_t>(j);
     addr = *at;
     if (release) live.erase(at);
-    out = hex(addr);
+    out = {Pointer::block, addr};
     return true;
   }
 
-  bool event(const Kind& k, const std::string* old, const std::string& ptr) {
-    std::string s(1, pk::kOps[k.op]);
-    if (k.op == 2) s += " " + std::to_string(k.align);
-    if (old) s += " " + *old;
-    s += " " + std::to_string(k.size) + " " + ptr;
-    s += k.layer1 ? " " + std::to_string(k.layer1 - 1) : std::string(" -");
-    if (k.stack1) s += " " + std::to_string(k.stack1 - 1);
-    return line(s);
+  // The event record for kind k (nullptr: a free), its pointers still to fill in.
+  Rec& event(const Kind* k) {
+    Rec& r = rec_;
+    r.kind = Rec::Kind::event;
+    r.t = step_ * pk::kTimeStepNs;
+    r.tid = tid_;
+    r.op = k ? static_cast<unsigned>(lf::Op::malloc) + static_cast<unsigned>(k->op)   // m c a r, in order
+             : static_cast<unsigned>(lf::Op::free);
+    r.failed = k && !k->layer1;
+    r.layer = k && k->layer1 ? k->layer1 - 1 : 0;
+    r.has_stack = k && k->stack1;
+    r.stack = r.has_stack ? k->stack1 - 1 : 0;
+    r.size = k ? k->size : 0;
+    r.align = k ? k->align : 0;
+    return r;
   }
+  Rec& event(const Kind& k) { return event(&k); }
 
-  bool line(const std::string& rest) {
-    emit(std::to_string(step_ * pk::kTimeStepNs) + " " + std::to_string(tid_) + " " + rest);
+  bool put(const Rec& r) {
+    events_.put(r);
     return true;
   }
 
   // In packed.py's batches; a damaged text record may hold a newline (LineFeed).
   void emit(const std::string& s) { feed_.item(s); }
 
-  static std::string hex(std::uint64_t v) { return spelling(Word{v, {}}, true); }
-
   LineParser parser_;
   LineFeed feed_;
+  EventFeed events_;
   RecordSink& sink_;
+  Rec rec_{};
   std::vector<Kind> kinds_;
   std::vector<std::uint64_t> free_;   // addresses of freed blocks, newest last
   std::uint64_t step_ = 0, tid_ = 0, serial_ = 0, unknown_ = 0;
@@ -235,7 +250,7 @@ class Decoder {
 
 bool read_packed_log(int fd, unsigned layers, Progress* progress, RecordSink& sink, std::string& error) {
   Input in(fd, progress);
-  Decoder d(layers, sink);
+  PackedDecoder d(layers, sink);
   while (d.record(in)) {
   }
   if (in.failed()) {
