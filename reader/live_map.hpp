@@ -1,9 +1,11 @@
 // The blocks live at a time, and the freed pointers remembered (tombstones) to tell a double
 // free from a free of an unknown pointer: Python's `live` dict. Open addressing with linear
-// probing on the pointer's value, one 64-byte record per slot, so a lookup is one cache miss.
-// Entries are never removed one by one (a freed block becomes a tombstone in place), only all
-// tombstones at once (forget_tombstones), so probing needs no deletion markers. Pointers not
-// written in canonical hex (and "0") are rare, and kept in a side map by their text.
+// probing on the pointer's value; a slot is the pointer and the index of its block in a pool
+// (or kDead: a tombstone), 16 bytes, so the tombstones, often more than the live blocks
+// (python3: 1.1M entries when 0.3M were live), cost a slot and no block. Entries are never
+// removed one by one (a freed block's slot becomes a tombstone in place), only all tombstones
+// at once (forget_tombstones), so probing needs no deletion markers. Pointers not written in
+// canonical hex (and "0") are rare, and kept in a side map by their text, tombstones in place.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +18,6 @@
 namespace logscan {
 
 struct Block {
-  std::uint64_t key = 0;           // canonical pointer; 0 marks an empty slot
   std::int64_t size = 0;
   std::uint64_t t = 0;             // t_ns when canonical
   std::uint64_t n = 0;             // event index of the allocation
@@ -26,40 +27,20 @@ struct Block {
   std::uint32_t site = 0;          // site index + 1; 0 = no stack id
   std::uint32_t t_text = 0;        // 0 = canonical t; else index + 1 into the time texts
   Op op = Op::malloc;
-  bool live = false;               // false: a tombstone
+  bool live = false;               // false: not made yet (slot), or a tombstone (side map)
 };
 
 class LiveMap {
  public:
-  LiveMap() { slots_.resize(1 << 12); }
+  LiveMap() { slots_.resize(kFirst); }
 
-  // The entry for p (live or tombstone), or null.
-  Block* find(const Word& p) {
-    if (!fast(p)) {
-      auto it = side_.find(std::string(text_of(p)));
-      return it == side_.end() ? nullptr : &it->second;
-    }
-    for (std::size_t i = home(p.value);; i = (i + 1) & mask()) {
-      Block& b = slots_[i];
-      if (b.key == p.value) return &b;
-      if (b.key == 0) return nullptr;
-    }
-  }
+  // A free of p: when live, its block is copied to `out` and goes, its tombstone stays.
+  enum class Taken { live, tombstone, unknown };
+  Taken take(const Word& p, Block& out);
 
-  // The entry for p, added (not live) when absent. Invalidates earlier pointers.
-  Block& slot(const Word& p) {
-    if (!fast(p)) return side_[std::string(text_of(p))];
-    if (2 * (used_ + 1) > slots_.size()) grow(2 * slots_.size());
-    for (std::size_t i = home(p.value);; i = (i + 1) & mask()) {
-      Block& b = slots_[i];
-      if (b.key == p.value) return b;
-      if (b.key == 0) {
-        ++used_;
-        b.key = p.value;
-        return b;
-      }
-    }
-  }
+  // The block for p: the live one, or a new one (not live) in place of a tombstone or none.
+  // Invalidates earlier pointers.
+  Block& slot(const Word& p);
 
   std::size_t size() const { return used_ + side_.size(); }   // live + tombstones
 
@@ -68,13 +49,20 @@ class LiveMap {
   // fn(text of the pointer as the log wrote it, block) for each live block.
   template <class Fn> void each_live(Fn fn) const {
     char hex[17];
-    for (const Block& b : slots_)
-      if (b.key != 0 && b.live) fn(std::string_view(hex, to_hex(b.key, hex)), b);
+    for (const Slot& s : slots_)
+      if (s.key != 0 && s.block != kDead) fn(std::string_view(hex, to_hex(s.key, hex)), block(s.block));
     for (const auto& [k, b] : side_)
       if (b.live) fn(std::string_view(k), b);
   }
 
  private:
+  struct Slot {
+    std::uint64_t key = 0;      // canonical pointer; 0 marks an empty slot
+    std::uint32_t block = 0;    // index into blocks_, or kDead
+  };
+  static constexpr std::uint32_t kDead = UINT32_MAX;
+  static constexpr std::size_t kFirst = 1 << 12;
+
   static bool fast(const Word& p) { return p.canonical() && p.value != 0; }
   static std::string_view text_of(const Word& p) { return p.canonical() ? "0" : p.text; }
   static std::size_t to_hex(std::uint64_t v, char* out);
@@ -83,10 +71,21 @@ class LiveMap {
     // Fibonacci hashing: addresses share their low bits (alignment), so take the high ones.
     return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
   }
-  void grow(std::size_t capacity);
+  void rebuild(std::size_t capacity, bool keep_tombstones);
+  std::uint32_t new_block();
 
-  std::vector<Block> slots_;
-  std::size_t used_ = 0;
+  // The pool: blocks in chunks of kChunk that never move, so it grows by a chunk, without the
+  // copy (and the room for twice the blocks) of a vector that doubles.
+  static constexpr unsigned kChunkBits = 14;
+  static constexpr std::uint32_t kChunk = 1u << kChunkBits;
+  Block& block(std::uint32_t i) { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
+  const Block& block(std::uint32_t i) const { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
+
+  std::vector<Slot> slots_;
+  std::vector<std::vector<Block>> chunks_;   // the live blocks, and free places (free_)
+  std::uint32_t pool_ = 0;                   // places handed out so far
+  std::vector<std::uint32_t> free_;          // places a kill left
+  std::size_t used_ = 0;                 // slots with a key
   unsigned shift_ = 64 - 12;
   std::unordered_map<std::string, Block> side_;
 };

@@ -140,28 +140,28 @@ void Scan<N>::release(const Block& b) {
 template <class N>
 void Scan<N>::free_event(const Event& e, std::uint32_t ti) {
   Thread& th = threads_[ti];
-  Block* rec = live_.find(e.ptr);
-  if (rec && rec->live) {
-    rec->live = false;
-    N w = weight_of(*rec);
+  Block b;
+  LiveMap::Taken taken = live_.take(e.ptr, b);
+  if (taken == LiveMap::Taken::live) {
+    N w = weight_of(b);
     counts_[kFree] += w;
     th.calls += w;
     snapshot_if_pending();
-    release(*rec);
+    release(b);
     if (lbytes_ < bmin_) bmin_ = lbytes_;
-    if (rec->thread == ti && th.events - static_cast<std::int64_t>(rec->thread_event) <= kTempWindow) {
+    if (b.thread == ti && th.events - static_cast<std::int64_t>(b.thread_event) <= kTempWindow) {
       tmp_blocks_ += w;
-      tmp_bytes_ += rec->size * w;
-      if (rec->site) {
-        sites_[rec->site - 1].f[3] += w;
-        sites_[rec->site - 1].f[4] += rec->size * w;
+      tmp_bytes_ += b.size * w;
+      if (b.site) {
+        sites_[b.site - 1].f[3] += w;
+        sites_[b.site - 1].f[4] += b.size * w;
       }
     }
     return;
   }
   counts_[kFree] += one_;
   th.calls += one_;
-  if (rec) {
+  if (taken == LiveMap::Taken::tombstone) {
     ++double_;
     anomaly("double free", &e, e.ptr, {});
   } else {
@@ -203,12 +203,11 @@ void Scan<N>::realloc_event(const Event& e, std::uint32_t ti) {
     return;
   }
   if (!is_null(e.old) && !is_dash(e.old)) {
-    Block* rec = live_.find(e.old);
-    if (rec && rec->live) {
-      rec->live = false;
-      if (is_null(e.ptr)) w = weight_of(*rec);   // realloc(p, 0): counted through p
+    Block b;
+    if (live_.take(e.old, b) == LiveMap::Taken::live) {
+      if (is_null(e.ptr)) w = weight_of(b);   // realloc(p, 0): counted through p
       snapshot_if_pending();
-      release(*rec);
+      release(b);
       if (lbytes_ < bmin_) bmin_ = lbytes_;
     } else {
       ++bad_realloc_;
