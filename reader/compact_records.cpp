@@ -18,7 +18,7 @@ Word word_of(const Pointer& p) {
 
 }  // namespace
 
-void event_line(const Rec& r, std::string& out) {
+void event_line(const EventRec& r, std::string& out) {
   out.clear();
   put_dec(out, r.t);
   out += ' ';
@@ -47,7 +47,7 @@ void event_line(const Rec& r, std::string& out) {
   }
 }
 
-std::size_t event_line_len(const Rec& r) {
+std::size_t event_line_len(const EventRec& r) {
   std::size_t n = dec_len(r.t) + 1 + dec_len(r.tid) + 3;
   if (r.op == static_cast<unsigned>(lf::Op::free)) return n + pointer_len(r.ptr) + 1;
   if (r.op == static_cast<unsigned>(lf::Op::aligned)) n += dec_len(r.align) + 1;
@@ -58,7 +58,7 @@ std::size_t event_line_len(const Rec& r) {
 }
 
 
-bool direct_event(const Rec& r, unsigned layers, Event& ev) {
+bool direct_event(const EventRec& r, unsigned layers, Event& ev) {
   constexpr auto kMax = static_cast<std::uint64_t>(INT64_MAX);
   if (r.size > kMax || r.align > kMax) return false;
   ev = Event{};

@@ -62,16 +62,20 @@ struct Pointer {
   std::uint64_t value = 0;
 };
 
-// One decoded record (of a compact log, or an event of a packed one). Events keep their
-// values; the rare meta records their text line.
-struct Rec {
-  enum class Kind : std::uint8_t { event, module, stack, text } kind;
+// An event's values, as decoded (from a compact log, or a packed one).
+struct EventRec {
   unsigned op;           // lf::Op
   bool failed;           // the call failed: no layer ('-')
   bool has_stack;
   std::uint64_t layer;   // unless failed
   std::uint64_t t, size, align, stack, tid;
   Pointer ptr, old;
+};
+
+// One decoded record of a compact log. Events keep their values; the rare meta records their
+// text line.
+struct Rec : EventRec {
+  enum class Kind : std::uint8_t { event, module, stack, text } kind;
   std::uint64_t index;  // a module's index, or a stack's count of known modules
   std::string line;     // a meta record's line
 };
@@ -232,23 +236,46 @@ class Decoder {
 };
 
 // An event's version 1 line, as compact.py writes it.
-void event_line(const Rec& r, std::string& out);
+void event_line(const EventRec& r, std::string& out);
 
 // The length of that line and its newline, without writing it: the batches (and so the
 // checkpoints) fall where compact.py's TextView puts them.
-std::size_t event_line_len(const Rec& r);
+std::size_t event_line_len(const EventRec& r);
 
 // The event as the line parser would make it from event_line's text, when that is plain to
 // see: canonical numbers, sizes within int64, a valid layer. Anything else goes through the
 // text and the parser, so the two paths cannot disagree.
-bool direct_event(const Rec& r, unsigned layers, Event& ev);
+bool direct_event(const EventRec& r, unsigned layers, Event& ev);
 
-// Hands events to the sink: directly when direct_event can, else as their line through the
-// parser; counted either way in the Python reader's batches (LineFeed).
+// Hands records to the sink in the source's order: events directly when direct_event can,
+// else as their line through the parser, and the other records as their lines; counted either
+// way in the Python reader's batches (LineFeed). Events wait in a short queue, so that the sink
+// can fetch what each will touch (RecordSink::upcoming: the live-block table's slot, a cache
+// miss on a log with many live blocks) while the ones before it are counted.
 class EventFeed {
  public:
   EventFeed(unsigned layers, RecordSink& sink, LineFeed& feed) : layers_(layers), sink_(sink), feed_(feed) {}
-  void put(const Rec& r) {
+  void event(const EventRec& r) {
+    if (r.ptr.kind == Pointer::block) sink_.upcoming(r.ptr.value);
+    if (r.op == static_cast<unsigned>(lf::Op::realloc) && r.old.kind == Pointer::block) sink_.upcoming(r.old.value);
+    if (queued_ == kAhead) deliver();
+    queue_[(first_ + queued_++) % kAhead] = r;
+  }
+  void line(const std::string& text) {
+    flush();
+    feed_.item(text);
+  }
+  void finish() {
+    flush();
+    feed_.finish();
+  }
+
+ private:
+  static constexpr unsigned kAhead = 16;
+  void deliver() {
+    const EventRec& r = queue_[first_];
+    first_ = (first_ + 1) % kAhead;
+    --queued_;
     if (direct_event(r, layers_, ev_)) {
       sink_.event(ev_);
       return feed_.counted(event_line_len(r));
@@ -256,11 +283,15 @@ class EventFeed {
     event_line(r, line_);
     feed_.item(line_);
   }
+  void flush() {
+    while (queued_) deliver();
+  }
 
- private:
   unsigned layers_;
   RecordSink& sink_;
   LineFeed& feed_;
+  EventRec queue_[kAhead];
+  unsigned first_ = 0, queued_ = 0;
   Event ev_;
   std::string line_;
 };

@@ -146,8 +146,8 @@ bool read_compact_log(const CompactSourceOptions& opt, RecordSink& sink, std::st
 
   LineParser parser(opt.layers, sink);
   LineFeed feed(parser, sink);   // records go to the sink one by one, in compact.py's batches
-  auto put_line = [&](const std::string& line) { feed.item(line); };
   EventFeed events(opt.layers, sink, feed);
+  auto put_line = [&](const std::string& line) { events.line(line); };
 
   Decoder dec(data);
   using Head = std::pair<std::uint64_t, std::size_t>;  // (time, stream): ties in stream order
@@ -172,7 +172,7 @@ bool read_compact_log(const CompactSourceOptions& opt, RecordSink& sink, std::st
     std::size_t k = heads.top().second;
     heads.pop();
     Rec& rec = streams[k].rec;
-    if (rec.kind == Rec::Kind::event) events.put(rec);
+    if (rec.kind == Rec::Kind::event) events.event(rec);
     else if (rec.kind == Rec::Kind::module) modules[rec.index] = rec.line;
     else if (rec.kind == Rec::Kind::stack) waiting.emplace_back(rec.index, rec.line);
     else put_line(rec.line);
@@ -197,7 +197,7 @@ bool read_compact_log(const CompactSourceOptions& opt, RecordSink& sink, std::st
     put_line(line);
   }
   for (auto& [index, line] : modules) put_line(line);
-  feed.finish();
+  events.finish();
   if (opt.progress) opt.progress->at(size);
   sink.end(cut, cut ? Bytes("(the file ends inside a chunk of records)") : Bytes());
   return true;

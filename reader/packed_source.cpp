@@ -118,13 +118,13 @@ class PackedDecoder {
       }
       case pk::kAlloc: {
         if (!in.var(a) || !in.var(b) || a >= kinds_.size() || kinds_[a].op > 2 || b > pk::kNewBlock) return bad();
-        Rec& r = event(kinds_[a]);
+        EventRec& r = event(kinds_[a]);
         r.ptr = made(kinds_[a], b, 0);
         return put(r);
       }
       case pk::kFree: {
         OldRef ref;
-        Rec& r = event(nullptr);
+        EventRec& r = event(nullptr);
         std::uint64_t addr = 0;
         if (!ref.read(in) || !take(ref, true, r.ptr, addr)) return bad();
         if (addr) free_.push_back(addr);
@@ -136,7 +136,7 @@ class PackedDecoder {
             c > pk::kNewInPlace)
           return bad();
         Kind& k = kinds_[a];
-        Rec& r = event(k);
+        EventRec& r = event(k);
         std::uint64_t addr = 0;
         bool release = c != pk::kNewNull || k.size == 0;
         if (!take(ref, release, r.old, addr)) return bad();
@@ -153,7 +153,7 @@ class PackedDecoder {
   }
 
   void finish(bool bad_end) {
-    feed_.finish();
+    events_.finish();
     if (bad_end && cut_.empty()) cut_ = "(the packed log ends inside a record)";
     sink_.end(!cut_.empty(), Bytes(cut_).substr(0, kCutText));
   }
@@ -209,9 +209,8 @@ class PackedDecoder {
   }
 
   // The event record for kind k (nullptr: a free), its pointers still to fill in.
-  Rec& event(const Kind* k) {
-    Rec& r = rec_;
-    r.kind = Rec::Kind::event;
+  EventRec& event(const Kind* k) {
+    EventRec& r = rec_;
     r.t = step_ * pk::kTimeStepNs;
     r.tid = tid_;
     r.op = k ? static_cast<unsigned>(lf::Op::malloc) + static_cast<unsigned>(k->op)   // m c a r, in order
@@ -224,21 +223,21 @@ class PackedDecoder {
     r.align = k ? k->align : 0;
     return r;
   }
-  Rec& event(const Kind& k) { return event(&k); }
+  EventRec& event(const Kind& k) { return event(&k); }
 
-  bool put(const Rec& r) {
-    events_.put(r);
+  bool put(const EventRec& r) {
+    events_.event(r);
     return true;
   }
 
   // In packed.py's batches; a damaged text record may hold a newline (LineFeed).
-  void emit(const std::string& s) { feed_.item(s); }
+  void emit(const std::string& s) { events_.line(s); }
 
   LineParser parser_;
   LineFeed feed_;
   EventFeed events_;
   RecordSink& sink_;
-  Rec rec_{};
+  EventRec rec_{};
   std::vector<Kind> kinds_;
   std::vector<std::uint64_t> free_;   // addresses of freed blocks, newest last
   std::uint64_t step_ = 0, tid_ = 0, serial_ = 0, unknown_ = 0;

@@ -87,6 +87,9 @@ class RecordSink {
  public:
   virtual ~RecordSink() = default;
   virtual void event(const Event& e) = 0;
+  // An event to come soon touches the block at `ptr` (canonical): the sink may fetch what it
+  // needs for it. A hint, nothing more.
+  virtual void upcoming(std::uint64_t /*ptr*/) {}
   virtual void stack(const StackDef& s) = 0;
   virtual void module(const Module& m) = 0;
   virtual void footer(Bytes text) = 0;        // the footer as its v1 text line, `# end k=v ...`

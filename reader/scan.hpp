@@ -50,6 +50,7 @@ class Scan final : public ScanSink {
  public:
   explicit Scan(const ScanConfig& cfg);
   void event(const Event& e) override;
+  void upcoming(std::uint64_t ptr) override { live_.prefetch(ptr); }
   void stack(const StackDef& s) override;
   void module(const Module& m) override;
   void footer(Bytes text) override;
