@@ -1,7 +1,5 @@
 #include "live_map.hpp"
 
-#include <bit>
-
 namespace logscan {
 
 std::size_t LiveMap::to_hex(std::uint64_t v, char* out) {
@@ -29,20 +27,9 @@ std::uint32_t LiveMap::new_block() {
 
 Block& LiveMap::slot(const Word& p) {
   if (!fast(p)) return side_[std::string(text_of(p))];
-  if (4 * (used_ + 1) > 3 * slots_.size()) rebuild(2 * slots_.size(), true);   // at most 3/4 full
-  for (std::size_t i = home(p.value);; i = (i + 1) & mask()) {
-    Slot& s = slots_[i];
-    if (s.key == p.value) {
-      if (s.block == kDead) s.block = new_block();
-      return block(s.block);
-    }
-    if (s.key == 0) {
-      ++used_;
-      s.key = p.value;
-      s.block = new_block();
-      return block(s.block);
-    }
-  }
+  std::uint32_t& b = map_.slot(p.value);
+  if (b == PointerMap::kNone || b == kDead) b = new_block();   // new, or in place of a tombstone
+  return block(b);
 }
 
 LiveMap::Taken LiveMap::take(const Word& p, Block& out) {
@@ -54,51 +41,30 @@ LiveMap::Taken LiveMap::take(const Word& p, Block& out) {
     it->second.live = false;
     return Taken::live;
   }
-  for (std::size_t i = home(p.value);; i = (i + 1) & mask()) {
-    Slot& s = slots_[i];
-    if (s.key == p.value) {
-      if (s.block == kDead) return Taken::tombstone;
-      out = block(s.block);
-      free_.push_back(s.block);
-      s.block = kDead;
-      return Taken::live;
-    }
-    if (s.key == 0) return Taken::unknown;
-  }
+  std::uint32_t* b = map_.find(p.value);
+  if (!b) return Taken::unknown;
+  if (*b == kDead) return Taken::tombstone;
+  out = block(*b);
+  free_.push_back(*b);
+  *b = kDead;
+  return Taken::live;
 }
 
-// A table of `capacity` slots (a power of two) with the live entries, and the tombstones if
-// kept; without them, the pool is packed again too, so memory follows the live blocks.
-void LiveMap::rebuild(std::size_t capacity, bool keep_tombstones) {
-  std::vector<Slot> old(capacity);
-  old.swap(slots_);
-  shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
-  std::vector<std::vector<Block>> old_chunks;
-  if (!keep_tombstones) {
-    old_chunks.swap(chunks_);
-    pool_ = 0;
-    free_ = {};
-  }
-  used_ = 0;
-  for (const Slot& s : old) {
-    if (s.key == 0 || (s.block == kDead && !keep_tombstones)) continue;
-    std::size_t i = home(s.key);
-    while (slots_[i].key != 0) i = (i + 1) & mask();
-    slots_[i] = s;
-    if (!keep_tombstones) {
-      slots_[i].block = new_block();
-      block(slots_[i].block) = old_chunks[s.block >> kChunkBits][s.block & (kChunk - 1)];
-    }
-    ++used_;
-  }
-}
-
+// The live entries only, in a table with room for twice them (so it shrinks back after a burst
+// of frees) and a pool packed again, so memory follows the live blocks.
 void LiveMap::forget_tombstones() {
-  std::size_t live = pool_ - free_.size();
-  // Room for twice the live blocks, so the table shrinks back after a burst of frees.
-  std::size_t capacity = kFirst;
-  while (capacity < 2 * (live + 1)) capacity *= 2;
-  rebuild(capacity, false);
+  PointerMap map(2 * (pool_ - free_.size()));
+  std::vector<std::vector<Block>> chunks;
+  chunks.swap(chunks_);
+  pool_ = 0;
+  free_ = {};
+  map_.each([&](std::uint64_t key, std::uint32_t b) {
+    if (b == kDead) return;
+    std::uint32_t& moved = map.slot(key);
+    moved = new_block();
+    block(moved) = chunks[b >> kChunkBits][b & (kChunk - 1)];
+  });
+  map_ = std::move(map);
   std::erase_if(side_, [](const auto& kv) { return !kv.second.live; });
 }
 

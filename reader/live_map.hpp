@@ -1,11 +1,10 @@
 // The blocks live at a time, and the freed pointers remembered (tombstones) to tell a double
-// free from a free of an unknown pointer: Python's `live` dict. Open addressing with linear
-// probing on the pointer's value; a slot is the pointer and the index of its block in a pool
-// (or kDead: a tombstone), 16 bytes, so the tombstones, often more than the live blocks
-// (python3: 1.1M entries when 0.3M were live), cost a slot and no block. Entries are never
-// removed one by one (a freed block's slot becomes a tombstone in place), only all tombstones
-// at once (forget_tombstones), so probing needs no deletion markers. Pointers not written in
-// canonical hex (and "0") are rare, and kept in a side map by their text, tombstones in place.
+// free from a free of an unknown pointer: Python's `live` dict. A PointerMap from the pointer
+// to the index of its block in a pool, or to kDead for a tombstone, so the tombstones, often
+// more than the live blocks (python3: 1.1M entries when 0.3M were live), cost a 16-byte slot
+// and no block. Tombstones go all at once (forget_tombstones), which packs the pool too.
+// Pointers not written in canonical hex (and "0") are rare, and kept in a side map by their
+// text, tombstones in place.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "pointer_map.hpp"
 #include "record.hpp"
 
 namespace logscan {
@@ -32,8 +32,6 @@ struct Block {
 
 class LiveMap {
  public:
-  LiveMap() { slots_.resize(kFirst); }
-
   // A free of p: when live, its block is copied to `out` and goes, its tombstone stays.
   enum class Taken { live, tombstone, unknown };
   Taken take(const Word& p, Block& out);
@@ -43,38 +41,28 @@ class LiveMap {
   Block& slot(const Word& p);
 
   // The slot where p's search starts, fetched ahead of its use.
-  void prefetch(std::uint64_t p) const { __builtin_prefetch(&slots_[home(p)]); }
+  void prefetch(std::uint64_t p) const { map_.prefetch(p); }
 
-  std::size_t size() const { return used_ + side_.size(); }   // live + tombstones
+  std::size_t size() const { return map_.size() + side_.size(); }   // live + tombstones
 
   void forget_tombstones();
 
   // fn(text of the pointer as the log wrote it, block) for each live block.
   template <class Fn> void each_live(Fn fn) const {
     char hex[17];
-    for (const Slot& s : slots_)
-      if (s.key != 0 && s.block != kDead) fn(std::string_view(hex, to_hex(s.key, hex)), block(s.block));
+    map_.each([&](std::uint64_t key, std::uint32_t b) {
+      if (b != kDead) fn(std::string_view(hex, to_hex(key, hex)), block(b));
+    });
     for (const auto& [k, b] : side_)
       if (b.live) fn(std::string_view(k), b);
   }
 
  private:
-  struct Slot {
-    std::uint64_t key = 0;      // canonical pointer; 0 marks an empty slot
-    std::uint32_t block = 0;    // index into blocks_, or kDead
-  };
-  static constexpr std::uint32_t kDead = UINT32_MAX;
-  static constexpr std::size_t kFirst = 1 << 12;
+  static constexpr std::uint32_t kDead = PointerMap::kNone - 1;
 
   static bool fast(const Word& p) { return p.canonical() && p.value != 0; }
   static std::string_view text_of(const Word& p) { return p.canonical() ? "0" : p.text; }
   static std::size_t to_hex(std::uint64_t v, char* out);
-  std::size_t mask() const { return slots_.size() - 1; }
-  std::size_t home(std::uint64_t key) const {
-    // Fibonacci hashing: addresses share their low bits (alignment), so take the high ones.
-    return static_cast<std::size_t>((key * 0x9E3779B97F4A7C15ull) >> shift_);
-  }
-  void rebuild(std::size_t capacity, bool keep_tombstones);
   std::uint32_t new_block();
 
   // The pool: blocks in chunks of kChunk that never move, so it grows by a chunk, without the
@@ -84,12 +72,10 @@ class LiveMap {
   Block& block(std::uint32_t i) { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
   const Block& block(std::uint32_t i) const { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
 
-  std::vector<Slot> slots_;
+  PointerMap map_;
   std::vector<std::vector<Block>> chunks_;   // the live blocks, and free places (free_)
   std::uint32_t pool_ = 0;                   // places handed out so far
-  std::vector<std::uint32_t> free_;          // places a kill left
-  std::size_t used_ = 0;                 // slots with a key
-  unsigned shift_ = 64 - 12;
+  std::vector<std::uint32_t> free_;          // places a take left
   std::unordered_map<std::string, Block> side_;
 };
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "packed_format.hpp"
+#include "pointer_map.hpp"
 
 namespace logscan {
 namespace {
@@ -26,73 +27,6 @@ struct KindHash {
     h ^= (k.op | k.layer1 << 3) + (k.align << 8);
     return static_cast<std::size_t>(h ^ h >> 29);
   }
-};
-
-// Pointer -> node: open addressing with linear probing and deletion by backward shift, so a
-// lookup is one cache miss and a free leaves no tombstone. Pointer 0 is never a key.
-class PointerMap {
- public:
-  static constexpr std::uint32_t kNone = ~std::uint32_t{0};
-
-  PointerMap() : keys_(1 << 12, 0), values_(1 << 12) {}
-
-  std::uint32_t* find(std::uint64_t key) {
-    for (std::size_t i = home(key);; i = next(i)) {
-      if (keys_[i] == key) return &values_[i];
-      if (keys_[i] == 0) return nullptr;
-    }
-  }
-
-  // The value of key, kNone when it was added now.
-  std::uint32_t& slot(std::uint64_t key) {
-    if (2 * (used_ + 1) > keys_.size()) grow();
-    std::size_t i = home(key);
-    for (; keys_[i] != key; i = next(i))
-      if (keys_[i] == 0) {
-        keys_[i] = key;
-        values_[i] = kNone;
-        ++used_;
-        break;
-      }
-    return values_[i];
-  }
-
-  void erase(std::uint64_t key) {
-    std::size_t i = home(key);
-    while (keys_[i] != key) i = next(i);
-    // Move back every later entry of the run that may sit at i: one whose home is not in
-    // the cyclic range (i, j].
-    for (std::size_t j = next(i); keys_[j] != 0; j = next(j)) {
-      std::size_t h = home(keys_[j]);
-      if (i <= j ? (h <= i || h > j) : (h <= i && h > j)) {
-        keys_[i] = keys_[j];
-        values_[i] = values_[j];
-        i = j;
-      }
-    }
-    keys_[i] = 0;
-    --used_;
-  }
-
- private:
-  std::size_t home(std::uint64_t key) const { return ((key >> 4) * 0x9e3779b97f4a7c15ull) >> shift_; }
-  std::size_t next(std::size_t i) const { return (i + 1) & (keys_.size() - 1); }
-
-  void grow() {
-    std::vector<std::uint64_t> keys(keys_.size() * 2, 0);
-    std::vector<std::uint32_t> values(keys.size());
-    keys.swap(keys_);
-    values.swap(values_);
-    --shift_;
-    used_ = 0;
-    for (std::size_t i = 0; i < keys.size(); ++i)
-      if (keys[i]) slot(keys[i]) = values[i];
-  }
-
-  std::vector<std::uint64_t> keys_;
-  std::vector<std::uint32_t> values_;
-  std::size_t used_ = 0;
-  unsigned shift_ = 64 - 12;
 };
 
 class Packer final : public PackSink {
