@@ -60,8 +60,6 @@ public:
         return clock_ns(CLOCK_MONOTONIC);
     }
 
-    bool uses_tsc() const noexcept { return mult_ != 0; }
-
     /// Measures the TSC against CLOCK_MONOTONIC, or returns the clock_gettime fallback.
     static TscClock calibrate() noexcept {
         TscClock c;

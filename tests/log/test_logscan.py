@@ -375,10 +375,10 @@ class CompactDifferential(unittest.TestCase):
 
 
 class PackedLogs(unittest.TestCase):
-    maxDiff = None
     """`chainalloc log pack` (format version 3): a pack reads as its source in every report,
     except times (to the millisecond) and addresses; both decoders of a pack agree, on whole,
     cut and damaged packs."""
+    maxDiff = None
     setUp, tearDown = Differential.setUp, Differential.tearDown
     write, same, run_logged = Differential.write, Differential.same, Differential.run_logged
 
